@@ -1,0 +1,84 @@
+"""Maillage: who covers this address? Flask application factory.
+
+Nothing connects, reads the environment or starts anything at import time: `create_app()` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, g, request
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import PROJECT_ROOT, Settings, load_settings
+
+
+@dataclass
+class State:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    from app import db, privacy
+    from app.api import bp as api_bp
+    from app.api.problems import register_error_handlers
+    from app.web import bp as web_bp
+
+    settings = load_settings(config)
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "app" / "static"))
+    app.config.update(settings.as_flask_config())
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    engine = db.engine_from_settings(settings)
+    app.extensions["maillage"] = State(settings, engine, db.session_factory(engine))
+    privacy.install()
+
+    if settings.TRUSTED_PROXIES:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.TRUSTED_PROXIES
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(web_bp)
+    register_error_handlers(app)
+
+    @app.teardown_appcontext
+    def _close_session(_exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        )
+        if request.path.startswith("/api/v1/lookup"):
+            # Answers are about a person's address: no shared cache may keep them.
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return app
+
+
+def state(app: Flask | None = None) -> State:
+    from flask import current_app
+
+    return (app or current_app).extensions["maillage"]
+
+
+def get_session() -> Session:
+    """The request's session (read-mostly; closed at the end of the request)."""
+    if "db_session" not in g:
+        g.db_session = state().sessions()
+    return g.db_session

@@ -1,0 +1,235 @@
+"""The OpenAPI 3.1 description of API v1 (served at /api/v1/openapi.json, rendered at /api/docs).
+
+tests/test_api_openapi.py checks that it is a valid document, that every API route is described
+and that real responses match the schemas.
+"""
+
+from __future__ import annotations
+
+from app.api.problems import TITLES
+
+_COORD = {"type": "number"}
+
+
+def _param(name, where, schema, description, required=False, example=None):
+    p = {"name": name, "in": where, "required": required, "schema": schema, "description": description}
+    if example is not None:
+        p["example"] = example
+    return p
+
+
+LOOKUP_FILTERS = [
+    _param("as_of", "query", {"type": "string", "format": "date"},
+           "Date de validité (AAAA-MM-JJ) : structures ouvertes à cette date. Défaut : aujourd'hui.", example="2026-12-01"),
+    _param("age", "query", {"type": "string", "enum": ["adulte", "enfant"]},
+           "Tranche d'âge de la personne : masque les structures et types réservés à l'autre tranche."),
+    _param("landlord", "query", {"type": "string"},
+           "Code du bailleur (voir /landlords) : les services réservés à d'autres bailleurs sont masqués ; "
+           "sans ce filtre ils sont affichés avec leur restriction."),
+    _param("housing", "query", {"type": "string", "enum": ["parc_social", "parc_prive", "hebergement",
+                                                             "logement_accompagne", "sans_logement"]},
+           "Type de logement de la personne."),
+    _param("kinds", "query", {"type": "string"}, "Types de partenaires, séparés par des virgules (voir /kinds).",
+           example="clsm,secteur_psy_adulte"),
+    _param("radius", "query", {"type": "integer", "minimum": 1, "maximum": 50000},
+           "Rayon de recherche (mètres) des types « à proximité ». Défaut : celui du type."),
+]
+
+PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "code": {"type": "string", "enum": sorted(TITLES)},
+        "instance": {"type": "string"},
+        "invalid_params": {"type": "array", "items": {"type": "object", "required": ["name", "reason"],
+                           "properties": {"name": {"type": "string"}, "reason": {"type": "string"}}}},
+    },
+}
+
+NULLABLE_STR = {"type": ["string", "null"]}
+
+PARTNER_CARD = {
+    "type": "object",
+    "required": ["id", "ref", "name", "kind", "how_to_refer", "contacts", "sites", "status", "reserved_to"],
+    "properties": {
+        "id": {"type": "integer"}, "ref": {"type": "string"}, "name": {"type": "string"},
+        "kind": {"type": "string"}, "description": {"type": "string"}, "how_to_refer": {"type": "string"},
+        "website": NULLABLE_STR, "age_band": {"type": "string", "enum": ["adulte", "enfant", "tous"]},
+        "housing_types": {"type": "array", "items": {"type": "string"}}, "eligibility": {"type": "string"},
+        "capacity": {"type": ["integer", "null"]}, "status": {"type": "string"},
+        "valid_from": NULLABLE_STR, "valid_to": NULLABLE_STR, "finess": NULLABLE_STR, "siret": NULLABLE_STR,
+        "contacts": {"type": "array", "items": {"type": "object"}},
+        "sites": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
+        "reserved_to": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"type": "string"}, "name": {"type": "string"}}}},
+        "source": {"type": "string"}, "last_verified_at": NULLABLE_STR,
+    },
+}
+
+SITE = {
+    "type": "object",
+    "required": ["name", "role", "lon", "lat"],
+    "properties": {
+        "name": {"type": "string"}, "role": {"type": "string"}, "address": {"type": "string"},
+        "postcode": NULLABLE_STR, "city": NULLABLE_STR, "code_insee": NULLABLE_STR, "phone": NULLABLE_STR,
+        "email": NULLABLE_STR, "opening_hours": NULLABLE_STR, "finess": NULLABLE_STR,
+        "capacity": {"type": ["integer", "null"]}, "lon": {"type": ["number", "null"]},
+        "lat": {"type": ["number", "null"]}, "distance_m": {"type": "integer"},
+    },
+}
+
+KIND_ANSWER = {
+    "type": "object",
+    "required": ["kind", "label", "mode", "status", "message", "partners", "upcoming", "unavailable"],
+    "properties": {
+        "kind": {"type": "string"}, "label": {"type": "string"}, "short_label": {"type": "string"},
+        "mode": {"type": "string", "enum": ["territorial", "proximity"]},
+        "status": {"type": "string", "enum": ["covered", "restricted", "none", "outside", "found"],
+                   "description": "covered : au moins une structure compétente ; restricted : seulement des "
+                                  "services réservés à certains bailleurs ; none : aucune couverture ; outside : "
+                                  "point hors du référentiel ; found : structures à proximité trouvées."},
+        "message": NULLABLE_STR, "if_none": NULLABLE_STR, "radius_m": {"type": ["integer", "null"]},
+        "partners": {"type": "array", "items": {"type": "object", "required": ["partner"], "properties": {
+            "partner": {"$ref": "#/components/schemas/PartnerCard"},
+            "matched_part": {"type": "object", "description": "La partie de la zone qui contient le point.",
+                             "properties": {"type": {"type": "string", "enum": ["territoire", "polygone", "zone"]},
+                                            "code": NULLABLE_STR, "label": {"type": "string"}}},
+            "distance_m": {"type": "integer"},
+            "restriction": {"type": ["object", "null"]},
+            "sites": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
+        }}},
+        "upcoming": {"type": "array", "items": {"type": "object"}},
+        "unavailable": {"type": "array", "items": {"type": "object"}},
+        "filtered_out": {"type": "integer"},
+    },
+}
+
+LOOKUP_ANSWER = {
+    "type": "object",
+    "required": ["point", "as_of", "territory", "kinds", "warnings", "dataset"],
+    "properties": {
+        "point": {"type": "object", "properties": {"lon": _COORD, "lat": _COORD}},
+        "as_of": {"type": "string", "format": "date"},
+        "filters": {"type": "object"},
+        "territory": {"type": "object", "required": ["status", "units"], "properties": {
+            "status": {"type": "string", "enum": ["inside", "outside"]},
+            "units": {"type": "array", "items": {"type": "object"}}}},
+        "kinds": {"type": "array", "items": {"$ref": "#/components/schemas/KindAnswer"}},
+        "warnings": {"type": "array", "items": {"type": "object", "required": ["code", "message"]}},
+        "dataset": {"type": "string", "enum": ["demo", "production"]},
+    },
+}
+
+
+def _ok(schema_ref_or_schema, description="OK"):
+    schema = {"$ref": schema_ref_or_schema} if isinstance(schema_ref_or_schema, str) else schema_ref_or_schema
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problem(description):
+    return {"description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def openapi_document() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Maillage — API v1",
+            "version": "1.0.0",
+            "description": (
+                "Qui couvre cette adresse ? Partenaires santé mentale et logement (CLSM, DAC, secteurs de "
+                "psychiatrie, équipes mobiles, logement accompagné…). Les coordonnées recherchées ne sont ni "
+                "enregistrées ni journalisées. Données : IGN, INSEE, BAN, FINESS — Licence Ouverte 2.0."
+            ),
+        },
+        "servers": [{"url": "/api/v1"}],
+        "paths": {
+            "/lookup": {"get": {
+                "summary": "Qui couvre ce point ?",
+                "description": "Pour chaque type de partenaire : les structures compétentes (avec la partie de zone "
+                               "qui correspond), ou une entrée « aucune couverture » ; pour les types à proximité, "
+                               "les sites les plus proches dans le rayon.",
+                "parameters": [
+                    _param("lon", "query", {"type": "number", "minimum": -180, "maximum": 180}, "Longitude WGS84.",
+                           True, 2.4850),
+                    _param("lat", "query", {"type": "number", "minimum": -90, "maximum": 90}, "Latitude WGS84.",
+                           True, 48.9100),
+                    *LOOKUP_FILTERS,
+                ],
+                "responses": {"200": _ok("#/components/schemas/LookupAnswer"),
+                              "400": _problem("Paramètre invalide (coordonnées, date, filtre inconnu…)")},
+            }},
+            "/lookup/batch": {"post": {
+                "summary": "Plusieurs points en un appel (forme compacte)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["points"],
+                    "properties": {"points": {"type": "array", "items": {"type": "array", "items": _COORD,
+                                                                          "minItems": 2, "maxItems": 2}},
+                                   "as_of": {"type": "string", "format": "date"}, "age": {"type": "string"},
+                                   "landlord": {"type": "string"}, "housing": {"type": "string"},
+                                   "kinds": {"type": "array", "items": {"type": "string"}},
+                                   "radius": {"type": "integer"}}}}}},
+                "responses": {"200": _ok({"type": "object", "required": ["results", "partners"], "properties": {
+                    "results": {"type": "array", "items": {"type": "object"}},
+                    "partners": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/PartnerCard"}}}}),
+                    "400": _problem("Corps invalide ou trop de points")},
+            }},
+            "/partners": {"get": {
+                "summary": "Annuaire des partenaires (paginé)",
+                "parameters": [
+                    _param("kind", "query", {"type": "string"}, "Type de partenaire.", example="clsm"),
+                    _param("territory", "query", {"type": "string"},
+                           "Code typé : partenaires dont la zone recoupe ce territoire, ou ayant un site dedans.",
+                           example="commune:93010"),
+                    _param("q", "query", {"type": "string", "maxLength": 200}, "Texte recherché (nom, description, "
+                                                                              "ref, FINESS)."),
+                    _param("status", "query", {"type": "string", "enum": ["planned", "active", "suspended", "closed"]},
+                           "Statut."),
+                    _param("page", "query", {"type": "integer", "minimum": 1}, "Page (à partir de 1)."),
+                    _param("per_page", "query", {"type": "integer", "minimum": 1, "maximum": 200}, "Taille de page."),
+                ],
+                "responses": {"200": _ok({"type": "object", "required": ["items", "page", "total"], "properties": {
+                    "items": {"type": "array", "items": {"type": "object"}}, "page": {"type": "integer"},
+                    "per_page": {"type": "integer"}, "total": {"type": "integer"}, "pages": {"type": "integer"},
+                    "next": NULLABLE_STR, "prev": NULLABLE_STR}}),
+                    "400": _problem("Filtre invalide"), "404": _problem("Territoire inconnu")},
+            }},
+            "/partners/{partner_id}": {"get": {
+                "summary": "Fiche d'un partenaire, avec sa zone de couverture en GeoJSON",
+                "parameters": [
+                    _param("partner_id", "path", {"type": "integer"}, "Identifiant.", True),
+                    _param("simplify", "query", {"type": "number", "minimum": 0, "maximum": 0.1},
+                           "Tolérance de simplification de la zone (degrés), pour l'affichage."),
+                ],
+                "responses": {"200": _ok({"type": "object", "required": ["id", "name", "coverage", "coverage_parts",
+                                                                         "provenance"]}),
+                              "404": _problem("Partenaire inconnu")},
+            }},
+            "/territories/{typed_code}": {"get": {
+                "summary": "Un territoire du référentiel (commune, arrondissement, IRIS, département, région, EPCI)",
+                "parameters": [
+                    _param("typed_code", "path", {"type": "string"}, "Code typé, ex. commune:93010, departement:93.",
+                           True, "arrondissement:75113"),
+                    _param("geometry", "query", {"type": "string", "enum": ["1", "true"]}, "Inclure le contour."),
+                ],
+                "responses": {"200": _ok({"type": "object", "required": ["code", "level", "name"]}),
+                              "400": _problem("Code invalide ou ambigu (un code sans type est refusé)"),
+                              "404": _problem("Territoire absent du référentiel")},
+            }},
+            "/kinds": {"get": {"summary": "Types de partenaires (catalogue)",
+                               "responses": {"200": _ok({"type": "object", "properties": {"items": {"type": "array"}}})}}},
+            "/landlords": {"get": {"summary": "Bailleurs connus (pour le filtre landlord)",
+                                   "responses": {"200": _ok({"type": "object", "properties": {"items": {"type": "array"}}})}}},
+            "/vocabularies": {"get": {"summary": "Valeurs autorisées et libellés",
+                                      "responses": {"200": _ok({"type": "object"})}}},
+            "/status": {"get": {"summary": "État du service et de la base",
+                                "responses": {"200": _ok({"type": "object", "required": ["status", "backend", "dataset"]})}}},
+            "/ping": {"get": {"summary": "Réponse minimale (sans base), pour la supervision",
+                              "responses": {"200": _ok({"type": "object"})}}},
+            "/openapi.json": {"get": {"summary": "Ce document", "responses": {"200": _ok({"type": "object"})}}},
+        },
+        "components": {"schemas": {"Problem": PROBLEM, "PartnerCard": PARTNER_CARD, "Site": SITE,
+                                   "KindAnswer": KIND_ANSWER, "LookupAnswer": LOOKUP_ANSWER}},
+    }

@@ -1,0 +1,92 @@
+"""RFC 9457 problem details for every API error, with stable machine codes.
+
+Each problem has `type` (a link to the code's description in the API docs), `title`, `status`,
+`detail` (French, for people), `code` (stable, for programs) and, when one input is at fault,
+`invalid_params: [{name, reason}]`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.errors import MaillageError
+
+log = logging.getLogger("maillage")
+
+TITLES = {
+    "invalid-input": "Paramètre invalide",
+    "invalid-coordinates": "Coordonnées invalides",
+    "invalid-date": "Date invalide",
+    "invalid-age": "Tranche d'âge invalide",
+    "invalid-housing": "Type de logement invalide",
+    "invalid-radius": "Rayon invalide",
+    "invalid-territory-code": "Code de territoire invalide",
+    "ambiguous-territory-code": "Code de territoire ambigu",
+    "invalid-pagination": "Pagination invalide",
+    "invalid-status": "Statut invalide",
+    "invalid-body": "Corps de requête invalide",
+    "too-many-points": "Trop de points",
+    "unknown-kind": "Type de partenaire inconnu",
+    "unknown-landlord": "Bailleur inconnu",
+    "unknown-territory": "Territoire inconnu",
+    "not-found": "Ressource introuvable",
+    "method-not-allowed": "Méthode non autorisée",
+    "database-not-ready": "Base de données non initialisée",
+    "internal-error": "Erreur interne",
+}
+
+
+def problem(status: int, code: str, detail: str, *, field: str | None = None, **extra):
+    body = {
+        "type": f"/api/docs#probleme-{code}",
+        "title": TITLES.get(code, "Erreur"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.path,
+    }
+    if field:
+        body["invalid_params"] = [{"name": field, "reason": detail}]
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _wants_problem() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(MaillageError)
+    def _domain(exc: MaillageError):
+        if not _wants_problem():
+            from app.web import error_page
+
+            return error_page(exc.status, exc.message)
+        return problem(exc.status, exc.code, exc.message, field=exc.field, **exc.extra)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if not _wants_problem():
+            from app.web import error_page
+
+            return error_page(exc.code or 500, exc.description or "")
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.code, "invalid-input")
+        detail = {404: "Aucune ressource à cette adresse de l'API.",
+                  405: f"Méthode {request.method} non autorisée ici."}.get(exc.code, exc.description)
+        return problem(exc.code or 500, code, detail)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # Log the type and the route only: never the query string (it may hold an address).
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        if not _wants_problem():
+            from app.web import error_page
+
+            return error_page(500, "Erreur interne. L'incident a été journalisé.")
+        return problem(500, "internal-error", "Erreur interne. L'incident a été journalisé.")

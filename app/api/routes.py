@@ -1,0 +1,289 @@
+"""JSON API v1. Thin: parse the request, call the domain modules, shape the response."""
+
+from __future__ import annotations
+
+import math
+
+import shapely
+from flask import jsonify, request, url_for
+from geoalchemy2.shape import to_shape
+from shapely import wkb
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.orm import selectinload
+
+from app import get_session, kinds, spatial, state, territories
+from app.api import bp
+from app.api.openapi import openapi_document
+from app.db import get_meta
+from app.errors import InvalidInput, NotFound
+from app.lookup import lookup, lookup_many, parse_options
+from app.models import STATUSES, Kind, Landlord, Partner
+from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
+
+LOOKUP_PARAMS = ("lon", "lat", "as_of", "age", "landlord", "housing", "kinds", "radius")
+
+
+def _options(source: dict):
+    settings = state().settings
+    return parse_options(
+        get_session(), as_of=source.get("as_of"), age=source.get("age"), landlord=source.get("landlord"),
+        housing=source.get("housing"), kinds=source.get("kinds"), radius=source.get("radius"),
+        default_radius_m=settings.PROXIMITY_RADIUS_M, max_radius_m=settings.MAX_RADIUS_M,
+        proximity_limit=settings.PROXIMITY_LIMIT,
+    )
+
+
+def _float_param(name: str) -> float:
+    raw = request.args.get(name)
+    if raw is None or raw.strip() == "":
+        raise InvalidInput(f"Paramètre « {name} » obligatoire (degrés WGS84, ex. lon=2.4820&lat=48.9022).",
+                           code="invalid-coordinates", field=name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"« {name} » doit être un nombre décimal (reçu « {raw[:40]} »).",
+                           code="invalid-coordinates", field=name) from None
+    if not math.isfinite(value):
+        raise InvalidInput(f"« {name} » n'est pas un nombre fini.", code="invalid-coordinates", field=name)
+    return value
+
+
+@bp.get("/ping")
+def ping():
+    """Trivial endpoint (no database): the benchmark's baseline."""
+    return jsonify(status="ok")
+
+
+@bp.get("/status")
+def status():
+    session = get_session()
+    from app import db
+
+    engine = state().engine
+    return jsonify(
+        status="ok",
+        backend=spatial.backend_for(engine).name,
+        schema_revision=db.current_revision(engine),
+        dataset=get_meta(session, "dataset") or "production",
+        territories=territories.reference_summary(session),
+        partners=session.scalar(select(func.count()).select_from(Partner)),
+    )
+
+
+@bp.get("/lookup")
+def lookup_point():
+    unknown = sorted(set(request.args) - set(LOOKUP_PARAMS))
+    if unknown:
+        raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(unknown)}.", field=unknown[0])
+    lon, lat = _float_param("lon"), _float_param("lat")
+    options = _options(request.args)
+    return jsonify(lookup(get_session(), lon, lat, options))
+
+
+@bp.post("/lookup/batch")
+def lookup_batch():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("points"), list):
+        raise InvalidInput('Corps JSON attendu : {"points": [[lon, lat], …], "as_of": …}.',
+                           code="invalid-body", field="points")
+    limit = state().settings.MAX_BATCH_POINTS
+    if len(body["points"]) > limit:
+        raise InvalidInput(f"{len(body['points'])} points : au plus {limit} par requête.",
+                           code="too-many-points", field="points")
+    options = _options(body)
+    return jsonify(lookup_many(get_session(), body["points"], options, compact=True))
+
+
+@bp.get("/kinds")
+def list_kinds():
+    return jsonify(items=[_kind_json(k) for k in kinds.all_kinds(get_session())])
+
+
+def _kind_json(k: Kind) -> dict:
+    return {"code": k.code, "label": k.label, "short_label": k.short_label, "mode": k.mode,
+            "mode_label": MODE_LABELS[k.mode], "age_band": k.age_band, "radius_m": k.radius_m,
+            "is_housing": k.is_housing, "description": k.description, "if_none": k.if_none}
+
+
+@bp.get("/landlords")
+def list_landlords():
+    rows = get_session().scalars(select(Landlord).order_by(Landlord.name))
+    return jsonify(items=[{"code": r.code, "name": r.name, "siren": r.siren} for r in rows])
+
+
+@bp.get("/vocabularies")
+def vocabularies():
+    return jsonify(age_bands=AGE_BAND_LABELS, statuses=STATUS_LABELS, housing_types=HOUSING_TYPE_LABELS,
+                   modes=MODE_LABELS)
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"« {name} » doit être un entier.", code="invalid-pagination", field=name) from None
+    if not lo <= value <= hi:
+        raise InvalidInput(f"« {name} » doit être entre {lo} et {hi}.", code="invalid-pagination", field=name)
+    return value
+
+
+@bp.get("/partners")
+def list_partners():
+    session = get_session()
+    page = _int_arg("page", 1, 1, 100000)
+    per_page = _int_arg("per_page", 50, 1, 200)
+    query = select(Partner).join(Kind)
+    kind = request.args.get("kind")
+    if kind:
+        kinds.get_kind(session, kind)
+        query = query.where(Partner.kind_code == kind)
+    status = request.args.get("status")
+    if status:
+        if status not in STATUSES:
+            raise InvalidInput(f"Statut « {status} » inconnu ({', '.join(STATUSES)}).", code="invalid-status",
+                               field="status")
+        query = query.where(Partner.status == status)
+    q = (request.args.get("q") or "").strip()
+    if q:
+        if len(q) > 200:
+            raise InvalidInput("Recherche trop longue (200 caractères au plus).", field="q")
+        like = f"%{q.lower()}%"
+        query = query.where(or_(func.lower(Partner.name).like(like), func.lower(Partner.description).like(like),
+                                Partner.ref == q, Partner.finess == q))
+    territory = request.args.get("territory")
+    if territory:
+        ids = partners_in_territory(session, territories.parse_code(territory, field="territory"))
+        query = query.where(Partner.id.in_(ids or [-1]))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.order_by(Kind.sort_order, Partner.name, Partner.id).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    args = {k: v for k, v in request.args.items() if k not in ("page",)}
+    pages = max(1, math.ceil(total / per_page))
+    return jsonify(
+        items=[_partner_summary(p) for p in rows], page=page, per_page=per_page, total=total, pages=pages,
+        next=url_for("api.list_partners", page=page + 1, **args) if page < pages else None,
+        prev=url_for("api.list_partners", page=page - 1, **args) if page > 1 else None,
+    )
+
+
+def partners_in_territory(session, typed) -> list[int]:
+    """Territorial partners whose coverage overlaps the territory's interior, and proximity
+    partners with a site inside it."""
+    shape = territories.geometry(session, typed)
+    backend = spatial.backend_for(session)
+    minx, miny, maxx, maxy = shape.bounds
+    box = {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
+    prepared = shapely.prepared.prep(shape)
+    ids = []
+    for pid, geom in session.execute(
+        text(f"SELECT ca.partner_id, ST_AsBinary(ca.geom) FROM coverage_area ca WHERE ca.geom IS NOT NULL "
+             f"AND {backend.box_filter('coverage_area', 'ca')}"), box
+    ):
+        if shape.relate_pattern(wkb.loads(bytes(geom)), "T********"):
+            ids.append(pid)
+    for pid, x, y in session.execute(
+        text(f"SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) FROM site s JOIN partner p ON p.id = s.partner_id "
+             f"JOIN kind k ON k.code = p.kind_code WHERE k.mode = 'proximity' AND {backend.box_filter('site', 's')}"),
+        box,
+    ):
+        if prepared.contains(shapely.Point(x, y)):
+            ids.append(pid)
+    return sorted(set(ids))
+
+
+def _partner_summary(p: Partner) -> dict:
+    return {"id": p.id, "ref": p.ref, "name": p.name, "kind": p.kind_code, "kind_label": p.kind.label,
+            "status": p.status, "status_label": STATUS_LABELS[p.status],
+            "valid_from": p.valid_from.isoformat() if p.valid_from else None,
+            "valid_to": p.valid_to.isoformat() if p.valid_to else None,
+            "reserved_to": p.reserved_landlords,
+            "url": url_for("api.get_partner", partner_id=p.id)}
+
+
+@bp.get("/partners/<int:partner_id>")
+def get_partner(partner_id: int):
+    session = get_session()
+    p = session.scalar(
+        select(Partner).where(Partner.id == partner_id).options(
+            selectinload(Partner.sites), selectinload(Partner.contacts), selectinload(Partner.parts),
+            selectinload(Partner.landlord_links), selectinload(Partner.area),
+        )
+    )
+    if p is None:
+        raise NotFound(f"Aucun partenaire n° {partner_id}.")
+    tolerance = request.args.get("simplify")
+    coverage = None
+    if p.area is not None and p.area.geom is not None:
+        geom = to_shape(p.area.geom)
+        if tolerance:
+            try:
+                tol = float(tolerance)
+            except ValueError:
+                raise InvalidInput("« simplify » doit être une tolérance en degrés (ex. 0.0005).",
+                                   field="simplify") from None
+            if not 0 <= tol <= 0.1:
+                raise InvalidInput("« simplify » doit être entre 0 et 0.1 degré.", field="simplify")
+            geom = geom.simplify(tol, preserve_topology=True)
+        coverage = {
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(geom),
+            "properties": {"partner_id": p.id, "area_km2": p.area.area_km2,
+                           "compiled_at": p.area.compiled_at.isoformat(), "problems": p.area.problems},
+        }
+    parts = []
+    for part in p.parts:
+        entry = {"mode": part.mode, "code": part.code, "label": part.label}
+        if part.code is None and part.geom is not None:
+            entry["geometry"] = shapely.geometry.mapping(to_shape(part.geom))
+        parts.append(entry)
+    names = territories.unit_names(session, [pt["code"] for pt in parts if pt["code"]])
+    for entry in parts:
+        if entry["code"]:
+            entry["name"] = names.get(entry["code"], entry["code"])
+    sites = []
+    for s in p.sites:
+        point = to_shape(s.geom) if s.geom is not None else None
+        sites.append({
+            "name": s.name, "role": s.role, "address": s.address, "postcode": s.postcode, "city": s.city,
+            "code_insee": s.code_insee, "phone": s.phone, "email": s.email, "opening_hours": s.opening_hours,
+            "accessibility": s.accessibility, "finess": s.finess, "capacity": s.capacity,
+            "lon": round(point.x, 6) if point else None, "lat": round(point.y, 6) if point else None,
+        })
+    landlord_names = dict(session.execute(select(Landlord.code, Landlord.name)).all())
+    return jsonify({
+        **_partner_summary(p),
+        "description": p.description, "how_to_refer": p.how_to_refer, "website": p.website,
+        "age_band": p.age_band, "housing_types": p.housing_types, "eligibility": p.eligibility,
+        "capacity": p.capacity, "finess": p.finess, "siret": p.siret, "data_inclusion_id": p.data_inclusion_id,
+        "reserved_to": [{"code": c, "name": landlord_names.get(c, c)} for c in p.reserved_landlords],
+        "contacts": [{k: getattr(c, k) for k in ("label", "phone", "email", "url", "hours", "notes")} for c in p.contacts],
+        "sites": sites,
+        "coverage_parts": parts,
+        "coverage": coverage,
+        "provenance": {"source": p.source, "file": p.source_file, "row": p.source_row,
+                       "imported_at": p.imported_at.isoformat() if p.imported_at else None,
+                       "last_verified_at": p.last_verified_at.isoformat() if p.last_verified_at else None},
+        "dataset": get_meta(session, "dataset") or "production",
+    })
+
+
+@bp.get("/territories/<path:typed_code>")
+def get_territory(typed_code: str):
+    session = get_session()
+    typed = territories.parse_code(typed_code, field="typed_code")
+    out = territories.describe(session, typed)
+    if request.args.get("geometry") in ("1", "true", "oui"):
+        geom = territories.geometry(session, typed)
+        # Simplify unions of many communes so a région stays a reasonable download.
+        tolerance = 0.0 if typed.is_unit else 0.0005
+        out["geometry"] = shapely.geometry.mapping(geom.simplify(tolerance, preserve_topology=True) if tolerance else geom)
+    return jsonify(out)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

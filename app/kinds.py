@@ -1,0 +1,74 @@
+"""The partner-kind catalogue: geodata/kinds.csv loaded into the `kind` table."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import PROJECT_ROOT
+from app.errors import InvalidInput
+from app.models import AGE_BANDS, KIND_MODES, Kind
+
+CATALOGUE = PROJECT_ROOT / "geodata" / "kinds.csv"
+_BOOL = {"true": True, "false": False, "1": True, "0": False, "oui": True, "non": False}
+
+
+def read_catalogue(path: Path = CATALOGUE) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for line, row in enumerate(csv.DictReader(fh), start=2):
+            try:
+                if row["mode"] not in KIND_MODES:
+                    raise ValueError(f"mode {row['mode']!r} (attendu {', '.join(KIND_MODES)})")
+                if row["age_band"] not in AGE_BANDS:
+                    raise ValueError(f"age_band {row['age_band']!r}")
+                rows.append({
+                    "code": row["code"].strip(),
+                    "label": row["label"].strip(),
+                    "short_label": row["short_label"].strip(),
+                    "mode": row["mode"],
+                    "age_band": row["age_band"],
+                    "sort_order": int(row["sort_order"]),
+                    "radius_m": int(row["radius_m"]) if row["radius_m"] else None,
+                    "feminine": _BOOL[row["feminine"].lower()],
+                    "is_housing": _BOOL[row["is_housing"].lower()],
+                    "description": row["description"].strip(),
+                    "if_none": row["if_none"].strip(),
+                })
+            except (KeyError, ValueError) as exc:
+                raise InvalidInput(f"{path.name}, ligne {line} : valeur invalide {exc}") from exc
+    return rows
+
+
+def load_catalogue(session: Session, path: Path = CATALOGUE) -> int:
+    """Upsert the catalogue; returns the number of kinds created or changed."""
+    changed = 0
+    existing = {k.code: k for k in session.scalars(select(Kind))}
+    for row in read_catalogue(path):
+        kind = existing.get(row["code"])
+        if kind is None:
+            session.add(Kind(**row))
+            changed += 1
+            continue
+        for key, value in row.items():
+            if getattr(kind, key) != value:
+                setattr(kind, key, value)
+                changed += 1
+    session.flush()
+    return changed
+
+
+def all_kinds(session: Session) -> list[Kind]:
+    return list(session.scalars(select(Kind).order_by(Kind.sort_order, Kind.code)))
+
+
+def get_kind(session: Session, code: str) -> Kind:
+    kind = session.get(Kind, code)
+    if kind is None:
+        known = ", ".join(k.code for k in all_kinds(session))
+        raise InvalidInput(f"Type de partenaire inconnu « {code} ». Types connus : {known}.",
+                           code="unknown-kind", field="kind")
+    return kind

@@ -1,0 +1,602 @@
+"""The lookup: "Qui couvre ce point ?" — one module, no Flask.
+
+For a WGS84 point, an optional date and filters (age band, landlord, housing type), it answers per
+kind of partner:
+- territorial kinds: the partners whose compiled coverage contains the point, each with the part
+  that matched ("arrondissement:75113", "polygone personnalisé …"), or an explicit
+  "aucune couverture" entry with what to do instead;
+- proximity kinds: sites within a radius, nearest first.
+
+Single points use indexed SQL on the database (`_fetch_sql`); batches fetch the candidate shapes of
+the batch's extent once and join in memory with shapely's STRtree (`_fetch_bulk`). Both feed the
+same `_assemble`, so both forms give identical answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from geoalchemy2.shape import to_shape
+from shapely import wkb
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, defer, selectinload
+
+from app import spatial, territories
+from app.errors import InvalidInput
+from app.geometry import check_lon_lat, degree_box, haversine_m
+from app.models import CoveragePart, Kind, Landlord, Partner
+from app.territories import UnitAtPoint
+from app.vocabulary import (
+    AGE_BAND_LABELS,
+    CUSTOM_POLYGON_LABEL,
+    HOUSING_TYPE_LABELS,
+    LEVEL_LABELS,
+    STATUS_LABELS,
+)
+
+OUTSIDE_MESSAGE = "Adresse hors du territoire de la base : le référentiel chargé ne contient pas ce point."
+
+
+@dataclass(frozen=True)
+class Options:
+    as_of: dt.date
+    age: str | None = None
+    landlord: str | None = None
+    housing: str | None = None
+    kinds: tuple[str, ...] | None = None
+    radius_m: int | None = None
+    proximity_limit: int = 5
+    default_radius_m: int = 5000
+
+
+def parse_options(session: Session, *, as_of=None, age=None, landlord=None, housing=None, kinds=None,
+                  radius=None, today: dt.date | None = None, default_radius_m: int = 5000,
+                  max_radius_m: int = 50000, proximity_limit: int = 5) -> Options:
+    """Validate raw filter values (strings from a query string or a CLI) into Options."""
+    if as_of in (None, ""):
+        as_of_date = today or dt.date.today()
+    elif isinstance(as_of, dt.date):
+        as_of_date = as_of
+    else:
+        try:
+            as_of_date = dt.date.fromisoformat(str(as_of).strip())
+        except ValueError:
+            raise InvalidInput(f"Date « {as_of} » invalide : format attendu AAAA-MM-JJ (ex. 2026-12-01).",
+                               code="invalid-date", field="as_of") from None
+    if age in ("", None):
+        age = None
+    elif age not in ("adulte", "enfant"):
+        raise InvalidInput(f"Tranche d'âge « {age} » inconnue : adulte ou enfant.", code="invalid-age", field="age")
+    if landlord in ("", None):
+        landlord = None
+    elif session.get(Landlord, str(landlord)) is None:
+        raise InvalidInput(f"Bailleur « {landlord} » inconnu (liste : /api/v1/landlords).",
+                           code="unknown-landlord", field="landlord")
+    if housing in ("", None):
+        housing = None
+    elif housing not in HOUSING_TYPE_LABELS:
+        raise InvalidInput(f"Type de logement « {housing} » inconnu ({', '.join(HOUSING_TYPE_LABELS)}).",
+                           code="invalid-housing", field="housing")
+    kind_codes = None
+    if kinds not in (None, "", []):
+        if isinstance(kinds, str):
+            kinds = [k.strip() for k in kinds.split(",") if k.strip()]
+        known = set(session.scalars(select(Kind.code)))
+        unknown = [k for k in kinds if k not in known]
+        if unknown:
+            raise InvalidInput(f"Type(s) de partenaire inconnu(s) : {', '.join(unknown)}.",
+                               code="unknown-kind", field="kinds")
+        kind_codes = tuple(dict.fromkeys(kinds))
+    radius_m = None
+    if radius not in (None, ""):
+        try:
+            radius_m = int(float(radius))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"Rayon « {radius} » invalide : un nombre de mètres est attendu.",
+                               code="invalid-radius", field="radius") from None
+        if not 0 < radius_m <= max_radius_m:
+            raise InvalidInput(f"Rayon hors limites : entre 1 et {max_radius_m} mètres.",
+                               code="invalid-radius", field="radius")
+    return Options(as_of=as_of_date, age=age, landlord=landlord, housing=housing, kinds=kind_codes,
+                   radius_m=radius_m, proximity_limit=proximity_limit, default_radius_m=default_radius_m)
+
+
+# ---------------------------------------------------------------------------------------------
+# Partner facts needed to answer (loaded once per lookup or per batch)
+
+
+@dataclass
+class PartnerFacts:
+    id: int
+    ref: str
+    kind: str
+    name: str
+    status: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    age_band: str
+    housing_types: list
+    landlords: list
+    includes: list  # [(code|None, label, part_id)] in the partner's order
+    card: dict  # what the answer shows about the partner
+    sites: list = field(default_factory=list)  # [(lon, lat, site_dict)]
+
+
+def availability(p: PartnerFacts, as_of: dt.date) -> str:
+    """Effective state at a date. Dates win over the status field: a service "closed" with a
+    valid_to was open until then, a "planned" one with a valid_from opens on that day."""
+    if p.valid_to and as_of > p.valid_to:
+        return "closed"
+    if p.valid_from and as_of < p.valid_from:
+        return "planned"
+    if p.status == "closed":
+        return "active" if p.valid_to else "closed"
+    if p.status == "planned":
+        return "active" if p.valid_from else "planned"
+    return p.status  # active or suspended
+
+
+def _load_partners(session: Session, ids: set[int], landlord_names: dict[str, str]) -> dict[int, PartnerFacts]:
+    if not ids:
+        return {}
+    out: dict[int, PartnerFacts] = {}
+    query = (
+        select(Partner)
+        .where(Partner.id.in_(sorted(ids)))
+        .options(
+            selectinload(Partner.sites), selectinload(Partner.contacts),
+            selectinload(Partner.parts).options(defer(CoveragePart.geom)),
+            selectinload(Partner.landlord_links),
+        )
+    )
+    for p in session.scalars(query):
+        sites = []
+        for s in p.sites:
+            site = {
+                "name": s.name, "role": s.role, "address": s.address, "postcode": s.postcode,
+                "city": s.city, "code_insee": s.code_insee, "phone": s.phone, "email": s.email,
+                "opening_hours": s.opening_hours, "accessibility": s.accessibility,
+                "finess": s.finess, "capacity": s.capacity, "lon": None, "lat": None,
+            }
+            if s.geom is not None:
+                point = to_shape(s.geom)
+                site["lon"], site["lat"] = round(point.x, 6), round(point.y, 6)
+            sites.append(site)
+        landlords = p.reserved_landlords
+        card = {
+            "id": p.id, "ref": p.ref, "name": p.name, "kind": p.kind_code,
+            "description": p.description, "how_to_refer": p.how_to_refer, "website": p.website,
+            "age_band": p.age_band, "age_band_label": AGE_BAND_LABELS[p.age_band],
+            "housing_types": list(p.housing_types or []), "eligibility": p.eligibility,
+            "capacity": p.capacity, "status": p.status,
+            "valid_from": p.valid_from.isoformat() if p.valid_from else None,
+            "valid_to": p.valid_to.isoformat() if p.valid_to else None,
+            "finess": p.finess, "siret": p.siret,
+            "contacts": [
+                {k: getattr(c, k) for k in ("label", "phone", "email", "url", "hours", "notes")}
+                for c in p.contacts
+            ],
+            "reserved_to": [{"code": c, "name": landlord_names.get(c, c)} for c in landlords],
+            "source": p.source, "last_verified_at": p.last_verified_at.isoformat() if p.last_verified_at else None,
+        }
+        out[p.id] = PartnerFacts(
+            id=p.id, ref=p.ref, kind=p.kind_code, name=p.name, status=p.status,
+            valid_from=p.valid_from, valid_to=p.valid_to, age_band=p.age_band,
+            housing_types=list(p.housing_types or []), landlords=landlords,
+            includes=[(part.code, part.label, part.id) for part in p.parts if part.mode == "include"],
+            card=card,
+            sites=[(s["lon"], s["lat"], s) for s in sites if s["lon"] is not None] or [],
+        )
+        out[p.id].card["sites"] = sites
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching candidates
+
+
+@dataclass
+class Candidates:
+    units: list[UnitAtPoint]
+    covering: set[int]  # partner ids whose coverage contains the point
+    polygon_hits: set[int]  # coverage_part ids (custom polygons) containing the point
+    nearby: list[tuple[int, float, float]]  # (partner_id, lon, lat) of proximity sites in range
+
+
+def _max_radius(kinds: list[Kind], options: Options) -> int:
+    radii = [options.radius_m or k.radius_m or options.default_radius_m for k in kinds if k.mode == "proximity"]
+    return max(radii, default=0)
+
+
+def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[Kind], options: Options) -> Candidates:
+    backend = spatial.backend_for(session)
+    params = {"lon": lon, "lat": lat}
+    units = territories.units_at_point(session, lon, lat)
+    covering = set(session.execute(
+        text(f"SELECT ca.partner_id FROM coverage_area ca WHERE {backend.point_filter('coverage_area', 'ca')}"),
+        params,
+    ).scalars())
+    polygon_hits: set[int] = set()
+    if covering:
+        # Custom polygon parts of the covering partners, to say which polygon matched.
+        for part_id, part_wkb in session.execute(
+            select(CoveragePart.id, CoveragePart.geom.ST_AsBinary()).where(
+                CoveragePart.partner_id.in_(sorted(covering)), CoveragePart.code.is_(None),
+                CoveragePart.mode == "include",
+            )
+        ):
+            if shapely.intersects(wkb.loads(bytes(part_wkb)), shapely.Point(lon, lat)):
+                polygon_hits.add(part_id)
+    nearby: list[tuple[int, float, float]] = []
+    radius = _max_radius(kinds, options)
+    if radius:
+        minx, miny, maxx, maxy = degree_box(lon, lat, radius)
+        rows = session.execute(
+            text(
+                "SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) FROM site s "
+                "JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
+                f"WHERE k.mode = 'proximity' AND {backend.box_filter('site', 's')}"
+            ),
+            {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy},
+        )
+        nearby = [(pid, x, y) for pid, x, y in rows]
+    return Candidates(units, covering, polygon_hits, nearby)
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembling the answer
+
+
+def _kind_none_message(kind: Kind) -> str:
+    article = "Aucune" if kind.feminine else "Aucun"
+    return f"{article} {kind.short_label} ne couvre cette adresse."
+
+
+def _matched_part(p: PartnerFacts, codes: dict, names: dict, polygon_hits: set[int]) -> dict:
+    for code, label, part_id in p.includes:
+        if code is not None and code in codes:
+            level = code.split(":", 1)[0]
+            return {"type": "territoire", "code": code, "level": level, "level_label": LEVEL_LABELS[level],
+                    "label": names.get(code, code)}
+    for code, label, part_id in p.includes:
+        if code is None and part_id in polygon_hits:
+            return {"type": "polygone", "code": None, "level": None, "level_label": CUSTOM_POLYGON_LABEL,
+                    "label": f"{CUSTOM_POLYGON_LABEL} : {label}" if label else CUSTOM_POLYGON_LABEL}
+    return {"type": "zone", "code": None, "level": None, "level_label": "zone de couverture",
+            "label": "zone de couverture (limite du territoire)"}
+
+
+def _passes_filters(p: PartnerFacts, options: Options) -> str | None:
+    """None if the partner fits the filters, else the reason it is left out."""
+    if options.age and p.age_band not in (options.age, "tous"):
+        return "age"
+    if options.housing and p.housing_types and options.housing not in p.housing_types:
+        return "housing"
+    if options.landlord and p.landlords and options.landlord not in p.landlords:
+        return "landlord"
+    return None
+
+
+def _restriction(p: PartnerFacts) -> dict | None:
+    if not p.landlords:
+        return None
+    names = [r["name"] for r in p.card["reserved_to"]]
+    return {"reserved_to": p.card["reserved_to"], "message": "Réservé aux locataires de : " + ", ".join(names)}
+
+
+def _state_entry(p: PartnerFacts, state: str) -> dict:
+    entry = {"partner": p.card, "state": state, "state_label": STATUS_LABELS.get(state, state)}
+    if state == "planned" and p.valid_from:
+        entry["message"] = f"Ouverture prévue le {p.valid_from.strftime('%d/%m/%Y')}."
+    elif state == "planned":
+        entry["message"] = "En projet, date d'ouverture non connue."
+    elif state == "suspended":
+        entry["message"] = "Activité suspendue : ne prend pas de nouvelles demandes."
+    return entry
+
+
+def _nearest_sites(p: PartnerFacts, lon: float, lat: float) -> list[dict]:
+    out = []
+    for slon, slat, site in p.sites:
+        out.append({**site, "distance_m": round(haversine_m(lon, lat, slon, slat))})
+    out.sort(key=lambda s: (s["distance_m"], s["name"]))
+    return out
+
+
+def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[Kind], partners: dict[int, PartnerFacts],
+              names: dict[str, str], options: Options, dataset: str | None) -> dict:
+    codes = territories.codes_at_point(cand.units)
+    inside = bool(cand.units)
+    warnings = []
+    if not inside:
+        warnings.append({"code": "outside-reference", "message": OUTSIDE_MESSAGE})
+    if dataset == "demo":
+        warnings.append({"code": "demo-data",
+                         "message": "Base de démonstration : structures et contacts fictifs, ne pas utiliser pour orienter."})
+    units_out = [
+        {"code": f"{u.level}:{u.code}", "level": u.level, "level_label": LEVEL_LABELS[u.level], "name": u.name}
+        for u in cand.units
+    ]
+    first = next((u for u in cand.units if u.level in ("commune", "arrondissement")), None)
+    groups = {}
+    if first:
+        for level in ("departement", "region", "epci"):
+            value = getattr(first, level)
+            if value:
+                code = f"{level}:{value}"
+                groups[level] = {"code": code, "name": names.get(code, code)}
+    by_kind_cover: dict[str, list[int]] = {}
+    for pid in cand.covering:
+        p = partners.get(pid)
+        if p is not None:
+            by_kind_cover.setdefault(p.kind, []).append(pid)
+    near_by_partner: dict[int, float] = {}
+    for pid, slon, slat in cand.nearby:
+        d = haversine_m(lon, lat, slon, slat)
+        if pid not in near_by_partner or d < near_by_partner[pid]:
+            near_by_partner[pid] = d
+    by_kind_near: dict[str, list[tuple[float, int]]] = {}
+    for pid, d in near_by_partner.items():
+        p = partners.get(pid)
+        if p is not None:
+            by_kind_near.setdefault(p.kind, []).append((d, pid))
+
+    answers = []
+    for kind in kinds:
+        if options.age and kind.age_band not in (options.age, "tous"):
+            continue
+        base = {"kind": kind.code, "label": kind.label, "short_label": kind.short_label, "mode": kind.mode,
+                "is_housing": kind.is_housing}
+        partners_out, upcoming, unavailable, filtered_out = [], [], [], 0
+        if kind.mode == "territorial":
+            for pid in by_kind_cover.get(kind.code, []):
+                p = partners[pid]
+                state = availability(p, options.as_of)
+                if state == "closed":
+                    continue
+                if _passes_filters(p, options):
+                    filtered_out += 1
+                    continue
+                if state == "planned":
+                    upcoming.append(_state_entry(p, state))
+                    continue
+                if state == "suspended":
+                    unavailable.append(_state_entry(p, state))
+                    continue
+                partners_out.append({
+                    "partner": p.card,
+                    "matched_part": _matched_part(p, codes, names, cand.polygon_hits),
+                    "restriction": _restriction(p),
+                    "sites": _nearest_sites(p, lon, lat),
+                })
+            partners_out.sort(key=lambda e: (e["restriction"] is not None, e["partner"]["name"], e["partner"]["id"]))
+            if partners_out and all(e["restriction"] for e in partners_out):
+                status, message = "restricted", "Seulement des services réservés aux locataires de certains bailleurs."
+            elif partners_out:
+                status = "covered"
+                message = None if len(partners_out) == 1 else f"{len(partners_out)} structures couvrent cette adresse (chevauchement)."
+            elif not inside:
+                status, message = "outside", OUTSIDE_MESSAGE
+            else:
+                status, message = "none", _kind_none_message(kind)
+            base["radius_m"] = None
+        else:
+            radius = options.radius_m or kind.radius_m or options.default_radius_m
+            found = []
+            for d, pid in sorted(by_kind_near.get(kind.code, []), key=lambda x: (x[0], partners[x[1]].name, x[1])):
+                if d > radius:
+                    continue
+                p = partners[pid]
+                state = availability(p, options.as_of)
+                if state == "closed":
+                    continue
+                if _passes_filters(p, options):
+                    filtered_out += 1
+                    continue
+                if state == "planned":
+                    upcoming.append({**_state_entry(p, state), "distance_m": round(d)})
+                    continue
+                if state == "suspended":
+                    unavailable.append({**_state_entry(p, state), "distance_m": round(d)})
+                    continue
+                found.append({"partner": p.card, "distance_m": round(d), "restriction": _restriction(p),
+                              "sites": _nearest_sites(p, lon, lat)})
+            partners_out = found[: options.proximity_limit]
+            article = "Aucune" if kind.feminine else "Aucun"
+            status = "found" if partners_out else "none"
+            message = None if partners_out else f"{article} {kind.short_label} à moins de {radius / 1000:g} km."
+            base["radius_m"] = radius
+        base.update({"status": status, "message": message, "if_none": kind.if_none if status in ("none", "outside", "restricted") else None,
+                     "partners": partners_out, "upcoming": upcoming, "unavailable": unavailable,
+                     "filtered_out": filtered_out})
+        answers.append(base)
+    return {
+        "point": {"lon": lon, "lat": lat},
+        "as_of": options.as_of.isoformat(),
+        "filters": {"age": options.age, "landlord": options.landlord, "housing": options.housing,
+                    "kinds": list(options.kinds) if options.kinds else None, "radius_m": options.radius_m},
+        "territory": {"status": "inside" if inside else "outside", "units": units_out, **groups},
+        "kinds": answers,
+        "warnings": warnings,
+        "dataset": dataset or "production",
+    }
+
+
+def _kinds(session: Session, options: Options) -> list[Kind]:
+    kinds = list(session.scalars(select(Kind).order_by(Kind.sort_order, Kind.code)))
+    if options.kinds:
+        kinds = [k for k in kinds if k.code in options.kinds]
+    return kinds
+
+
+def _names_for(session: Session, units_lists: list[list[UnitAtPoint]], partners: dict[int, PartnerFacts]) -> dict[str, str]:
+    wanted: set[str] = set()
+    for units in units_lists:
+        wanted.update(territories.codes_at_point(units))
+    return territories.unit_names(session, sorted(wanted))
+
+
+def _landlord_names(session: Session) -> dict[str, str]:
+    return dict(session.execute(select(Landlord.code, Landlord.name)).all())
+
+
+def _dataset(session: Session) -> str | None:
+    from app.db import get_meta
+
+    return get_meta(session, "dataset")
+
+
+def lookup(session: Session, lon, lat, options: Options) -> dict:
+    """Answer for one point (index-assisted SQL on either backend)."""
+    lon, lat = check_lon_lat(lon, lat)
+    kinds = _kinds(session, options)
+    cand = _fetch_sql(session, lon, lat, kinds, options)
+    ids = cand.covering | {pid for pid, _, _ in cand.nearby}
+    partners = _load_partners(session, ids, _landlord_names(session))
+    names = _names_for(session, [cand.units], partners)
+    return _assemble(lon, lat, cand, kinds, partners, names, options, _dataset(session))
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch
+
+
+def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[Kind], options: Options) -> list[Candidates]:
+    """Candidates for many points: one indexed box query per table, then an in-memory STRtree join."""
+    backend = spatial.backend_for(session)
+    minx, miny = points.min(axis=0)
+    maxx, maxy = points.max(axis=0)
+    box = {"minx": float(minx), "miny": float(miny), "maxx": float(maxx), "maxy": float(maxy)}
+    geoms = shapely.points(points)
+
+    unit_rows = session.execute(
+        text("SELECT t.level, t.code, t.name, t.parent_code, t.departement, t.region, t.epci, ST_AsBinary(t.geom) "
+             f"FROM territory t WHERE {backend.box_filter('territory', 't')} ORDER BY t.level, t.code"), box
+    ).all()
+    unit_objs = [UnitAtPoint(*row[:7]) for row in unit_rows]
+    per_point_units: list[list[UnitAtPoint]] = [[] for _ in range(len(points))]
+    if unit_rows:
+        tree = shapely.STRtree(shapely.from_wkb([bytes(r[7]) for r in unit_rows]))
+        pi, ui = tree.query(geoms, predicate="intersects")
+        for p_idx, u_idx in sorted(zip(pi.tolist(), ui.tolist()), key=lambda x: (x[0], x[1])):
+            per_point_units[p_idx].append(unit_objs[u_idx])
+
+    area_rows = session.execute(
+        text("SELECT ca.partner_id, ST_AsBinary(ca.geom) FROM coverage_area ca "
+             f"WHERE ca.geom IS NOT NULL AND {backend.box_filter('coverage_area', 'ca')}"), box
+    ).all()
+    per_point_cover: list[set[int]] = [set() for _ in range(len(points))]
+    if area_rows:
+        tree = shapely.STRtree(shapely.from_wkb([bytes(r[1]) for r in area_rows]))
+        pi, ai = tree.query(geoms, predicate="intersects")
+        for p_idx, a_idx in zip(pi.tolist(), ai.tolist()):
+            per_point_cover[p_idx].add(area_rows[a_idx][0])
+
+    covering_ids = sorted({pid for s in per_point_cover for pid in s})
+    per_point_poly: list[set[int]] = [set() for _ in range(len(points))]
+    if covering_ids:
+        poly_rows = []
+        for start in range(0, len(covering_ids), 900):
+            poly_rows += session.execute(
+                select(CoveragePart.id, CoveragePart.geom.ST_AsBinary()).where(
+                    CoveragePart.partner_id.in_(covering_ids[start:start + 900]),
+                    CoveragePart.code.is_(None), CoveragePart.mode == "include",
+                )
+            ).all()
+        if poly_rows:
+            tree = shapely.STRtree(shapely.from_wkb([bytes(r[1]) for r in poly_rows]))
+            pi, qi = tree.query(geoms, predicate="intersects")
+            for p_idx, q_idx in zip(pi.tolist(), qi.tolist()):
+                per_point_poly[p_idx].add(poly_rows[q_idx][0])
+
+    per_point_near: list[list[tuple[int, float, float]]] = [[] for _ in range(len(points))]
+    radius = _max_radius(kinds, options)
+    if radius:
+        bx0 = degree_box(box["minx"], box["miny"], radius)
+        bx1 = degree_box(box["maxx"], box["maxy"], radius)
+        site_rows = session.execute(
+            text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) FROM site s "
+                 "JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
+                 f"WHERE k.mode = 'proximity' AND {backend.box_filter('site', 's')}"),
+            {"minx": bx0[0], "miny": bx0[1], "maxx": bx1[2], "maxy": bx1[3]},
+        ).all()
+        if site_rows:
+            site_xy = np.array([(r[1], r[2]) for r in site_rows])
+            tree = shapely.STRtree(shapely.points(site_xy))
+            # dwithin in degrees with the widest longitude span, refined by haversine later
+            dlat = radius / 111_132.0
+            dlon = max(degree_box(0, float(max(abs(miny), abs(maxy))), radius)[2], dlat)
+            pi, si = tree.query(geoms, predicate="dwithin", distance=dlon)
+            for p_idx, s_idx in zip(pi.tolist(), si.tolist()):
+                row = site_rows[s_idx]
+                per_point_near[p_idx].append((row[0], row[1], row[2]))
+    return [Candidates(per_point_units[i], per_point_cover[i], per_point_poly[i], per_point_near[i])
+            for i in range(len(points))]
+
+
+def lookup_many(session: Session, points, options: Options, *, compact: bool = False) -> dict:
+    """Answer for many points at once. `points`: iterable of (lon, lat).
+
+    Full form: {"results": [answer, …]} with the same answers `lookup` gives.
+    Compact form (for large batches and exports): each result lists partner ids per kind with the
+    matched part, and partner cards are given once in "partners".
+    """
+    coords = []
+    for i, pt in enumerate(points):
+        try:
+            lon, lat = pt
+        except (TypeError, ValueError):
+            raise InvalidInput(f"Point n° {i + 1} : paire [lon, lat] attendue.", code="invalid-coordinates",
+                               field=f"points[{i}]") from None
+        try:
+            coords.append(check_lon_lat(lon, lat, field=f"points[{i}]"))
+        except InvalidInput as exc:
+            exc.message = f"Point n° {i + 1} : {exc.message}"
+            raise
+    if not coords:
+        return {"results": [], "partners": {}} if compact else {"results": []}
+    array = np.array(coords, dtype=float)
+    kinds = _kinds(session, options)
+    cands = _fetch_bulk(session, array, kinds, options)
+    ids = set()
+    for c in cands:
+        ids |= c.covering
+        ids |= {pid for pid, _, _ in c.nearby}
+    partners = _load_partners(session, ids, _landlord_names(session))
+    names = _names_for(session, [c.units for c in cands], partners)
+    dataset = _dataset(session)
+    results = []
+    cards: dict[int, dict] = {}
+    for (lon, lat), cand in zip(coords, cands):
+        answer = _assemble(lon, lat, cand, kinds, partners, names, options, dataset)
+        if compact:
+            answer = _compact(answer, cards)
+        results.append(answer)
+    if compact:
+        return {"results": results, "partners": cards}
+    return {"results": results}
+
+
+def _compact(answer: dict, cards: dict[int, dict]) -> dict:
+    kinds = {}
+    for k in answer["kinds"]:
+        entries = []
+        for e in k["partners"]:
+            card = e["partner"]
+            cards.setdefault(card["id"], card)
+            item = {"id": card["id"]}
+            if "matched_part" in e:
+                item["matched_part"] = e["matched_part"]["code"] or e["matched_part"]["label"]
+            if "distance_m" in e:
+                item["distance_m"] = e["distance_m"]
+            if e.get("restriction"):
+                item["restricted"] = True
+            entries.append(item)
+        kinds[k["kind"]] = {"status": k["status"], "partners": entries}
+    return {"point": answer["point"], "territory": {"status": answer["territory"]["status"],
+            "units": [u["code"] for u in answer["territory"]["units"]]}, "kinds": kinds}
+
+

@@ -1,0 +1,283 @@
+"""The data model (SQLAlchemy 2, GeoAlchemy2). Same tables on SpatiaLite and PostGIS.
+
+Geometries are WGS84 (EPSG:4326). Stored geometries are always MULTIPOLYGON or POINT: SpatiaLite
+enforces the declared type, so callers convert with `app.geometry.as_multipolygon` first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so Alembic migrations are identical on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Vocabularies (stored values; French labels live in app/vocabulary.py).
+TERRITORY_LEVELS = ("commune", "arrondissement", "iris")
+GROUP_LEVELS = ("departement", "region", "epci")
+KIND_MODES = ("territorial", "proximity")
+AGE_BANDS = ("adulte", "enfant", "tous")
+STATUSES = ("planned", "active", "suspended", "closed")
+PART_MODES = ("include", "exclude")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+class Meta(Base):
+    """Key/value facts about the database itself (e.g. dataset=demo)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Territory(Base):
+    """A reference unit: commune, arrondissement municipal or IRIS, with its contour.
+
+    Départements, régions and EPCI are not stored as shapes: they resolve to the union of their
+    communes (level 'commune' only: Paris 75056 and its arrondissements overlap).
+    """
+
+    __tablename__ = "territory"
+    __table_args__ = (UniqueConstraint("level", "code", name="uq_territory_level_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    # For an arrondissement: its commune (75056); for an IRIS: its commune or arrondissement.
+    parent_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    departement: Mapped[str | None] = mapped_column(String(3), index=True)
+    region: Mapped[str | None] = mapped_column(String(2), index=True)
+    epci: Mapped[str | None] = mapped_column(String(9), index=True)
+    population: Mapped[int | None] = mapped_column(Integer)
+    population_source: Mapped[str | None] = mapped_column(String(200))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+    source: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    @property
+    def typed_code(self) -> str:
+        return f"{self.level}:{self.code}"
+
+
+class TerritoryGroup(Base):
+    """Names of départements, régions and EPCI (their shapes are unions of communes)."""
+
+    __tablename__ = "territory_group"
+    __table_args__ = (UniqueConstraint("level", "code", name="uq_territory_group_level_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Kind(Base):
+    """A partner kind, loaded from geodata/kinds.csv (kinds are data, not code)."""
+
+    __tablename__ = "kind"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+    short_label: Mapped[str] = mapped_column(String(80))
+    # 'territorial': has a coverage area; 'proximity': found by distance to its sites.
+    mode: Mapped[str] = mapped_column(String(16))
+    age_band: Mapped[str] = mapped_column(String(8), default="tous")
+    sort_order: Mapped[int] = mapped_column(Integer, default=100)
+    radius_m: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # What front-line staff should do when no partner of this kind covers the address.
+    if_none: Mapped[str] = mapped_column(Text, default="")
+    # Grammatical gender for "aucun / aucune … ne couvre cette adresse".
+    feminine: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_housing: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Landlord(Base):
+    """A social landlord (bailleur social) a service can be reserved to."""
+
+    __tablename__ = "landlord"
+
+    code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    siren: Mapped[str | None] = mapped_column(String(9))
+
+
+class PartnerLandlord(Base):
+    __tablename__ = "partner_landlord"
+
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partner.id", ondelete="CASCADE"), primary_key=True
+    )
+    landlord_code: Mapped[str] = mapped_column(ForeignKey("landlord.code"), primary_key=True)
+
+
+class Partner(Base):
+    __tablename__ = "partner"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Natural key used by imports for idempotent upserts (e.g. "demo:clsm-bondy", "finess:930…").
+    ref: Mapped[str] = mapped_column(String(120), unique=True)
+    kind_code: Mapped[str] = mapped_column(ForeignKey("kind.code"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # "Comment saisir": how to refer a tenant (who may refer, what to send, delays).
+    how_to_refer: Mapped[str] = mapped_column(Text, default="")
+    website: Mapped[str | None] = mapped_column(String(500))
+    # Public served
+    age_band: Mapped[str] = mapped_column(String(8), default="tous")
+    housing_types: Mapped[list] = mapped_column(JSON, default=list)
+    eligibility: Mapped[str] = mapped_column(Text, default="")
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    # Life cycle
+    status: Mapped[str] = mapped_column(String(12), default="active", index=True)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    # External identifiers
+    finess: Mapped[str | None] = mapped_column(String(9), index=True)
+    siret: Mapped[str | None] = mapped_column(String(14))
+    data_inclusion_id: Mapped[str | None] = mapped_column(String(120))
+    # Provenance
+    source: Mapped[str] = mapped_column(String(120), default="manuel")
+    source_file: Mapped[str | None] = mapped_column(String(300))
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    last_verified_at: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.current_timestamp()
+    )
+    # Hash of the normalised input the record was last written from: an identical re-import
+    # is detected and changes nothing (not even updated_at).
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+
+    kind: Mapped[Kind] = relationship(lazy="joined")
+    sites: Mapped[list[Site]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan", order_by="Site.position"
+    )
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan", order_by="Contact.position"
+    )
+    parts: Mapped[list[CoveragePart]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan", order_by="CoveragePart.position"
+    )
+    area: Mapped[CoverageArea | None] = relationship(
+        back_populates="partner", cascade="all, delete-orphan", uselist=False
+    )
+    landlord_links: Mapped[list[PartnerLandlord]] = relationship(
+        cascade="all, delete-orphan", order_by="PartnerLandlord.landlord_code"
+    )
+
+    @property
+    def reserved_landlords(self) -> list[str]:
+        return [link.landlord_code for link in self.landlord_links]
+
+
+class Site(Base):
+    """A place where the partner receives people (a sector's CMP, a residence, an office)."""
+
+    __tablename__ = "site"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(300))
+    # 'principal', 'cmp', 'cattp', 'antenne', 'residence', … (free vocabulary, see docs)
+    role: Mapped[str] = mapped_column(String(40), default="principal")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    postcode: Mapped[str | None] = mapped_column(String(5))
+    city: Mapped[str | None] = mapped_column(String(200))
+    code_insee: Mapped[str | None] = mapped_column(String(5))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(200))
+    opening_hours: Mapped[str | None] = mapped_column(Text)
+    accessibility: Mapped[str | None] = mapped_column(Text)
+    finess: Mapped[str | None] = mapped_column(String(9), index=True)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=True)
+
+    partner: Mapped[Partner] = relationship(back_populates="sites")
+
+
+class Contact(Base):
+    """A functional contact (a role, a desk, a shared mailbox): never a private person."""
+
+    __tablename__ = "contact"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(500))
+    hours: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    partner: Mapped[Partner] = relationship(back_populates="contacts")
+
+
+class CoveragePart(Base):
+    """One typed part of a coverage area: a territory code or a custom polygon, in or out.
+
+    The parts are the truth; `CoverageArea.geom` is derived from them by app.coverage.
+    """
+
+    __tablename__ = "coverage_part"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    mode: Mapped[str] = mapped_column(String(8), default="include")
+    # Typed territory code ("arrondissement:75113"), or None for a custom polygon.
+    code: Mapped[str | None] = mapped_column(String(40), index=True)
+    label: Mapped[str | None] = mapped_column(String(300))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
+
+    partner: Mapped[Partner] = relationship(back_populates="parts")
+
+
+class CoverageArea(Base):
+    """The compiled coverage of a territorial partner: one spatially indexed MultiPolygon."""
+
+    __tablename__ = "coverage_area"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partner.id", ondelete="CASCADE"), unique=True
+    )
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=True)
+    area_km2: Mapped[float | None] = mapped_column(Float)
+    compiled_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # Problems met while compiling (e.g. a code absent from the reference), for the report.
+    problems: Mapped[list] = mapped_column(JSON, default=list)
+
+    partner: Mapped[Partner] = relationship(back_populates="area")

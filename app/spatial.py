@@ -1,0 +1,156 @@
+"""Everything that differs between SpatiaLite and PostGIS lives here, and only here.
+
+The rest of the code asks this module for: an engine, the SQL that finds rows whose geometry
+contains a point or meets a box *through the spatial index*, and the backend's query plan.
+
+Index use differs: PostGIS's planner uses the GiST index by itself for ST_Intersects; SpatiaLite
+never does unless the query joins the R*Tree virtual table `idx_<table>_<column>` explicitly,
+so the SpatiaLite SQL below always goes through it (checked by tests/test_spatial_index.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+SRID = 4326
+
+
+class Backend:
+    name: str
+
+    def point_filter(self, table: str, alias: str, column: str = "geom") -> str:
+        """SQL predicate: row's geometry intersects the point (:lon, :lat), index-assisted."""
+        raise NotImplementedError
+
+    def box_filter(self, table: str, alias: str, column: str = "geom") -> str:
+        """SQL predicate: row's bounding box meets (:minx, :miny, :maxx, :maxy), index only."""
+        raise NotImplementedError
+
+    def explain(self, conn: Connection, sql: str, params: dict) -> str:
+        raise NotImplementedError
+
+    def simplify(self, expr: str, tolerance_param: str = ":tolerance") -> str:
+        return f"ST_SimplifyPreserveTopology({expr}, {tolerance_param})"
+
+
+class SpatiaLite(Backend):
+    name = "spatialite"
+
+    def point_filter(self, table, alias, column="geom"):
+        return (
+            f"{alias}.id IN (SELECT pkid FROM idx_{table}_{column} "
+            f"WHERE xmin <= :lon AND xmax >= :lon AND ymin <= :lat AND ymax >= :lat) "
+            f"AND ST_Intersects({alias}.{column}, MakePoint(:lon, :lat, {SRID})) = 1"
+        )
+
+    def box_filter(self, table, alias, column="geom"):
+        return (
+            f"{alias}.id IN (SELECT pkid FROM idx_{table}_{column} "
+            f"WHERE xmin <= :maxx AND xmax >= :minx AND ymin <= :maxy AND ymax >= :miny)"
+        )
+
+    def explain(self, conn, sql, params):
+        rows = conn.execute(text("EXPLAIN QUERY PLAN " + sql), params).fetchall()
+        return "\n".join(str(r[-1]) for r in rows)
+
+
+class PostGIS(Backend):
+    name = "postgis"
+
+    def point_filter(self, table, alias, column="geom"):
+        return f"ST_Intersects({alias}.{column}, ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}))"
+
+    def box_filter(self, table, alias, column="geom"):
+        return f"{alias}.{column} && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID})"
+
+    def explain(self, conn, sql, params):
+        rows = conn.execute(text("EXPLAIN " + sql), params).fetchall()
+        return "\n".join(r[0] for r in rows)
+
+
+_BACKENDS = {"sqlite": SpatiaLite(), "postgresql": PostGIS()}
+
+
+def backend_for(bind: Engine | Connection | Session) -> Backend:
+    if isinstance(bind, Session):
+        bind = bind.get_bind()
+    return _BACKENDS[bind.dialect.name]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    spatialite_library: str = "mod_spatialite"
+    echo: bool = False
+
+
+def _spatialite_connect_hook(library: str):
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.enable_load_extension(True)
+        dbapi_conn.load_extension(library)
+        dbapi_conn.enable_load_extension(False)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        # WAL lets several app workers read while an import writes.
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA busy_timeout = 10000")
+        if cur.execute("SELECT CheckSpatialMetaData()").fetchone()[0] < 1:
+            # 'WGS84' loads only the WGS84-related SRIDs: seconds faster than the full EPSG table.
+            cur.execute("SELECT InitSpatialMetaData(1, 'WGS84')")
+        cur.close()
+
+    return on_connect
+
+
+def make_engine(url: str, options: EngineOptions | None = None) -> Engine:
+    """The one engine factory for both backends."""
+    options = options or EngineOptions()
+    if url.startswith("sqlite"):
+        # The stock sqlite3 module of many Pythons cannot load extensions. pysqlite3, built from
+        # source, can, and links the *system* libsqlite3 — the one Debian's mod_spatialite links
+        # too. A module bundling its own SQLite (sqlean.py, pysqlite3-binary) puts two SQLite
+        # libraries in the process and corrupts the heap (seen here: "double free" at exit).
+        import pysqlite3.dbapi2 as sqlite_module
+
+        engine = create_engine(
+            url,
+            module=sqlite_module,
+            echo=options.echo,
+            connect_args={"check_same_thread": False},
+        )
+        event.listen(engine, "connect", _spatialite_connect_hook(options.spatialite_library))
+        # pysqlite's own transaction handling does not emit BEGIN for SELECTs; take control so
+        # an import really is one transaction (SQLAlchemy's documented recipe).
+        @event.listens_for(engine, "connect")
+        def _no_pysqlite_begin(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, echo=options.echo, pool_pre_ping=True)
+    raise ValueError(
+        f"DATABASE_URL non pris en charge : {url.split(':', 1)[0]!r} "
+        "(attendu sqlite:///chemin ou postgresql+psycopg://…)"
+    )
+
+
+def prepare_database(conn: Connection) -> None:
+    """Backend prerequisites before the schema migrations run."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+
+
+def reset_database(conn: Connection) -> None:
+    """Drop every Maillage table (used by `maillage demo --force` and tests)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        return
+    raise NotImplementedError("SpatiaLite files are reset by deleting the file")

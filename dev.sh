@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Maillage developer entry point. Works as root on a fresh Debian 12 machine.
+#
+#   bash dev.sh demo    set everything up, build the demo database, serve http://127.0.0.1:5000
+#   bash dev.sh test    set everything up, run the whole test suite (SpatiaLite and PostGIS)
+#   bash dev.sh setup   set up the system packages and the virtualenv only
+#
+# Environment: PYTHON (interpreter for the virtualenv, default python3), HOST/PORT for `demo`,
+# DATABASE_URL (default: the SpatiaLite file var/maillage.sqlite).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT="$(pwd)"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        log "apt-get install ${missing[*]}"
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "Paquets système manquants (${missing[*]}) : relancer en root ou les installer." >&2
+            exit 1
+        fi
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+}
+
+system_packages() {
+    # python3-dev, build-essential, libsqlite3-dev: pysqlite3 is compiled against the system
+    # SQLite, the same one Debian's mod_spatialite uses.
+    apt_install ca-certificates python3 python3-venv python3-dev build-essential \
+        libsqlite3-dev libsqlite3-mod-spatialite
+    if [ "${1:-}" = "test" ]; then
+        apt_install postgresql-15 postgresql-15-postgis-3 chromium fonts-dejavu-core
+    fi
+}
+
+virtualenv() {
+    local stamp="$VENV/.maillage-installed" want
+    want="$(cat requirements.lock pyproject.toml; [ "${1:-}" = "test" ] && cat requirements-dev.lock)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "virtualenv $VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        log "pip install (versions figées)"
+        "$VENV/bin/python" -m pip install -q --upgrade "pip==26.3"
+        "$VENV/bin/python" -m pip install -q --no-deps -r requirements.lock
+        if [ "${1:-}" = "test" ]; then
+            "$VENV/bin/python" -m pip install -q --no-deps -r requirements-dev.lock
+        fi
+        "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
+            || "$VENV/bin/python" -m pip install -q --no-deps -e .
+        printf '%s' "$want" > "$stamp"
+    fi
+}
+
+# PostgreSQL for the PostGIS half of the suite: use the server on 127.0.0.1:5432, or start the
+# local Debian cluster when none answers (a fresh laptop). Tests connect as a dedicated role and
+# create (and drop) a throwaway database per run.
+postgres() {
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        log "démarrage du cluster PostgreSQL local"
+        local version
+        version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)"
+        if [ -z "$version" ]; then
+            echo "Aucun cluster PostgreSQL trouvé dans /etc/postgresql." >&2
+            exit 1
+        fi
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+    local sql="DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'maillage_test') THEN
+        CREATE ROLE maillage_test LOGIN SUPERUSER PASSWORD 'maillage_test';
+      END IF; END \$\$;"
+    if ! psql -q -h 127.0.0.1 -U postgres -d postgres -c "$sql" >/dev/null 2>&1; then
+        runuser -u postgres -- psql -q -d postgres -c "$sql" >/dev/null
+    fi
+    export MAILLAGE_TEST_POSTGRES_URL="${MAILLAGE_TEST_POSTGRES_URL:-postgresql+psycopg://maillage_test:maillage_test@127.0.0.1:5432/postgres}"
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+    setup)
+        system_packages test
+        virtualenv test
+        ;;
+    demo)
+        system_packages
+        virtualenv
+        log "base de démonstration"
+        "$VENV/bin/maillage" demo
+        exec "$VENV/bin/maillage" serve --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"
+        ;;
+    test)
+        system_packages test
+        virtualenv test
+        postgres
+        log "pytest"
+        export MAILLAGE_CHROMIUM="${MAILLAGE_CHROMIUM:-/usr/bin/chromium}"
+        exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    *)
+        sed -n '2,12p' "$0"
+        exit 2
+        ;;
+esac

