@@ -32,10 +32,10 @@ apt_install() {
 }
 
 system_packages() {
-    # python3-dev, build-essential, libsqlite3-dev: pysqlite3 is compiled against the system
-    # SQLite, the same one Debian's mod_spatialite uses.
+    # python3-dev, build-essential, libsqlite3-dev, libproj-dev: pysqlite3 and pyproj are
+    # compiled against the system SQLite and PROJ, the ones Debian's mod_spatialite uses.
     apt_install ca-certificates python3 python3-venv python3-dev build-essential \
-        libsqlite3-dev libsqlite3-mod-spatialite
+        libsqlite3-dev libproj-dev proj-bin libsqlite3-mod-spatialite
     if [ "${1:-}" = "test" ]; then
         apt_install postgresql-15 postgresql-15-postgis-3 chromium fonts-dejavu-core
     fi
@@ -43,7 +43,7 @@ system_packages() {
 
 virtualenv() {
     local stamp="$VENV/.maillage-installed" want
-    want="$(cat requirements.lock pyproject.toml; [ "${1:-}" = "test" ] && cat requirements-dev.lock)"
+    want="$(cat requirements-build.lock requirements.lock pyproject.toml; [ "${1:-}" = "test" ] && cat requirements-dev.lock)"
     if [ ! -x "$VENV/bin/python" ]; then
         log "virtualenv $VENV"
         "$PYTHON" -m venv "$VENV"
@@ -51,12 +51,12 @@ virtualenv() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         log "pip install (versions figées)"
         "$VENV/bin/python" -m pip install -q --upgrade "pip==26.3"
-        "$VENV/bin/python" -m pip install -q --no-deps -r requirements.lock
+        "$VENV/bin/python" -m pip install -q --no-deps -r requirements-build.lock
+        PROJ_DIR=/usr "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -r requirements.lock
         if [ "${1:-}" = "test" ]; then
             "$VENV/bin/python" -m pip install -q --no-deps -r requirements-dev.lock
         fi
-        "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
-            || "$VENV/bin/python" -m pip install -q --no-deps -e .
+        "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
         printf '%s' "$want" > "$stamp"
     fi
 }

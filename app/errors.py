@@ -43,3 +43,10 @@ class UnknownTerritory(NotFound):
 
 class GeometryError(InvalidInput):
     code = "invalid-geometry"
+
+
+def reject_nul(values: dict) -> None:
+    """NUL bytes cannot be stored or compared in PostgreSQL text: refuse them up front."""
+    for name, value in values.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput(f"Caractère nul interdit dans « {name} ».", field=name)

@@ -78,7 +78,7 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
             f"Colonne de code INSEE introuvable dans {path.name} (colonnes : {', '.join(columns[:20])}) : "
             "préciser --code-column."
         )
-    name_col = name_column or _find(columns, NAME_COLUMNS)
+    name_col = name_column or _find(columns, (["nom_iris", "lib_iris"] if level == "iris" else []) + NAME_COLUMNS)
     if name_col is None or name_col not in columns:
         raise InvalidInput(f"Colonne de nom introuvable dans {path.name} : préciser --name-column.")
     pop_col = _find(columns, POP_COLUMNS)

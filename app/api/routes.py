@@ -7,17 +7,16 @@ import math
 import shapely
 from flask import jsonify, request, url_for
 from geoalchemy2.shape import to_shape
-from shapely import wkb
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from app import get_session, kinds, spatial, state, territories
+from app import directory, get_session, kinds, spatial, state, territories
 from app.api import bp
 from app.api.openapi import openapi_document
 from app.db import get_meta
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound, reject_nul
 from app.lookup import lookup, lookup_many, parse_options
-from app.models import STATUSES, Kind, Landlord, Partner
+from app.models import Kind, Landlord, Partner
 from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
 
 LOOKUP_PARAMS = ("lon", "lat", "as_of", "age", "landlord", "housing", "kinds", "radius")
@@ -48,6 +47,13 @@ def _float_param(name: str) -> float:
     return value
 
 
+@bp.before_request
+def _refuse_nul_bytes():
+    reject_nul(dict(request.args))
+    if "\x00" in request.path:
+        raise InvalidInput("Caractère nul interdit dans l'adresse de la requête.")
+
+
 @bp.get("/ping")
 def ping():
     """Trivial endpoint (no database): the benchmark's baseline."""
@@ -74,7 +80,7 @@ def status():
 def lookup_point():
     unknown = sorted(set(request.args) - set(LOOKUP_PARAMS))
     if unknown:
-        raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(unknown)}.", field=unknown[0])
+        raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(u[:40] for u in unknown[:5])}.", field=unknown[0][:40])
     lon, lat = _float_param("lon"), _float_param("lat")
     options = _options(request.args)
     return jsonify(lookup(get_session(), lon, lat, options))
@@ -132,67 +138,19 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
 
 @bp.get("/partners")
 def list_partners():
-    session = get_session()
-    page = _int_arg("page", 1, 1, 100000)
-    per_page = _int_arg("per_page", 50, 1, 200)
-    query = select(Partner).join(Kind)
-    kind = request.args.get("kind")
-    if kind:
-        kinds.get_kind(session, kind)
-        query = query.where(Partner.kind_code == kind)
-    status = request.args.get("status")
-    if status:
-        if status not in STATUSES:
-            raise InvalidInput(f"Statut « {status} » inconnu ({', '.join(STATUSES)}).", code="invalid-status",
-                               field="status")
-        query = query.where(Partner.status == status)
-    q = (request.args.get("q") or "").strip()
-    if q:
-        if len(q) > 200:
-            raise InvalidInput("Recherche trop longue (200 caractères au plus).", field="q")
-        like = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(Partner.name).like(like), func.lower(Partner.description).like(like),
-                                Partner.ref == q, Partner.finess == q))
-    territory = request.args.get("territory")
-    if territory:
-        ids = partners_in_territory(session, territories.parse_code(territory, field="territory"))
-        query = query.where(Partner.id.in_(ids or [-1]))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(
-        query.order_by(Kind.sort_order, Partner.name, Partner.id).offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    args = {k: v for k, v in request.args.items() if k not in ("page",)}
-    pages = max(1, math.ceil(total / per_page))
+    result = directory.search(
+        get_session(), kind=request.args.get("kind"), status=request.args.get("status"), q=request.args.get("q"),
+        territory=request.args.get("territory"), page=_int_arg("page", 1, 1, 100000),
+        per_page=_int_arg("per_page", 50, 1, 200),
+    )
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    page, pages = result.page, result.pages
     return jsonify(
-        items=[_partner_summary(p) for p in rows], page=page, per_page=per_page, total=total, pages=pages,
+        items=[_partner_summary(p) for p in result.items], page=page, per_page=result.per_page,
+        total=result.total, pages=pages,
         next=url_for("api.list_partners", page=page + 1, **args) if page < pages else None,
         prev=url_for("api.list_partners", page=page - 1, **args) if page > 1 else None,
     )
-
-
-def partners_in_territory(session, typed) -> list[int]:
-    """Territorial partners whose coverage overlaps the territory's interior, and proximity
-    partners with a site inside it."""
-    shape = territories.geometry(session, typed)
-    backend = spatial.backend_for(session)
-    minx, miny, maxx, maxy = shape.bounds
-    box = {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
-    prepared = shapely.prepared.prep(shape)
-    ids = []
-    for pid, geom in session.execute(
-        text(f"SELECT ca.partner_id, ST_AsBinary(ca.geom) FROM coverage_area ca WHERE ca.geom IS NOT NULL "
-             f"AND {backend.box_filter('coverage_area', 'ca')}"), box
-    ):
-        if shape.relate_pattern(wkb.loads(bytes(geom)), "T********"):
-            ids.append(pid)
-    for pid, x, y in session.execute(
-        text(f"SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) FROM site s JOIN partner p ON p.id = s.partner_id "
-             f"JOIN kind k ON k.code = p.kind_code WHERE k.mode = 'proximity' AND {backend.box_filter('site', 's')}"),
-        box,
-    ):
-        if prepared.contains(shapely.Point(x, y)):
-            ids.append(pid)
-    return sorted(set(ids))
 
 
 def _partner_summary(p: Partner) -> dict:

