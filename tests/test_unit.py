@@ -1,0 +1,112 @@
+"""Pure functions: typed codes, coordinates, geometry repair, settings, log redaction (no database)."""
+
+import logging
+import math
+
+import pytest
+from shapely.geometry import LineString, MultiPolygon, Polygon
+
+from app.config import load_settings
+from app.errors import GeometryError, TerritoryCodeError
+from app.geometry import as_multipolygon, check_lon_lat, degree_box, haversine_m
+from app.privacy import RedactingFilter, redact
+from app.territories import TypedCode, parse_code, parse_codes
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("commune:93010", TypedCode("commune", "93010")),
+    ("arrondissement:75113", TypedCode("arrondissement", "75113")),
+    ("departement:2A", TypedCode("departement", "2A")),
+    ("département:2b", TypedCode("departement", "2B")),
+    ("DEP:974", TypedCode("departement", "974")),
+    ("région:53", TypedCode("region", "53")),
+    ("epci:200057875", TypedCode("epci", "200057875")),
+    ("iris:930100101", TypedCode("iris", "930100101")),
+    ("commune:2A004", TypedCode("commune", "2A004")),
+    ("  commune:93010 ", TypedCode("commune", "93010")),
+])
+def test_typed_codes(raw, expected):
+    assert parse_code(raw) == expected
+    assert str(parse_code(raw)) == f"{expected.level}:{expected.code}"
+
+
+def test_bare_53_is_ambiguous_and_says_what_to_write():
+    with pytest.raises(TerritoryCodeError) as info:
+        parse_code("53")
+    assert info.value.code == "ambiguous-territory-code"
+    assert "departement:53 ou region:53" in info.value.message
+
+
+def test_bare_commune_code_is_refused_with_the_typed_form():
+    with pytest.raises(TerritoryCodeError) as info:
+        parse_code("93010")
+    assert "commune:93010" in info.value.message
+
+
+@pytest.mark.parametrize("raw,fragment", [
+    ("ville:93010", "Type de territoire inconnu"),
+    ("commune:930", "n'est pas un code commune valide"),
+    ("arrondissement:75121", "arrondissement municipal valide"),
+    ("departement:20", "département valide"),
+    ("epci:12345", "epci valide"),
+    ("", "vide"),
+    ("commune:" + "9" * 100, "trop long"),
+])
+def test_bad_codes(raw, fragment):
+    with pytest.raises(TerritoryCodeError) as info:
+        parse_code(raw)
+    assert fragment in info.value.message
+
+
+def test_code_lists_use_the_pipe():
+    assert parse_codes("commune:93010|arrondissement:75113") == [
+        TypedCode("commune", "93010"), TypedCode("arrondissement", "75113")]
+
+
+@pytest.mark.parametrize("lon,lat", [(math.nan, 0), (0, math.inf), (181, 0), (0, -90.5), ("x", 0), (None, 0)])
+def test_absurd_coordinates(lon, lat):
+    with pytest.raises(GeometryError):
+        check_lon_lat(lon, lat)
+
+
+def test_bowtie_is_repaired_into_two_triangles():
+    bowtie = Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])
+    repaired = as_multipolygon(bowtie)
+    assert isinstance(repaired, MultiPolygon) and repaired.is_valid and len(repaired.geoms) == 2
+    assert repaired.area == pytest.approx(0.5)
+
+
+def test_non_areas_are_rejected():
+    with pytest.raises(GeometryError, match="n'est pas une surface"):
+        as_multipolygon(LineString([(0, 0), (1, 1)]))
+    with pytest.raises(GeometryError, match="Lambert-93"):
+        as_multipolygon(Polygon([(652000, 6862000), (653000, 6862000), (653000, 6863000)]))
+
+
+def test_distances_and_boxes():
+    # Paris Notre-Dame → Bondy town hall: 9.6 km east and 5.5 km north, about 11.1 km
+    d = haversine_m(2.3499, 48.8530, 2.4816, 48.9023)
+    assert 10_900 < d < 11_300
+    minx, miny, maxx, maxy = degree_box(2.48, 48.90, 1000)
+    assert haversine_m(2.48, 48.90, maxx, 48.90) == pytest.approx(1000, rel=0.01)
+    assert haversine_m(2.48, 48.90, 2.48, maxy) == pytest.approx(1000, rel=0.01)
+
+
+def test_settings_from_environment_and_overrides():
+    settings = load_settings({"PROXIMITY_LIMIT": 3}, environ={
+        "DATABASE_URL": "postgresql+psycopg://u@h/db", "MAILLAGE_MAX_BATCH_POINTS": "50"})
+    assert settings.DATABASE_URL == "postgresql+psycopg://u@h/db" and settings.backend == "postgis"
+    assert settings.MAX_BATCH_POINTS == 50 and settings.PROXIMITY_LIMIT == 3
+    with pytest.raises(ValueError, match="MAILLAGE_MAX_BATCH_POINTS"):
+        load_settings(environ={"MAILLAGE_MAX_BATCH_POINTS": "beaucoup"})
+    with pytest.raises(KeyError):
+        load_settings({"NOPE": 1}, environ={})
+
+
+def test_redaction_of_addresses_and_points():
+    line = '127.0.0.1 - "GET /api/v1/lookup?lon=2.4850&lat=48.9100&age=adulte HTTP/1.1" 200'
+    assert redact(line) == '127.0.0.1 - "GET /api/v1/lookup?lon=***&lat=***&age=adulte HTTP/1.1" 200'
+    assert redact("/api/v1/geocode?q=12+rue+de+la+Paix") == "/api/v1/geocode?q=***"
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, "%s", ("GET /x?address=5+rue+X",), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "GET /x?address=***"
