@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,3 +84,47 @@ def set_meta(session: Session, key: str, value: str) -> None:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Data version: a token that changes with every committed write, so read-side caches (the
+# lookup's partner cards) know when to refresh. Maintained here for every Session, whatever
+# wrote: ORM unit of work or ORM-enabled insert/update/delete statements.
+
+DATA_VERSION_KEY = "data_version"
+
+
+def _mark_written(session: Session) -> None:
+    session.info["maillage_wrote"] = True
+    session.info["maillage_bump"] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session, _flush_context):
+    if session.new or session.dirty or session.deleted:
+        _mark_written(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state):
+    if state.is_insert or state.is_update or state.is_delete:
+        _mark_written(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_version(session):
+    if session.info.pop("maillage_bump", False):
+        import uuid
+
+        session.execute(text("DELETE FROM meta WHERE key = :k"), {"k": DATA_VERSION_KEY})
+        session.execute(text("INSERT INTO meta (key, value) VALUES (:k, :v)"),
+                        {"k": DATA_VERSION_KEY, "v": uuid.uuid4().hex})
+
+
+def session_wrote(session: Session) -> bool:
+    """True once a session has written anything: its reads may see uncommitted data."""
+    return bool(session.info.get("maillage_wrote"))
+
+
+def data_version(session: Session) -> str | None:
+    return get_meta(session, DATA_VERSION_KEY)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,7 @@ from shapely import wkb
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, defer, selectinload
 
-from app import spatial, territories
+from app import db, spatial, territories
 from app.errors import InvalidInput, reject_nul
 from app.geometry import check_lon_lat, degree_box, haversine_m
 from app.models import CoveragePart, Kind, Landlord, Partner
@@ -133,6 +134,7 @@ class PartnerFacts:
     includes: list  # [(code|None, label, part_id)] in the partner's order
     card: dict  # what the answer shows about the partner
     sites: list = field(default_factory=list)  # [(lon, lat, site_dict)]
+    polygons: list = field(default_factory=list)  # [(part_id, label, prepared shapely geometry)]
 
 
 def availability(p: PartnerFacts, as_of: dt.date) -> str:
@@ -149,7 +151,16 @@ def availability(p: PartnerFacts, as_of: dt.date) -> str:
     return p.status  # active or suspended
 
 
-def _load_partners(session: Session, ids: set[int], landlord_names: dict[str, str]) -> dict[int, PartnerFacts]:
+def _load_partners(session: Session, ids: set[int], ref: Reference) -> dict[int, PartnerFacts]:
+    """Facts for the given partners: from the reference cache, loading the missing ones."""
+    missing = sorted(i for i in ids if i not in ref.partners)
+    if missing:
+        loaded = _query_partners(session, set(missing), ref.landlord_names)
+        ref.partners.update(loaded)
+    return {i: ref.partners[i] for i in ids if i in ref.partners}
+
+
+def _query_partners(session: Session, ids: set[int], landlord_names: dict[str, str]) -> dict[int, PartnerFacts]:
     if not ids:
         return {}
     out: dict[int, PartnerFacts] = {}
@@ -201,7 +212,72 @@ def _load_partners(session: Session, ids: set[int], landlord_names: dict[str, st
             sites=[(s["lon"], s["lat"], s) for s in sites if s["lon"] is not None] or [],
         )
         out[p.id].card["sites"] = sites
+    # Custom polygon parts, to say which polygon contains a point (prepared: tested many times).
+    for start in range(0, len(ids), 900):
+        chunk = sorted(ids)[start:start + 900]
+        for part_id, partner_id, label, geom in session.execute(
+            select(CoveragePart.id, CoveragePart.partner_id, CoveragePart.label, CoveragePart.geom.ST_AsBinary())
+            .where(CoveragePart.partner_id.in_(chunk), CoveragePart.code.is_(None), CoveragePart.mode == "include")
+            .order_by(CoveragePart.position)
+        ):
+            shape = wkb.loads(bytes(geom))
+            shapely.prepare(shape)
+            out[partner_id].polygons.append((part_id, label, shape))
     return out
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    code: str
+    label: str
+    short_label: str
+    mode: str
+    age_band: str
+    radius_m: int | None
+    if_none: str
+    feminine: bool
+    is_housing: bool
+
+
+@dataclass
+class Reference:
+    """What every lookup needs and rarely changes: kinds, landlord names, the dataset flag, partner
+    facts and territory names. Cached per engine and keyed by the data version (app.db), which
+    changes with every committed write."""
+
+    version: str | None
+    kinds: list[KindInfo]
+    landlord_names: dict[str, str]
+    dataset: str | None
+    partners: dict[int, PartnerFacts] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, version: str | None) -> Reference:
+        kinds = [
+            KindInfo(k.code, k.label, k.short_label, k.mode, k.age_band, k.radius_m, k.if_none, k.feminine,
+                     k.is_housing)
+            for k in session.scalars(select(Kind).order_by(Kind.sort_order, Kind.code))
+        ]
+        return cls(version, kinds, dict(session.execute(select(Landlord.code, Landlord.name)).all()),
+                   db.get_meta(session, "dataset"))
+
+
+_REFERENCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _reference(session: Session) -> Reference:
+    version = db.data_version(session)
+    if db.session_wrote(session):
+        # This session may see its own uncommitted writes: never share what it reads.
+        return Reference.load(session, version)
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    ref = _REFERENCES.get(engine)
+    if ref is None or ref.version != version:
+        ref = Reference.load(session, version)
+        _REFERENCES[engine] = ref
+    return ref
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,16 +288,15 @@ def _load_partners(session: Session, ids: set[int], landlord_names: dict[str, st
 class Candidates:
     units: list[UnitAtPoint]
     covering: set[int]  # partner ids whose coverage contains the point
-    polygon_hits: set[int]  # coverage_part ids (custom polygons) containing the point
     nearby: list[tuple[int, float, float]]  # (partner_id, lon, lat) of proximity sites in range
 
 
-def _max_radius(kinds: list[Kind], options: Options) -> int:
+def _max_radius(kinds: list[KindInfo], options: Options) -> int:
     radii = [options.radius_m or k.radius_m or options.default_radius_m for k in kinds if k.mode == "proximity"]
     return max(radii, default=0)
 
 
-def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[Kind], options: Options) -> Candidates:
+def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[KindInfo], options: Options) -> Candidates:
     backend = spatial.backend_for(session)
     params = {"lon": lon, "lat": lat}
     units = territories.units_at_point(session, lon, lat)
@@ -229,17 +304,6 @@ def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[Kind], opti
         text(f"SELECT ca.partner_id FROM coverage_area ca WHERE {backend.point_filter('coverage_area', 'ca')}"),
         params,
     ).scalars())
-    polygon_hits: set[int] = set()
-    if covering:
-        # Custom polygon parts of the covering partners, to say which polygon matched.
-        for part_id, part_wkb in session.execute(
-            select(CoveragePart.id, CoveragePart.geom.ST_AsBinary()).where(
-                CoveragePart.partner_id.in_(sorted(covering)), CoveragePart.code.is_(None),
-                CoveragePart.mode == "include",
-            )
-        ):
-            if shapely.intersects(wkb.loads(bytes(part_wkb)), shapely.Point(lon, lat)):
-                polygon_hits.add(part_id)
     nearby: list[tuple[int, float, float]] = []
     radius = _max_radius(kinds, options)
     if radius:
@@ -253,26 +317,26 @@ def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[Kind], opti
             {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy},
         )
         nearby = [(pid, x, y) for pid, x, y in rows]
-    return Candidates(units, covering, polygon_hits, nearby)
+    return Candidates(units, covering, nearby)
 
 
 # ---------------------------------------------------------------------------------------------
 # Assembling the answer
 
 
-def _kind_none_message(kind: Kind) -> str:
+def _kind_none_message(kind: KindInfo) -> str:
     article = "Aucune" if kind.feminine else "Aucun"
     return f"{article} {kind.short_label} ne couvre cette adresse."
 
 
-def _matched_part(p: PartnerFacts, codes: dict, names: dict, polygon_hits: set[int]) -> dict:
+def _matched_part(p: PartnerFacts, codes: dict, names: dict, lon: float, lat: float) -> dict:
     for code, label, part_id in p.includes:
         if code is not None and code in codes:
             level = code.split(":", 1)[0]
             return {"type": "territoire", "code": code, "level": level, "level_label": LEVEL_LABELS[level],
                     "label": names.get(code, code)}
-    for code, label, part_id in p.includes:
-        if code is None and part_id in polygon_hits:
+    for part_id, label, shape in p.polygons:
+        if shapely.intersects_xy(shape, lon, lat):
             return {"type": "polygone", "code": None, "level": None, "level_label": CUSTOM_POLYGON_LABEL,
                     "label": f"{CUSTOM_POLYGON_LABEL} : {label}" if label else CUSTOM_POLYGON_LABEL}
     return {"type": "zone", "code": None, "level": None, "level_label": "zone de couverture",
@@ -316,7 +380,7 @@ def _nearest_sites(p: PartnerFacts, lon: float, lat: float) -> list[dict]:
     return out
 
 
-def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[Kind], partners: dict[int, PartnerFacts],
+def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts],
               names: dict[str, str], options: Options, dataset: str | None) -> dict:
     codes = territories.codes_at_point(cand.units)
     inside = bool(cand.units)
@@ -378,7 +442,7 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[Kind], partn
                     continue
                 partners_out.append({
                     "partner": p.card,
-                    "matched_part": _matched_part(p, codes, names, cand.polygon_hits),
+                    "matched_part": _matched_part(p, codes, names, lon, lat),
                     "restriction": _restriction(p),
                     "sites": _nearest_sites(p, lon, lat),
                 })
@@ -435,46 +499,40 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[Kind], partn
     }
 
 
-def _kinds(session: Session, options: Options) -> list[Kind]:
-    kinds = list(session.scalars(select(Kind).order_by(Kind.sort_order, Kind.code)))
+def _kinds(ref: Reference, options: Options) -> list[KindInfo]:
     if options.kinds:
-        kinds = [k for k in kinds if k.code in options.kinds]
-    return kinds
+        return [k for k in ref.kinds if k.code in options.kinds]
+    return ref.kinds
 
 
-def _names_for(session: Session, units_lists: list[list[UnitAtPoint]], partners: dict[int, PartnerFacts]) -> dict[str, str]:
+def _names_for(session: Session, units_lists: list[list[UnitAtPoint]], ref: Reference) -> dict[str, str]:
     wanted: set[str] = set()
     for units in units_lists:
         wanted.update(territories.codes_at_point(units))
-    return territories.unit_names(session, sorted(wanted))
-
-
-def _landlord_names(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(Landlord.code, Landlord.name)).all())
-
-
-def _dataset(session: Session) -> str | None:
-    from app.db import get_meta
-
-    return get_meta(session, "dataset")
+    missing = sorted(c for c in wanted if c not in ref.names)
+    if missing:
+        found = territories.unit_names(session, missing)
+        ref.names.update({c: found.get(c, c) for c in missing})
+    return ref.names
 
 
 def lookup(session: Session, lon, lat, options: Options) -> dict:
     """Answer for one point (index-assisted SQL on either backend)."""
     lon, lat = check_lon_lat(lon, lat)
-    kinds = _kinds(session, options)
+    ref = _reference(session)
+    kinds = _kinds(ref, options)
     cand = _fetch_sql(session, lon, lat, kinds, options)
     ids = cand.covering | {pid for pid, _, _ in cand.nearby}
-    partners = _load_partners(session, ids, _landlord_names(session))
-    names = _names_for(session, [cand.units], partners)
-    return _assemble(lon, lat, cand, kinds, partners, names, options, _dataset(session))
+    partners = _load_partners(session, ids, ref)
+    names = _names_for(session, [cand.units], ref)
+    return _assemble(lon, lat, cand, kinds, partners, names, options, ref.dataset)
 
 
 # ---------------------------------------------------------------------------------------------
 # Batch
 
 
-def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[Kind], options: Options) -> list[Candidates]:
+def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[KindInfo], options: Options) -> list[Candidates]:
     """Candidates for many points: one indexed box query per table, then an in-memory STRtree join."""
     backend = spatial.backend_for(session)
     minx, miny = points.min(axis=0)
@@ -505,23 +563,6 @@ def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[Kind], options
         for p_idx, a_idx in zip(pi.tolist(), ai.tolist()):
             per_point_cover[p_idx].add(area_rows[a_idx][0])
 
-    covering_ids = sorted({pid for s in per_point_cover for pid in s})
-    per_point_poly: list[set[int]] = [set() for _ in range(len(points))]
-    if covering_ids:
-        poly_rows = []
-        for start in range(0, len(covering_ids), 900):
-            poly_rows += session.execute(
-                select(CoveragePart.id, CoveragePart.geom.ST_AsBinary()).where(
-                    CoveragePart.partner_id.in_(covering_ids[start:start + 900]),
-                    CoveragePart.code.is_(None), CoveragePart.mode == "include",
-                )
-            ).all()
-        if poly_rows:
-            tree = shapely.STRtree(shapely.from_wkb([bytes(r[1]) for r in poly_rows]))
-            pi, qi = tree.query(geoms, predicate="intersects")
-            for p_idx, q_idx in zip(pi.tolist(), qi.tolist()):
-                per_point_poly[p_idx].add(poly_rows[q_idx][0])
-
     per_point_near: list[list[tuple[int, float, float]]] = [[] for _ in range(len(points))]
     radius = _max_radius(kinds, options)
     if radius:
@@ -543,7 +584,7 @@ def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[Kind], options
             for p_idx, s_idx in zip(pi.tolist(), si.tolist()):
                 row = site_rows[s_idx]
                 per_point_near[p_idx].append((row[0], row[1], row[2]))
-    return [Candidates(per_point_units[i], per_point_cover[i], per_point_poly[i], per_point_near[i])
+    return [Candidates(per_point_units[i], per_point_cover[i], per_point_near[i])
             for i in range(len(points))]
 
 
@@ -569,15 +610,16 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
     if not coords:
         return {"results": [], "partners": {}} if compact else {"results": []}
     array = np.array(coords, dtype=float)
-    kinds = _kinds(session, options)
+    ref = _reference(session)
+    kinds = _kinds(ref, options)
     cands = _fetch_bulk(session, array, kinds, options)
     ids = set()
     for c in cands:
         ids |= c.covering
         ids |= {pid for pid, _, _ in c.nearby}
-    partners = _load_partners(session, ids, _landlord_names(session))
-    names = _names_for(session, [c.units for c in cands], partners)
-    dataset = _dataset(session)
+    partners = _load_partners(session, ids, ref)
+    names = _names_for(session, [c.units for c in cands], ref)
+    dataset = ref.dataset
     results = []
     cards: dict[int, dict] = {}
     for (lon, lat), cand in zip(coords, cands):

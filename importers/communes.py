@@ -110,7 +110,9 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
             report.reject(line, name_col, "nom vide")
             continue
         if record["geometry"] is None:
-            report.reject(line, "geometry", f"{unit_level}:{code} sans géométrie")
+            # IGN publishes a new commune's contour some time after its creation (8 such communes
+            # in the 2025 national file): reported, not fatal to the import.
+            report.warn(line, "geometry", f"{unit_level}:{code} ({name}) sans contour : non chargée")
             continue
         try:
             geom = as_multipolygon(record["geometry"], what=f"contour de {unit_level}:{code}")

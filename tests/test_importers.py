@@ -223,6 +223,14 @@ def test_unreadable_contour_files(demo_conn, tmp_path, case, expected):
     assert snapshot(demo_conn) == before
 
 
+def test_feature_without_geometry_is_reported_not_loaded(demo_conn, tmp_path):
+    features = [feature("93010", "Bondy", SQUARE), {"type": "Feature", "properties": {"code": "93059", "nom": "Nouvelle"},
+                                                  "geometry": None}]
+    report = import_file(demo_conn, communes, write_geojson(tmp_path / "c.geojson", features))
+    assert report.ok and report.updated == 1
+    assert [str(w) for w in report.warnings] == ["ligne 2 · geometry : commune:93059 (Nouvelle) sans contour : non chargée"]
+
+
 def test_shapefile_without_crs_needs_crs_option(demo_conn, tmp_path):
     lambert = gpd.GeoDataFrame({"INSEE_COM": ["93010"], "NOM": ["Bondy"]},
                                geometry=[box(660000, 6864000, 663000, 6867000)], crs="EPSG:2154")
