@@ -24,6 +24,16 @@ from app.models import CoverageArea, CoveragePart, Kind, Partner, _now
 def compile_geometry(session: Session, partner: Partner, cache: dict | None = None):
     """Return (MultiPolygon | None, problems) for a partner's current parts."""
     includes, excludes, problems = [], [], []
+    if cache is None:
+        cache = {}
+    typed_codes = []
+    for part in partner.parts:
+        if part.code:
+            try:
+                typed_codes.append(territories.parse_code(part.code))
+            except MaillageError:
+                pass  # reported below, part by part
+    territories.preload_geometries(session, typed_codes, cache)
     for part in partner.parts:
         try:
             if part.code:

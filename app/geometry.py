@@ -114,6 +114,18 @@ def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * r * math.asin(math.sqrt(a))
 
 
+def haversine_m_array(lon1, lat1, lon2, lat2):
+    """Vectorised haversine (numpy arrays in, metres out); same formula as haversine_m."""
+    import numpy as np
+
+    r = 6371008.8
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * r * np.arcsin(np.sqrt(a))
+
+
 def degree_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
     """A lon/lat box that contains the circle of radius_m around the point."""
     dlat = radius_m / 111_132.0

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 
 from app import db, spatial, territories
 from app.errors import InvalidInput, reject_nul
-from app.geometry import check_lon_lat, degree_box, haversine_m
+from app.geometry import check_lon_lat, degree_box, haversine_m, haversine_m_array
 from app.models import CoveragePart, Kind, Landlord, Partner
 from app.territories import UnitAtPoint
 from app.vocabulary import (
@@ -135,6 +135,13 @@ class PartnerFacts:
     card: dict  # what the answer shows about the partner
     sites: list = field(default_factory=list)  # [(lon, lat, site_dict)]
     polygons: list = field(default_factory=list)  # [(part_id, label, prepared shapely geometry)]
+    include_index: dict = field(default_factory=dict)  # typed code -> position among includes
+
+    def __post_init__(self):
+        self.include_index = {}
+        for position, (code, _label, _part_id) in enumerate(self.includes):
+            if code is not None:
+                self.include_index.setdefault(code, position)
 
 
 def availability(p: PartnerFacts, as_of: dt.date) -> str:
@@ -288,7 +295,7 @@ def _reference(session: Session) -> Reference:
 class Candidates:
     units: list[UnitAtPoint]
     covering: set[int]  # partner ids whose coverage contains the point
-    nearby: list[tuple[int, float, float]]  # (partner_id, lon, lat) of proximity sites in range
+    nearby: list[tuple[int, float]]  # (partner_id, distance in metres) of proximity sites in range
 
 
 def _max_radius(kinds: list[KindInfo], options: Options) -> int:
@@ -304,7 +311,7 @@ def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[KindInfo], 
         text(f"SELECT ca.partner_id FROM coverage_area ca WHERE {backend.point_filter('coverage_area', 'ca')}"),
         params,
     ).scalars())
-    nearby: list[tuple[int, float, float]] = []
+    nearby: list[tuple[int, float]] = []
     radius = _max_radius(kinds, options)
     if radius:
         minx, miny, maxx, maxy = degree_box(lon, lat, radius)
@@ -316,7 +323,11 @@ def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[KindInfo], 
             ),
             {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy},
         )
-        nearby = [(pid, x, y) for pid, x, y in rows]
+        rows = rows.all()
+        if rows:
+            xy = np.array([(x, y) for _, x, y in rows])
+            distances = haversine_m_array(lon, lat, xy[:, 0], xy[:, 1]).tolist()
+            nearby = [(row[0], d) for row, d in zip(rows, distances)]
     return Candidates(units, covering, nearby)
 
 
@@ -330,15 +341,18 @@ def _kind_none_message(kind: KindInfo) -> str:
 
 
 def _matched_part(p: PartnerFacts, codes: dict, names: dict, lon: float, lat: float) -> dict:
-    for code, label, part_id in p.includes:
-        if code is not None and code in codes:
-            level = code.split(":", 1)[0]
-            return {"type": "territoire", "code": code, "level": level, "level_label": LEVEL_LABELS[level],
-                    "label": names.get(code, code)}
+    """The first of the partner's included parts (in its own order) that contains the point."""
+    positions = [p.include_index[c] for c in codes if c in p.include_index]
+    if positions:
+        code = p.includes[min(positions)][0]
+        level = code.split(":", 1)[0]
+        return {"type": "territoire", "code": code, "level": level, "level_label": LEVEL_LABELS[level],
+                "label": names.get(code, code)}
     for part_id, label, shape in p.polygons:
         if shapely.intersects_xy(shape, lon, lat):
             return {"type": "polygone", "code": None, "level": None, "level_label": CUSTOM_POLYGON_LABEL,
                     "label": f"{CUSTOM_POLYGON_LABEL} : {label}" if label else CUSTOM_POLYGON_LABEL}
+    # On a boundary the compiled area and the units can disagree by a hair.
     return {"type": "zone", "code": None, "level": None, "level_label": "zone de couverture",
             "label": "zone de couverture (limite du territoire)"}
 
@@ -361,7 +375,7 @@ def _restriction(p: PartnerFacts) -> dict | None:
     return {"reserved_to": p.card["reserved_to"], "message": "Réservé aux locataires de : " + ", ".join(names)}
 
 
-def _state_entry(p: PartnerFacts, state: str) -> dict:
+def _state_entry(p: PartnerFacts, state: str, distance: float | None) -> dict:
     entry = {"partner": p.card, "state": state, "state_label": STATUS_LABELS.get(state, state)}
     if state == "planned" and p.valid_from:
         entry["message"] = f"Ouverture prévue le {p.valid_from.strftime('%d/%m/%Y')}."
@@ -369,6 +383,8 @@ def _state_entry(p: PartnerFacts, state: str) -> dict:
         entry["message"] = "En projet, date d'ouverture non connue."
     elif state == "suspended":
         entry["message"] = "Activité suspendue : ne prend pas de nouvelles demandes."
+    if distance is not None:
+        entry["distance_m"] = round(distance)
     return entry
 
 
@@ -378,6 +394,81 @@ def _nearest_sites(p: PartnerFacts, lon: float, lat: float) -> list[dict]:
         out.append({**site, "distance_m": round(haversine_m(lon, lat, slon, slat))})
     out.sort(key=lambda s: (s["distance_m"], s["name"]))
     return out
+
+
+@dataclass
+class KindSelection:
+    """Which partners of one kind answer for a point, before rendering."""
+
+    kind: KindInfo
+    status: str
+    message: str | None
+    radius_m: int | None
+    entries: list  # [(PartnerFacts, distance_m | None)] in answer order
+    upcoming: list  # [(PartnerFacts, state, distance_m | None)]
+    unavailable: list
+    filtered_out: int
+
+
+def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts], options: Options) -> list[KindSelection]:
+    inside = bool(cand.units)
+    by_kind_cover: dict[str, list[PartnerFacts]] = {}
+    for pid in cand.covering:
+        p = partners.get(pid)
+        if p is not None:
+            by_kind_cover.setdefault(p.kind, []).append(p)
+    nearest: dict[int, float] = {}
+    for pid, d in cand.nearby:
+        if d < nearest.get(pid, float("inf")):
+            nearest[pid] = d
+    by_kind_near: dict[str, list[tuple[float, PartnerFacts]]] = {}
+    for pid, d in nearest.items():
+        p = partners.get(pid)
+        if p is not None:
+            by_kind_near.setdefault(p.kind, []).append((d, p))
+
+    selections = []
+    for kind in kinds:
+        if options.age and kind.age_band not in (options.age, "tous"):
+            continue
+        entries, upcoming, unavailable, filtered_out = [], [], [], 0
+        if kind.mode == "territorial":
+            radius = None
+            candidates = [(None, p) for p in by_kind_cover.get(kind.code, [])]
+        else:
+            radius = options.radius_m or kind.radius_m or options.default_radius_m
+            candidates = sorted((x for x in by_kind_near.get(kind.code, []) if x[0] <= radius),
+                                key=lambda x: (x[0], x[1].name, x[1].id))
+        for distance, p in candidates:
+            state = availability(p, options.as_of)
+            if state == "closed":
+                continue
+            if _passes_filters(p, options):
+                filtered_out += 1
+            elif state == "planned":
+                upcoming.append((p, state, distance))
+            elif state == "suspended":
+                unavailable.append((p, state, distance))
+            else:
+                entries.append((p, distance))
+        if kind.mode == "territorial":
+            entries.sort(key=lambda e: (bool(e[0].landlords), e[0].name, e[0].id))
+            if entries and all(p.landlords for p, _ in entries):
+                status, message = "restricted", "Seulement des services réservés aux locataires de certains bailleurs."
+            elif entries:
+                status = "covered"
+                message = None if len(entries) == 1 else f"{len(entries)} structures couvrent cette adresse (chevauchement)."
+            elif not inside:
+                status, message = "outside", OUTSIDE_MESSAGE
+            else:
+                status, message = "none", _kind_none_message(kind)
+        else:
+            entries = entries[: options.proximity_limit]
+            article = "Aucune" if kind.feminine else "Aucun"
+            status = "found" if entries else "none"
+            message = None if entries else f"{article} {kind.short_label} à moins de {radius / 1000:g} km."
+        selections.append(KindSelection(kind, status, message, radius, entries, upcoming, unavailable, filtered_out))
+    return selections
 
 
 def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts],
@@ -402,91 +493,25 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
             if value:
                 code = f"{level}:{value}"
                 groups[level] = {"code": code, "name": names.get(code, code)}
-    by_kind_cover: dict[str, list[int]] = {}
-    for pid in cand.covering:
-        p = partners.get(pid)
-        if p is not None:
-            by_kind_cover.setdefault(p.kind, []).append(pid)
-    near_by_partner: dict[int, float] = {}
-    for pid, slon, slat in cand.nearby:
-        d = haversine_m(lon, lat, slon, slat)
-        if pid not in near_by_partner or d < near_by_partner[pid]:
-            near_by_partner[pid] = d
-    by_kind_near: dict[str, list[tuple[float, int]]] = {}
-    for pid, d in near_by_partner.items():
-        p = partners.get(pid)
-        if p is not None:
-            by_kind_near.setdefault(p.kind, []).append((d, pid))
-
     answers = []
-    for kind in kinds:
-        if options.age and kind.age_band not in (options.age, "tous"):
-            continue
-        base = {"kind": kind.code, "label": kind.label, "short_label": kind.short_label, "mode": kind.mode,
-                "is_housing": kind.is_housing}
-        partners_out, upcoming, unavailable, filtered_out = [], [], [], 0
+    for sel in _select(cand, kinds, partners, options):
+        kind = sel.kind
         if kind.mode == "territorial":
-            for pid in by_kind_cover.get(kind.code, []):
-                p = partners[pid]
-                state = availability(p, options.as_of)
-                if state == "closed":
-                    continue
-                if _passes_filters(p, options):
-                    filtered_out += 1
-                    continue
-                if state == "planned":
-                    upcoming.append(_state_entry(p, state))
-                    continue
-                if state == "suspended":
-                    unavailable.append(_state_entry(p, state))
-                    continue
-                partners_out.append({
-                    "partner": p.card,
-                    "matched_part": _matched_part(p, codes, names, lon, lat),
-                    "restriction": _restriction(p),
-                    "sites": _nearest_sites(p, lon, lat),
-                })
-            partners_out.sort(key=lambda e: (e["restriction"] is not None, e["partner"]["name"], e["partner"]["id"]))
-            if partners_out and all(e["restriction"] for e in partners_out):
-                status, message = "restricted", "Seulement des services réservés aux locataires de certains bailleurs."
-            elif partners_out:
-                status = "covered"
-                message = None if len(partners_out) == 1 else f"{len(partners_out)} structures couvrent cette adresse (chevauchement)."
-            elif not inside:
-                status, message = "outside", OUTSIDE_MESSAGE
-            else:
-                status, message = "none", _kind_none_message(kind)
-            base["radius_m"] = None
+            partners_out = [{"partner": p.card, "matched_part": _matched_part(p, codes, names, lon, lat),
+                             "restriction": _restriction(p), "sites": _nearest_sites(p, lon, lat)}
+                            for p, _ in sel.entries]
         else:
-            radius = options.radius_m or kind.radius_m or options.default_radius_m
-            found = []
-            for d, pid in sorted(by_kind_near.get(kind.code, []), key=lambda x: (x[0], partners[x[1]].name, x[1])):
-                if d > radius:
-                    continue
-                p = partners[pid]
-                state = availability(p, options.as_of)
-                if state == "closed":
-                    continue
-                if _passes_filters(p, options):
-                    filtered_out += 1
-                    continue
-                if state == "planned":
-                    upcoming.append({**_state_entry(p, state), "distance_m": round(d)})
-                    continue
-                if state == "suspended":
-                    unavailable.append({**_state_entry(p, state), "distance_m": round(d)})
-                    continue
-                found.append({"partner": p.card, "distance_m": round(d), "restriction": _restriction(p),
-                              "sites": _nearest_sites(p, lon, lat)})
-            partners_out = found[: options.proximity_limit]
-            article = "Aucune" if kind.feminine else "Aucun"
-            status = "found" if partners_out else "none"
-            message = None if partners_out else f"{article} {kind.short_label} à moins de {radius / 1000:g} km."
-            base["radius_m"] = radius
-        base.update({"status": status, "message": message, "if_none": kind.if_none if status in ("none", "outside", "restricted") else None,
-                     "partners": partners_out, "upcoming": upcoming, "unavailable": unavailable,
-                     "filtered_out": filtered_out})
-        answers.append(base)
+            partners_out = [{"partner": p.card, "distance_m": round(d), "restriction": _restriction(p),
+                             "sites": _nearest_sites(p, lon, lat)} for p, d in sel.entries]
+        answers.append({
+            "kind": kind.code, "label": kind.label, "short_label": kind.short_label, "mode": kind.mode,
+            "is_housing": kind.is_housing, "radius_m": sel.radius_m, "status": sel.status, "message": sel.message,
+            "if_none": kind.if_none if sel.status in ("none", "outside", "restricted") else None,
+            "partners": partners_out,
+            "upcoming": [_state_entry(p, state, d) for p, state, d in sel.upcoming],
+            "unavailable": [_state_entry(p, state, d) for p, state, d in sel.unavailable],
+            "filtered_out": sel.filtered_out,
+        })
     return {
         "point": {"lon": lon, "lat": lat},
         "as_of": options.as_of.isoformat(),
@@ -497,6 +522,32 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
         "warnings": warnings,
         "dataset": dataset or "production",
     }
+
+
+def _assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo],
+                      partners: dict[int, PartnerFacts], names: dict[str, str], options: Options,
+                      cards: dict[int, dict]) -> dict:
+    """The compact answer: partner ids per kind with the matched part; cards collected once."""
+    codes = territories.codes_at_point(cand.units)
+    out_kinds = {}
+    for sel in _select(cand, kinds, partners, options):
+        entries = []
+        for p, distance in sel.entries:
+            cards.setdefault(p.id, p.card)
+            item = {"id": p.id}
+            if sel.kind.mode == "territorial":
+                part = _matched_part(p, codes, names, lon, lat)
+                item["matched_part"] = part["code"] or part["label"]
+            else:
+                item["distance_m"] = round(distance)
+            if p.landlords:
+                item["restricted"] = True
+            entries.append(item)
+        out_kinds[sel.kind.code] = {"status": sel.status, "partners": entries}
+    return {"point": {"lon": lon, "lat": lat},
+            "territory": {"status": "inside" if cand.units else "outside",
+                          "units": [f"{u.level}:{u.code}" for u in cand.units]},
+            "kinds": out_kinds}
 
 
 def _kinds(ref: Reference, options: Options) -> list[KindInfo]:
@@ -522,7 +573,7 @@ def lookup(session: Session, lon, lat, options: Options) -> dict:
     ref = _reference(session)
     kinds = _kinds(ref, options)
     cand = _fetch_sql(session, lon, lat, kinds, options)
-    ids = cand.covering | {pid for pid, _, _ in cand.nearby}
+    ids = cand.covering | {pid for pid, _ in cand.nearby}
     partners = _load_partners(session, ids, ref)
     names = _names_for(session, [cand.units], ref)
     return _assemble(lon, lat, cand, kinds, partners, names, options, ref.dataset)
@@ -563,7 +614,7 @@ def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[KindInfo], opt
         for p_idx, a_idx in zip(pi.tolist(), ai.tolist()):
             per_point_cover[p_idx].add(area_rows[a_idx][0])
 
-    per_point_near: list[list[tuple[int, float, float]]] = [[] for _ in range(len(points))]
+    per_point_near: list[list[tuple[int, float]]] = [[] for _ in range(len(points))]
     radius = _max_radius(kinds, options)
     if radius:
         bx0 = degree_box(box["minx"], box["miny"], radius)
@@ -581,9 +632,10 @@ def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[KindInfo], opt
             dlat = radius / 111_132.0
             dlon = max(degree_box(0, float(max(abs(miny), abs(maxy))), radius)[2], dlat)
             pi, si = tree.query(geoms, predicate="dwithin", distance=dlon)
-            for p_idx, s_idx in zip(pi.tolist(), si.tolist()):
-                row = site_rows[s_idx]
-                per_point_near[p_idx].append((row[0], row[1], row[2]))
+            distances = haversine_m_array(points[pi, 0], points[pi, 1], site_xy[si, 0], site_xy[si, 1]).tolist()
+            site_partner = [r[0] for r in site_rows]
+            for p_idx, s_idx, d in zip(pi.tolist(), si.tolist(), distances):
+                per_point_near[p_idx].append((site_partner[s_idx], d))
     return [Candidates(per_point_units[i], per_point_cover[i], per_point_near[i])
             for i in range(len(points))]
 
@@ -616,39 +668,17 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
     ids = set()
     for c in cands:
         ids |= c.covering
-        ids |= {pid for pid, _, _ in c.nearby}
+        ids |= {pid for pid, _ in c.nearby}
     partners = _load_partners(session, ids, ref)
     names = _names_for(session, [c.units for c in cands], ref)
     dataset = ref.dataset
     results = []
     cards: dict[int, dict] = {}
     for (lon, lat), cand in zip(coords, cands):
-        answer = _assemble(lon, lat, cand, kinds, partners, names, options, dataset)
         if compact:
-            answer = _compact(answer, cards)
-        results.append(answer)
+            results.append(_assemble_compact(lon, lat, cand, kinds, partners, names, options, cards))
+        else:
+            results.append(_assemble(lon, lat, cand, kinds, partners, names, options, dataset))
     if compact:
         return {"results": results, "partners": cards}
     return {"results": results}
-
-
-def _compact(answer: dict, cards: dict[int, dict]) -> dict:
-    kinds = {}
-    for k in answer["kinds"]:
-        entries = []
-        for e in k["partners"]:
-            card = e["partner"]
-            cards.setdefault(card["id"], card)
-            item = {"id": card["id"]}
-            if "matched_part" in e:
-                item["matched_part"] = e["matched_part"]["code"] or e["matched_part"]["label"]
-            if "distance_m" in e:
-                item["distance_m"] = e["distance_m"]
-            if e.get("restriction"):
-                item["restricted"] = True
-            entries.append(item)
-        kinds[k["kind"]] = {"status": k["status"], "partners": entries}
-    return {"point": answer["point"], "territory": {"status": answer["territory"]["status"],
-            "units": [u["code"] for u in answer["territory"]["units"]]}, "kinds": kinds}
-
-

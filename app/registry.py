@@ -245,16 +245,17 @@ def _coverage(session: Session, data, kind: Kind | None, errors: RecordErrors) -
         raw = data.get(mode) or []
         if isinstance(raw, str):
             raw = [c for c in raw.split("|") if c.strip()]
+        parsed = []
         for raw_code in raw:
             try:
-                typed = territories.parse_code(raw_code)
+                parsed.append(territories.parse_code(raw_code))
             except MaillageError as exc:
                 errors.add(f"coverage.{mode}", exc.message)
-                continue
-            if not territories.exists(session, typed):
+        known = territories.existing(session, parsed)
+        for typed in parsed:
+            if str(typed) not in known:
                 errors.add(f"coverage.{mode}", f"territoire {typed} absent du référentiel chargé")
-                continue
-            if str(typed) not in out[mode]:
+            elif str(typed) not in out[mode]:
                 out[mode].append(str(typed))
     for i, poly in enumerate(data.get("polygons") or []):
         name = f"coverage.polygons[{i}]"
@@ -304,6 +305,9 @@ def upsert_partner(
     if errors:
         raise InvalidRecord(clean.get("ref"), errors.errors)
     digest = content_hash(clean)
+    current = session.execute(select(Partner.id, Partner.content_hash).where(Partner.ref == clean["ref"])).first()
+    if current is not None and current.content_hash == digest:
+        return UpsertResult(session.get(Partner, current.id), "unchanged")
     partner = session.scalar(
         select(Partner).where(Partner.ref == clean["ref"]).options(
             selectinload(Partner.sites), selectinload(Partner.contacts),

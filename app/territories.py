@@ -181,6 +181,44 @@ def geometry(session: Session, typed: TypedCode, cache: dict | None = None) -> B
     return geom
 
 
+def preload_geometries(session: Session, codes: list[TypedCode], cache: dict) -> None:
+    """Fill `cache` with the shapes of unit codes in one query per level (compiling a sector of
+    40 communes would otherwise cost 40 round trips). Unknown codes are left for `geometry` to
+    report."""
+    by_level: dict[str, set[str]] = {}
+    for typed in codes:
+        if typed.is_unit and str(typed) not in cache:
+            by_level.setdefault(typed.level, set()).add(typed.code)
+    for level, wanted in by_level.items():
+        wanted_list = sorted(wanted)
+        for start in range(0, len(wanted_list), 900):
+            chunk = wanted_list[start:start + 900]
+            for code, geom in session.execute(
+                select(Territory.code, Territory.geom.ST_AsBinary()).where(
+                    Territory.level == level, Territory.code.in_(chunk))
+            ):
+                cache[f"{level}:{code}"] = wkb.loads(bytes(geom))
+
+
+def existing(session: Session, codes: list[TypedCode]) -> set[str]:
+    """Which of the typed codes exist in the reference (one query per level)."""
+    found: set[str] = set()
+    by_level: dict[str, set[str]] = {}
+    for typed in codes:
+        by_level.setdefault(typed.level, set()).add(typed.code)
+    for level, wanted in by_level.items():
+        wanted_list = sorted(wanted)
+        for start in range(0, len(wanted_list), 900):
+            chunk = wanted_list[start:start + 900]
+            if level in UNIT_LEVELS:
+                query = select(Territory.code).where(Territory.level == level, Territory.code.in_(chunk))
+            else:
+                column = GROUP_COLUMNS[level]
+                query = select(column).where(Territory.level == "commune", column.in_(chunk)).distinct()
+            found.update(f"{level}:{code}" for code in session.scalars(query))
+    return found
+
+
 def describe(session: Session, typed: TypedCode) -> dict:
     """Name, population and membership of a typed code, for the API and the CLI."""
     if typed.is_unit:
@@ -274,9 +312,10 @@ def unit_names(session: Session, typed_codes: list[str]) -> dict[str, str]:
     units = [p for p in parsed if p.is_unit]
     groups = [p for p in parsed if not p.is_unit]
     if units:
+        # level first: the (level, code) unique index serves this query
         for level, code, name in session.execute(
             select(Territory.level, Territory.code, Territory.name).where(
-                Territory.code.in_({u.code for u in units})
+                Territory.level.in_({u.level for u in units}), Territory.code.in_({u.code for u in units})
             )
         ):
             names[f"{level}:{code}"] = name

@@ -32,6 +32,11 @@ EPCI_COLUMNS = ["epci_siren", "siren_epci", "epci"]
 TYPE_MAP = {"COM": "commune", "ARM": "arrondissement"}
 
 
+def _is_nan(value) -> bool:
+    # pandas turns a JSON null in a numeric column into NaN: that is "no population", not an error.
+    return isinstance(value, float) and value != value
+
+
 def _find(columns: list[str], candidates: list[str]) -> str | None:
     lower = {c.lower(): c for c in columns}
     for cand in candidates:
@@ -53,8 +58,10 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         raise InvalidInput(f"Fichier introuvable : {path}")
     if level not in ("auto", "commune", "arrondissement", "iris"):
         raise InvalidInput(f"Niveau « {level} » inconnu (auto, commune, arrondissement, iris).")
+    # GDAL reads compressed files through its virtual file systems (etalab publishes .geojson.gz).
+    source = f"/vsigzip/{path}" if path.suffix == ".gz" else f"/vsizip/{path}" if path.suffix == ".zip" else path
     try:
-        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+        gdf = gpd.read_file(source, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
         raise InvalidInput(f"Fichier de contours illisible ({path.name}) : {exc}") from exc
     if gdf.empty:
@@ -126,7 +133,7 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
             report.reject(line, code_col, f"département {dep_code} inconnu pour {code}")
             continue
         population = None
-        if pop_col and record.get(pop_col) not in (None, ""):
+        if pop_col and record.get(pop_col) not in (None, "") and not _is_nan(record[pop_col]):
             try:
                 population = int(float(record[pop_col]))
             except (TypeError, ValueError):

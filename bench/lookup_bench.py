@@ -1,0 +1,201 @@
+"""Lookup benchmark on all French communes and a synthetic nationwide partner set, both backends.
+
+Measures, in one run and on the same machine, each figure next to its baseline:
+(a) single-point lookups through the HTTP API (waitress, as `maillage serve`) against the trivial
+    /api/v1/ping of the same server, interleaved request by request: p50, p99 and the p50 ratio;
+    server memory (RSS, peak) with all of France loaded;
+(b) 100,000 points through the batch lookup against geopandas.sjoin of the same points on the same
+    compiled coverage polygons, with a check that both find the same covering partners.
+
+    .venv/bin/python bench/lookup_bench.py [--backends spatialite,postgis] [--requests 2000] [--points 100000]
+
+Needs ../shared/data/communes-france-2025.geojson.gz. PostGIS: MAILLAGE_BENCH_POSTGRES_URL (default:
+the test role of dev.sh on 127.0.0.1). Results go to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import requests
+import shapely
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import kinds  # noqa: E402
+from app.config import load_settings  # noqa: E402
+from app.db import engine_from_settings, transaction, upgrade  # noqa: E402
+from app.lookup import lookup_many, parse_options  # noqa: E402
+from bench.generate_partners import generate, random_points  # noqa: E402
+from importers import communes, partners_json  # noqa: E402
+from importers.base import run  # noqa: E402
+
+SHARED = Path(os.environ.get("MAILLAGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+COMMUNES = SHARED / "communes-france-2025.geojson.gz"
+RESULTS = ROOT / "bench" / "results"
+PG_ADMIN = os.environ.get("MAILLAGE_BENCH_POSTGRES_URL",
+                          "postgresql+psycopg://maillage_test:maillage_test@127.0.0.1:5432/postgres")
+
+
+def database_url(backend: str) -> str:
+    if backend == "spatialite":
+        path = RESULTS / "bench.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "maillage_bench" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "maillage_bench"'))
+    admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + "/maillage_bench"
+
+
+def build(url: str, partners_file: Path) -> dict:
+    engine = engine_from_settings(load_settings({"DATABASE_URL": url}))
+    upgrade(engine)
+    with transaction(engine) as session:
+        kinds.load_catalogue(session)
+    t0 = time.perf_counter()
+    report = run(engine, communes.NAME, communes.read, communes.load, COMMUNES)
+    t1 = time.perf_counter()
+    preport = run(engine, partners_json.NAME, partners_json.read, partners_json.load, partners_file)
+    t2 = time.perf_counter()
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    engine.dispose()
+    return {"communes_loaded": report.created, "communes_s": round(t1 - t0, 1),
+            "partners_loaded": preport.created, "partners_s": round(t2 - t1, 1)}
+
+
+def percentile(values, q):
+    return float(np.percentile(np.array(values), q))
+
+
+def http_bench(url: str, points: np.ndarray, n_requests: int) -> dict:
+    port = 5391
+    env = {**os.environ, "DATABASE_URL": url}
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "maillage"), "serve", "--port", str(port),
+                               "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    http = requests.Session()
+    try:
+        for _ in range(200):
+            try:
+                if http.get(base + "/ping", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(server.stderr.read().decode())
+        warm = min(300, n_requests)
+        for i in range(warm):
+            http.get(base + "/ping")
+            http.get(base + "/lookup", params={"lon": points[i, 0], "lat": points[i, 1]})
+        ping, look, sizes = [], [], []
+        for i in range(n_requests):
+            lon, lat = points[warm + i]
+            t = time.perf_counter()
+            r = http.get(base + "/ping")
+            ping.append(time.perf_counter() - t)
+            assert r.status_code == 200
+            t = time.perf_counter()
+            r = http.get(base + "/lookup", params={"lon": f"{lon:.6f}", "lat": f"{lat:.6f}"})
+            look.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.text[:300]
+            sizes.append(len(r.content))
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        mem = {line.split(":")[0]: int(line.split()[1]) // 1024 for line in status.splitlines()
+               if line.startswith(("VmRSS", "VmHWM"))}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    p50_ping, p50_look = percentile(ping, 50) * 1000, percentile(look, 50) * 1000
+    return {
+        "requests": n_requests,
+        "ping_p50_ms": round(p50_ping, 2), "ping_p99_ms": round(percentile(ping, 99) * 1000, 2),
+        "lookup_p50_ms": round(p50_look, 2), "lookup_p99_ms": round(percentile(look, 99) * 1000, 2),
+        "lookup_mean_ms": round(statistics.mean(look) * 1000, 2),
+        "p50_ratio": round(p50_look / p50_ping, 2),
+        "response_kb_median": round(statistics.median(sizes) / 1024, 1),
+        "server_rss_mb": mem.get("VmRSS"), "server_peak_rss_mb": mem.get("VmHWM"),
+    }
+
+
+def batch_bench(url: str, points: np.ndarray) -> dict:
+    engine = engine_from_settings(load_settings({"DATABASE_URL": url}))
+    with transaction(engine) as session:
+        options = parse_options(session)
+        lookup_many(session, points[:1000], options, compact=True)  # warm the reference cache
+        t0 = time.perf_counter()
+        result = lookup_many(session, points, options, compact=True)
+        batch_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rows = session.execute(text(
+            "SELECT ca.partner_id, ST_AsBinary(ca.geom) FROM coverage_area ca WHERE ca.geom IS NOT NULL")).all()
+        polys = gpd.GeoDataFrame({"partner_id": [r[0] for r in rows]},
+                                 geometry=shapely.from_wkb([bytes(r[1]) for r in rows]), crs=4326)
+        load_s = time.perf_counter() - t0
+    engine.dispose()
+    pts = gpd.GeoDataFrame({"i": np.arange(len(points))}, geometry=shapely.points(points), crs=4326)
+    t0 = time.perf_counter()
+    joined = gpd.sjoin(pts, polys, predicate="intersects", how="inner")
+    sjoin_s = time.perf_counter() - t0
+    expected: dict[int, set] = {}
+    for i, pid in zip(joined["i"].to_numpy(), joined["partner_id"].to_numpy()):
+        expected.setdefault(int(i), set()).add(int(pid))
+    agree = 0
+    for i, res in enumerate(result["results"]):
+        found = {p["id"] for k in res["kinds"].values() if k["status"] in ("covered", "restricted")
+                 for p in k["partners"]}
+        agree += found == expected.get(i, set())
+    return {"points": len(points), "batch_s": round(batch_s, 2), "sjoin_s": round(sjoin_s, 2),
+            "ratio": round(batch_s / sjoin_s, 2), "sjoin_polygon_load_s": round(load_s, 2),
+            "points_per_s": round(len(points) / batch_s), "agreement": f"{agree}/{len(points)}"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="spatialite,postgis")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--points", type=int, default=100_000)
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    partners_file = RESULTS / "partners-france.json"
+    partners_file.write_text(json.dumps(generate(str(COMMUNES)), ensure_ascii=False), encoding="utf-8")
+    points = random_points(str(COMMUNES), max(args.points, args.requests + 300))
+    out = {}
+    for backend in args.backends.split(","):
+        print(f"== {backend}", flush=True)
+        url = database_url(backend)
+        out[backend] = {"build": build(url, partners_file)}
+        print(" build", out[backend]["build"], flush=True)
+        out[backend]["http"] = http_bench(url, points, args.requests)
+        print(" http ", out[backend]["http"], flush=True)
+        out[backend]["batch"] = batch_bench(url, points[: args.points])
+        print(" batch", out[backend]["batch"], flush=True)
+    (RESULTS / "lookup_bench.json").write_text(json.dumps(out, indent=1))
+    print("\n| backend | ping p50 | lookup p50 | lookup p99 | p50 ratio (target ≤ 2) | server RSS / peak | "
+          "batch 100k | sjoin | ratio (target ≤ 5) | agreement |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for backend, r in out.items():
+        h, b = r["http"], r["batch"]
+        print(f"| {backend} | {h['ping_p50_ms']} ms | {h['lookup_p50_ms']} ms | {h['lookup_p99_ms']} ms | "
+              f"{h['p50_ratio']} | {h['server_rss_mb']} / {h['server_peak_rss_mb']} MB | {b['batch_s']} s | "
+              f"{b['sjoin_s']} s | {b['ratio']} | {b['agreement']} |")
+
+
+if __name__ == "__main__":
+    main()
