@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 from app import db, spatial, territories
 from app.errors import InvalidInput, reject_nul
 from app.geometry import check_lon_lat, degree_box, haversine_m, haversine_m_array
-from app.models import CoveragePart, Kind, Landlord, Partner
+from app.models import CoveragePart, Kind, Landlord, Partner, TerritoryGroup
 from app.territories import UnitAtPoint
 from app.vocabulary import (
     AGE_BAND_LABELS,
@@ -258,6 +258,7 @@ class Reference:
     dataset: str | None
     partners: dict[int, PartnerFacts] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    shapes: dict[str, dict] = field(default_factory=dict)  # table -> row id -> prepared geometry
 
     @classmethod
     def load(cls, session: Session, version: str | None) -> Reference:
@@ -266,8 +267,12 @@ class Reference:
                      k.is_housing)
             for k in session.scalars(select(Kind).order_by(Kind.sort_order, Kind.code))
         ]
-        return cls(version, kinds, dict(session.execute(select(Landlord.code, Landlord.name)).all()),
-                   db.get_meta(session, "dataset"))
+        ref = cls(version, kinds, dict(session.execute(select(Landlord.code, Landlord.name)).all()),
+                  db.get_meta(session, "dataset"))
+        # Département, région and EPCI names: a few hundred rows, needed by almost every answer.
+        ref.names.update({f"{level}:{code}": name for level, code, name in session.execute(
+            select(TerritoryGroup.level, TerritoryGroup.code, TerritoryGroup.name))})
+        return ref
 
 
 _REFERENCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -303,14 +308,40 @@ def _max_radius(kinds: list[KindInfo], options: Options) -> int:
     return max(radii, default=0)
 
 
-def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[KindInfo], options: Options) -> Candidates:
+def _shapes(session: Session, ref: Reference, table: str, ids: list[int]) -> dict[int, object]:
+    """Prepared shapes of `table` rows, from the reference cache or loaded in one query."""
+    cache = ref.shapes.setdefault(table, {})
+    missing = [i for i in ids if i not in cache]
+    if missing:
+        for row_id, geom in session.execute(
+            text(f"SELECT id, ST_AsBinary(geom) FROM {table} WHERE id IN ({', '.join(map(str, missing))})")
+        ):
+            shape = wkb.loads(bytes(geom)) if geom is not None else None
+            if shape is not None:
+                shapely.prepare(shape)
+            cache[row_id] = shape
+    return cache
+
+
+def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[KindInfo], options: Options,
+               ref: Reference) -> Candidates:
+    """Index lookups on the database (bounding boxes), exact point-in-polygon tests in memory on
+    the same stored geometries, prepared once and cached with the reference data."""
     backend = spatial.backend_for(session)
     params = {"lon": lon, "lat": lat}
-    units = territories.units_at_point(session, lon, lat)
-    covering = set(session.execute(
-        text(f"SELECT ca.partner_id FROM coverage_area ca WHERE {backend.point_filter('coverage_area', 'ca')}"),
-        params,
-    ).scalars())
+    rows = session.execute(text(
+        "SELECT t.id, t.level, t.code, t.name, t.parent_code, t.departement, t.region, t.epci FROM territory t "
+        f"WHERE {backend.point_box_filter('territory', 't')}"), params).all()
+    shapes = _shapes(session, ref, "territory", [r[0] for r in rows])
+    units = sorted((UnitAtPoint(*r[1:]) for r in rows
+                    if shapes.get(r[0]) is not None and shapely.intersects_xy(shapes[r[0]], lon, lat)),
+                   key=lambda u: (u.level, u.code))
+    rows = session.execute(text(
+        f"SELECT ca.id, ca.partner_id FROM coverage_area ca WHERE {backend.point_box_filter('coverage_area', 'ca')}"),
+        params).all()
+    shapes = _shapes(session, ref, "coverage_area", [r[0] for r in rows])
+    covering = {pid for area_id, pid in rows
+                if shapes.get(area_id) is not None and shapely.intersects_xy(shapes[area_id], lon, lat)}
     nearby: list[tuple[int, float]] = []
     radius = _max_radius(kinds, options)
     if radius:
@@ -559,6 +590,8 @@ def _kinds(ref: Reference, options: Options) -> list[KindInfo]:
 def _names_for(session: Session, units_lists: list[list[UnitAtPoint]], ref: Reference) -> dict[str, str]:
     wanted: set[str] = set()
     for units in units_lists:
+        for unit in units:
+            ref.names.setdefault(f"{unit.level}:{unit.code}", unit.name)
         wanted.update(territories.codes_at_point(units))
     missing = sorted(c for c in wanted if c not in ref.names)
     if missing:
@@ -572,7 +605,7 @@ def lookup(session: Session, lon, lat, options: Options) -> dict:
     lon, lat = check_lon_lat(lon, lat)
     ref = _reference(session)
     kinds = _kinds(ref, options)
-    cand = _fetch_sql(session, lon, lat, kinds, options)
+    cand = _fetch_sql(session, lon, lat, kinds, options, ref)
     ids = cand.covering | {pid for pid, _ in cand.nearby}
     partners = _load_partners(session, ids, ref)
     names = _names_for(session, [cand.units], ref)

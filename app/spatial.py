@@ -30,6 +30,11 @@ class Backend:
         """SQL predicate: row's bounding box meets (:minx, :miny, :maxx, :maxy), index only."""
         raise NotImplementedError
 
+    def point_box_filter(self, table: str, alias: str, column: str = "geom") -> str:
+        """SQL predicate: row's bounding box contains the point (:lon, :lat), index only. Callers
+        refine with the exact geometry (app.lookup tests it in memory on cached shapes)."""
+        raise NotImplementedError
+
     def explain(self, conn: Connection, sql: str, params: dict) -> str:
         raise NotImplementedError
 
@@ -53,6 +58,12 @@ class SpatiaLite(Backend):
             f"WHERE xmin <= :maxx AND xmax >= :minx AND ymin <= :maxy AND ymax >= :miny)"
         )
 
+    def point_box_filter(self, table, alias, column="geom"):
+        return (
+            f"{alias}.id IN (SELECT pkid FROM idx_{table}_{column} "
+            f"WHERE xmin <= :lon AND xmax >= :lon AND ymin <= :lat AND ymax >= :lat)"
+        )
+
     def explain(self, conn, sql, params):
         rows = conn.execute(text("EXPLAIN QUERY PLAN " + sql), params).fetchall()
         return "\n".join(str(r[-1]) for r in rows)
@@ -66,6 +77,9 @@ class PostGIS(Backend):
 
     def box_filter(self, table, alias, column="geom"):
         return f"{alias}.{column} && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID})"
+
+    def point_box_filter(self, table, alias, column="geom"):
+        return f"{alias}.{column} && ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID})"
 
     def explain(self, conn, sql, params):
         rows = conn.execute(text("EXPLAIN " + sql), params).fetchall()
