@@ -5,6 +5,7 @@ Nothing connects, reads the environment or starts anything at import time: `crea
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from flask import Flask, g, request
@@ -35,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     engine = db.engine_from_settings(settings)
     app.extensions["maillage"] = State(settings, engine, db.session_factory(engine))
+    logging.getLogger("maillage").setLevel(settings.LOG_LEVEL.upper())
     privacy.install()
 
     if settings.TRUSTED_PROXIES:

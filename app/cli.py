@@ -333,7 +333,14 @@ def serve(ctx, host, port, threads):
 
     from app import create_app
 
+    import logging
+
+    from app import privacy
+
     overrides = {"DATABASE_URL": ctx.obj["database_url"]} if ctx.obj.get("database_url") else None
+    settings = load_settings(overrides)
+    logging.basicConfig(level=settings.LOG_LEVEL.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    privacy.install()  # on the handlers basicConfig just made
     application = create_app(overrides)
     from app import db, state
 

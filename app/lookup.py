@@ -278,8 +278,12 @@ class Reference:
 _REFERENCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _reference(session: Session) -> Reference:
-    version = db.data_version(session)
+_UNSET = object()
+
+
+def _reference(session: Session, version=_UNSET) -> Reference:
+    if version is _UNSET:
+        version = db.data_version(session)
     if db.session_wrote(session):
         # This session may see its own uncommitted writes: never share what it reads.
         return Reference.load(session, version)
@@ -323,25 +327,48 @@ def _shapes(session: Session, ref: Reference, table: str, ids: list[int]) -> dic
     return cache
 
 
-def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[KindInfo], options: Options,
-               ref: Reference) -> Candidates:
+_POINT_SQL: dict[str, str] = {}
+
+
+def _point_candidates(session: Session, lon: float, lat: float):
+    """One round trip: the data version, and the territories and coverage areas whose bounding
+    box contains the point (through each table's spatial index)."""
+    backend = spatial.backend_for(session)
+    sql = _POINT_SQL.get(backend.name)
+    if sql is None:
+        sql = _POINT_SQL[backend.name] = (
+            "SELECT 'v', CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), m.value, NULL, NULL, NULL, NULL, NULL, NULL "
+            "FROM meta m WHERE m.key = 'data_version' "
+            "UNION ALL "
+            "SELECT 't', t.id, CAST(NULL AS INTEGER), t.level, t.code, t.name, t.parent_code, t.departement, "
+            f"t.region, t.epci FROM territory t WHERE {backend.point_box_filter('territory', 't')} "
+            "UNION ALL "
+            "SELECT 'c', ca.id, ca.partner_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+            f"FROM coverage_area ca WHERE {backend.point_box_filter('coverage_area', 'ca')}"
+        )
+    version, units, areas = None, [], []
+    for row in session.execute(text(sql), {"lon": lon, "lat": lat}):
+        if row[0] == "v":
+            version = row[3]
+        elif row[0] == "t":
+            units.append((row[1], UnitAtPoint(*row[3:])))
+        else:
+            areas.append((row[1], row[2]))
+    return version, units, areas
+
+
+def _fetch_sql(session: Session, lon: float, lat: float, options: Options) -> tuple[Reference, list[KindInfo], Candidates]:
     """Index lookups on the database (bounding boxes), exact point-in-polygon tests in memory on
     the same stored geometries, prepared once and cached with the reference data."""
     backend = spatial.backend_for(session)
-    params = {"lon": lon, "lat": lat}
-    rows = session.execute(text(
-        "SELECT t.id, t.level, t.code, t.name, t.parent_code, t.departement, t.region, t.epci FROM territory t "
-        f"WHERE {backend.point_box_filter('territory', 't')}"), params).all()
-    shapes = _shapes(session, ref, "territory", [r[0] for r in rows])
-    units = sorted((UnitAtPoint(*r[1:]) for r in rows
-                    if shapes.get(r[0]) is not None and shapely.intersects_xy(shapes[r[0]], lon, lat)),
+    version, unit_rows, area_rows = _point_candidates(session, lon, lat)
+    ref = _reference(session, version)
+    kinds = _kinds(ref, options)
+    shapes = _shapes(session, ref, "territory", [i for i, _ in unit_rows])
+    units = sorted((u for i, u in unit_rows if shapes.get(i) is not None and shapely.intersects_xy(shapes[i], lon, lat)),
                    key=lambda u: (u.level, u.code))
-    rows = session.execute(text(
-        f"SELECT ca.id, ca.partner_id FROM coverage_area ca WHERE {backend.point_box_filter('coverage_area', 'ca')}"),
-        params).all()
-    shapes = _shapes(session, ref, "coverage_area", [r[0] for r in rows])
-    covering = {pid for area_id, pid in rows
-                if shapes.get(area_id) is not None and shapely.intersects_xy(shapes[area_id], lon, lat)}
+    shapes = _shapes(session, ref, "coverage_area", [i for i, _ in area_rows])
+    covering = {pid for i, pid in area_rows if shapes.get(i) is not None and shapely.intersects_xy(shapes[i], lon, lat)}
     nearby: list[tuple[int, float]] = []
     radius = _max_radius(kinds, options)
     if radius:
@@ -359,7 +386,7 @@ def _fetch_sql(session: Session, lon: float, lat: float, kinds: list[KindInfo], 
             xy = np.array([(x, y) for _, x, y in rows])
             distances = haversine_m_array(lon, lat, xy[:, 0], xy[:, 1]).tolist()
             nearby = [(row[0], d) for row, d in zip(rows, distances)]
-    return Candidates(units, covering, nearby)
+    return ref, kinds, Candidates(units, covering, nearby)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,11 +582,19 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
     }
 
 
+def _matched_code(p: PartnerFacts, codes: dict, lon: float, lat: float) -> str:
+    """The compact form of _matched_part: the typed code, or the polygon's label."""
+    positions = [p.include_index[c] for c in codes if c in p.include_index]
+    if positions:
+        return p.includes[min(positions)][0]
+    part = _matched_part(p, {}, {}, lon, lat)
+    return part["label"]
+
+
 def _assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo],
-                      partners: dict[int, PartnerFacts], names: dict[str, str], options: Options,
+                      partners: dict[int, PartnerFacts], codes: dict, options: Options,
                       cards: dict[int, dict]) -> dict:
     """The compact answer: partner ids per kind with the matched part; cards collected once."""
-    codes = territories.codes_at_point(cand.units)
     out_kinds = {}
     for sel in _select(cand, kinds, partners, options):
         entries = []
@@ -567,8 +602,7 @@ def _assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[Kind
             cards.setdefault(p.id, p.card)
             item = {"id": p.id}
             if sel.kind.mode == "territorial":
-                part = _matched_part(p, codes, names, lon, lat)
-                item["matched_part"] = part["code"] or part["label"]
+                item["matched_part"] = _matched_code(p, codes, lon, lat)
             else:
                 item["distance_m"] = round(distance)
             if p.landlords:
@@ -603,9 +637,7 @@ def _names_for(session: Session, units_lists: list[list[UnitAtPoint]], ref: Refe
 def lookup(session: Session, lon, lat, options: Options) -> dict:
     """Answer for one point (index-assisted SQL on either backend)."""
     lon, lat = check_lon_lat(lon, lat)
-    ref = _reference(session)
-    kinds = _kinds(ref, options)
-    cand = _fetch_sql(session, lon, lat, kinds, options, ref)
+    ref, kinds, cand = _fetch_sql(session, lon, lat, options)
     ids = cand.covering | {pid for pid, _ in cand.nearby}
     partners = _load_partners(session, ids, ref)
     names = _names_for(session, [cand.units], ref)
@@ -707,9 +739,14 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
     dataset = ref.dataset
     results = []
     cards: dict[int, dict] = {}
+    codes_by_units: dict[tuple, dict] = {}  # many points share a commune: derive its codes once
     for (lon, lat), cand in zip(coords, cands):
         if compact:
-            results.append(_assemble_compact(lon, lat, cand, kinds, partners, names, options, cards))
+            key = tuple(map(id, cand.units))
+            codes = codes_by_units.get(key)
+            if codes is None:
+                codes = codes_by_units[key] = territories.codes_at_point(cand.units)
+            results.append(_assemble_compact(lon, lat, cand, kinds, partners, codes, options, cards))
         else:
             results.append(_assemble(lon, lat, cand, kinds, partners, names, options, dataset))
     if compact:

@@ -56,6 +56,17 @@ def partition(units: gpd.GeoDataFrame, per: int) -> list[list[str]]:
     return groups
 
 
+def point_in(geom, uniform) -> tuple[float, float]:
+    """A random point inside geom (rejection sampling in its bounds; `uniform(a, b)` draws)."""
+    minx, miny, maxx, maxy = geom.bounds
+    for _ in range(200):
+        x, y = uniform(minx, maxx), uniform(miny, maxy)
+        if shapely.contains_xy(geom, x, y):
+            return x, y
+    point = geom.representative_point()
+    return point.x, point.y
+
+
 def generate(path: str) -> dict:
     rng = random.Random(SEED)
     gdf = read_units(path)
@@ -105,15 +116,7 @@ def generate(path: str) -> dict:
     chosen = rng.choices(range(len(com)), weights=weights.tolist(), k=800)
     geoms = com.geometry.to_numpy()
     for n, idx in enumerate(chosen):
-        geom = geoms[idx]
-        minx, miny, maxx, maxy = geom.bounds
-        for _ in range(200):
-            x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
-            if shapely.contains_xy(geom, x, y):
-                break
-        else:
-            point = geom.representative_point()
-            x, y = point.x, point.y
+        x, y = point_in(geoms[idx], rng.uniform)
         kind = "residence_accueil" if n % 2 else "pension_de_famille"
         record(f"log-{n}", kind, f"Logement accompagné {n}", capacity=rng.randint(15, 30),
                sites=[{"name": f"Site {n}", "lon": round(x, 6), "lat": round(y, 6),
@@ -131,16 +134,7 @@ def random_points(path: str, n: int, seed: int = SEED + 1) -> np.ndarray:
     geoms = com.geometry.to_numpy()
     out = np.empty((n, 2))
     for k, i in enumerate(idx):
-        geom = geoms[i]
-        minx, miny, maxx, maxy = geom.bounds
-        for _ in range(100):
-            x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
-            if shapely.contains_xy(geom, x, y):
-                break
-        else:
-            p = geom.representative_point()
-            x, y = p.x, p.y
-        out[k] = (x, y)
+        out[k] = point_in(geoms[i], rng.uniform)
     return out
 
 
