@@ -468,6 +468,16 @@ class KindSelection:
     filtered_out: int
 
 
+def _empty_selection(kind: KindInfo, inside: bool, options: Options) -> KindSelection:
+    if kind.mode == "territorial":
+        status, message = ("none", _kind_none_message(kind)) if inside else ("outside", OUTSIDE_MESSAGE)
+        return KindSelection(kind, status, message, None, [], [], [], 0)
+    radius = options.radius_m or kind.radius_m or options.default_radius_m
+    article = "Aucune" if kind.feminine else "Aucun"
+    return KindSelection(kind, "none", f"{article} {kind.short_label} à moins de {radius / 1000:g} km.", radius,
+                         [], [], [], 0)
+
+
 def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts], options: Options) -> list[KindSelection]:
     inside = bool(cand.units)
     by_kind_cover: dict[str, list[PartnerFacts]] = {}
@@ -488,6 +498,9 @@ def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, Partner
     selections = []
     for kind in kinds:
         if options.age and kind.age_band not in (options.age, "tous"):
+            continue
+        if kind.code not in by_kind_cover and kind.code not in by_kind_near:
+            selections.append(_empty_selection(kind, inside, options))  # most kinds, most points
             continue
         entries, upcoming, unavailable, filtered_out = [], [], [], 0
         if kind.mode == "territorial":
