@@ -249,21 +249,6 @@ def test_shapefile_without_crs_needs_crs_option(demo_conn, tmp_path):
     assert 2.45 < minx < maxx < 2.52 and 48.86 < miny < maxy < 48.92  # reprojected to WGS84
 
 
-def test_geopackage_layer_in_lambert93(demo_conn, tmp_path):
-    """An IGN ADMIN EXPRESS-like GeoPackage: INSEE_COM / NOM columns, Lambert-93, a named layer."""
-    gdf = gpd.GeoDataFrame({"INSEE_COM": ["93010", "93048"], "NOM": ["Bondy", "Montreuil"],
-                            "POPULATION": [53000, 110000]},
-                           geometry=[box(660000, 6864000, 663000, 6867000), box(655000, 6860000, 660000, 6863000)],
-                           crs="EPSG:2154")
-    path = tmp_path / "admin-express.gpkg"
-    gdf.to_file(path, layer="commune", driver="GPKG")
-    gdf.head(0).to_file(path, layer="arrondissement", driver="GPKG")
-    report = import_file(demo_conn, communes, path, layer="commune")
-    assert report.ok and report.updated == 2
-    row = demo_conn.execute(text("SELECT name, population FROM territory WHERE level = 'commune' AND code = '93048'")).one()
-    assert row == ("Montreuil", 110000)
-
-
 def test_lambert93_declared_as_wgs84_is_refused(demo_conn, tmp_path):
     path = write_geojson(tmp_path / "c.geojson", [feature("93010", "Bondy", box(660000, 6864000, 663000, 6867000))])
     with pytest.raises(ImportRejected) as info:
