@@ -81,11 +81,6 @@ def set_meta(session: Session, key: str, value: str) -> None:
         row.value = value
 
 
-def ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-
-
 # ---------------------------------------------------------------------------------------------
 # Data version: a token that changes with every committed write, so read-side caches (the
 # lookup's partner cards) know when to refresh. Maintained here for every Session, whatever

@@ -3,8 +3,6 @@ package and the illustrative partners authored in geodata/demo/ (fictitious cont
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy.engine import Engine
 
 from app import kinds
@@ -32,7 +30,3 @@ def build(engine: Engine, *, progress=None, log=print) -> dict:
     with transaction(engine) as session:
         set_meta(session, "dataset", "demo")
     return reports
-
-
-def demo_files() -> list[Path]:
-    return [DEMO_DIR / "partners.json", DEMO_DIR / "polygons.geojson"]

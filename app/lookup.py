@@ -7,7 +7,7 @@ kind of partner:
   "aucune couverture" entry with what to do instead;
 - proximity kinds: sites within a radius, nearest first.
 
-Single points use indexed SQL on the database (`_fetch_sql`); batches fetch the candidate shapes of
+Single points use index-only SQL refined on cached shapes (`_fetch_sql`); batches fetch the candidate shapes of
 the batch's extent once and join in memory with shapely's STRtree (`_fetch_bulk`). Both feed the
 same `_assemble`, so both forms give identical answers.
 """

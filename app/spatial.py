@@ -5,7 +5,7 @@ contains a point or meets a box *through the spatial index*, and the backend's q
 
 Index use differs: PostGIS's planner uses the GiST index by itself for ST_Intersects; SpatiaLite
 never does unless the query joins the R*Tree virtual table `idx_<table>_<column>` explicitly,
-so the SpatiaLite SQL below always goes through it (checked by tests/test_spatial_index.py).
+so the SpatiaLite SQL below always goes through it (checked by tests/test_importers.py).
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ SRID = 4326
 class Backend:
     name: str
 
-    def point_filter(self, table: str, alias: str, column: str = "geom") -> str:
-        """SQL predicate: row's geometry intersects the point (:lon, :lat), index-assisted."""
-        raise NotImplementedError
-
     def box_filter(self, table: str, alias: str, column: str = "geom") -> str:
         """SQL predicate: row's bounding box meets (:minx, :miny, :maxx, :maxy), index only."""
         raise NotImplementedError
@@ -38,19 +34,10 @@ class Backend:
     def explain(self, conn: Connection, sql: str, params: dict) -> str:
         raise NotImplementedError
 
-    def simplify(self, expr: str, tolerance_param: str = ":tolerance") -> str:
-        return f"ST_SimplifyPreserveTopology({expr}, {tolerance_param})"
 
 
 class SpatiaLite(Backend):
     name = "spatialite"
-
-    def point_filter(self, table, alias, column="geom"):
-        return (
-            f"{alias}.id IN (SELECT pkid FROM idx_{table}_{column} "
-            f"WHERE xmin <= :lon AND xmax >= :lon AND ymin <= :lat AND ymax >= :lat) "
-            f"AND ST_Intersects({alias}.{column}, MakePoint(:lon, :lat, {SRID})) = 1"
-        )
 
     def box_filter(self, table, alias, column="geom"):
         return (
@@ -71,9 +58,6 @@ class SpatiaLite(Backend):
 
 class PostGIS(Backend):
     name = "postgis"
-
-    def point_filter(self, table, alias, column="geom"):
-        return f"ST_Intersects({alias}.{column}, ST_SetSRID(ST_MakePoint(:lon, :lat), {SRID}))"
 
     def box_filter(self, table, alias, column="geom"):
         return f"{alias}.{column} && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID})"

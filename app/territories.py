@@ -15,7 +15,6 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app import spatial
 from app.errors import TerritoryCodeError, UnknownTerritory
 from app.geometry import union
 from app.models import Territory, TerritoryGroup
@@ -152,13 +151,6 @@ def member_communes(session: Session, typed: TypedCode) -> list[Territory]:
     )
 
 
-def exists(session: Session, typed: TypedCode) -> bool:
-    if typed.is_unit:
-        return _unit(session, typed) is not None
-    column = GROUP_COLUMNS[typed.level]
-    return bool(session.scalar(select(func.count()).where(Territory.level == "commune", column == typed.code)))
-
-
 def geometry(session: Session, typed: TypedCode, cache: dict | None = None) -> BaseGeometry:
     """The shape of a typed code: a unit's contour, or the union of a group's communes."""
     key = str(typed)
@@ -272,23 +264,6 @@ class UnitAtPoint:
     departement: str | None
     region: str | None
     epci: str | None
-
-
-_UNITS_SQL: dict[str, str] = {}
-
-
-def units_at_point(session: Session, lon: float, lat: float) -> list[UnitAtPoint]:
-    """The communes / arrondissements / IRIS whose contour contains the point (index-assisted)."""
-    backend = spatial.backend_for(session)
-    sql = _UNITS_SQL.get(backend.name)
-    if sql is None:
-        sql = _UNITS_SQL[backend.name] = (
-            "SELECT t.level, t.code, t.name, t.parent_code, t.departement, t.region, t.epci "
-            f"FROM territory t WHERE {backend.point_filter('territory', 't')} "
-            "ORDER BY t.level, t.code"
-        )
-    rows = session.execute(text(sql), {"lon": lon, "lat": lat}).all()
-    return [UnitAtPoint(*row) for row in rows]
 
 
 def codes_at_point(units: list[UnitAtPoint]) -> dict[str, UnitAtPoint | None]:

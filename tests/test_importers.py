@@ -104,14 +104,14 @@ def test_spatial_indexes_are_used_by_the_lookup_queries(idf, backend):
         conn.execute(text("ANALYZE territory; ANALYZE coverage_area; ANALYZE site"))
     params = {"lon": 2.3556, "lat": 48.8313, "minx": 2.3, "miny": 48.8, "maxx": 2.4, "maxy": 48.9}
     # 1,286 communes: the planner must choose the index by itself.
-    plan = b.explain(conn, f"SELECT t.id FROM territory t WHERE {b.point_filter('territory', 't')}", params)
+    plan = b.explain(conn, f"SELECT t.id FROM territory t WHERE {b.point_box_filter('territory', 't')}", params)
     assert "idx_territory_geom" in plan, plan
     if backend == "postgis":
         # The demo's few dozen areas and sites are too few for the planner to prefer an index
         # (a sequential scan is cheaper): show that the index is usable by the same SQL.
         conn.execute(text("SET LOCAL enable_seqscan = off"))
     for index, sql in {
-        "idx_coverage_area_geom": f"SELECT ca.partner_id FROM coverage_area ca WHERE {b.point_filter('coverage_area', 'ca')}",
+        "idx_coverage_area_geom": f"SELECT ca.partner_id FROM coverage_area ca WHERE {b.point_box_filter('coverage_area', 'ca')}",
         "idx_site_geom": f"SELECT s.id FROM site s WHERE {b.box_filter('site', 's')}",
     }.items():
         plan = b.explain(conn, sql, params)
