@@ -52,7 +52,12 @@ virtualenv() {
         log "pip install (versions figées)"
         "$VENV/bin/python" -m pip install -q --upgrade "pip==26.3"
         "$VENV/bin/python" -m pip install -q --no-deps -r requirements-build.lock
-        PROJ_DIR=/usr "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -r requirements.lock
+        # --no-cache-dir: pip reuses a wheel it built earlier even under --no-binary, and a pyproj
+        # wheel cached from a build with another Cython fails at run time ("expected bytes, str found").
+        PROJ_DIR=/usr "$VENV/bin/python" -m pip install -q --no-cache-dir --no-deps --no-build-isolation \
+            -r requirements.lock
+        "$VENV/bin/python" -c "import pyproj, pysqlite3; pyproj.CRS('EPSG:2154')" || {
+            echo "pyproj ou pysqlite3 mal construit : supprimer $VENV et relancer." >&2; exit 1; }
         if [ "${1:-}" = "test" ]; then
             "$VENV/bin/python" -m pip install -q --no-deps -r requirements-dev.lock
         fi
