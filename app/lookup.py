@@ -647,14 +647,78 @@ def _names_for(session: Session, units_lists: list[list[UnitAtPoint]], ref: Refe
     return ref.names
 
 
-def lookup(session: Session, lon, lat, options: Options) -> dict:
+@dataclass(frozen=True)
+class Uncertainty:
+    """Where the true position may lie when it is not known exactly (a whole street, a commune, or
+    a short distance around the point), and why. Territorial answers that could differ somewhere
+    in `region` are flagged "à confirmer" with the alternatives."""
+
+    region: object  # shapely geometry, WGS84
+    code: str  # approximate-match | near-boundary
+    message: str
+
+
+def lookup(session: Session, lon, lat, options: Options, uncertainty: Uncertainty | None = None) -> dict:
     """Answer for one point (index-assisted SQL on either backend)."""
     lon, lat = check_lon_lat(lon, lat)
     ref, kinds, cand = _fetch_sql(session, lon, lat, options)
     ids = cand.covering | {pid for pid, _ in cand.nearby}
     partners = _load_partners(session, ids, ref)
     names = _names_for(session, [cand.units], ref)
-    return _assemble(lon, lat, cand, kinds, partners, names, options, ref.dataset)
+    answer = _assemble(lon, lat, cand, kinds, partners, names, options, ref.dataset)
+    if uncertainty is not None:
+        _flag_uncertain(session, ref, kinds, cand, options, answer, uncertainty)
+    return answer
+
+
+def _flag_uncertain(session: Session, ref: Reference, kinds: list[KindInfo], cand: Candidates, options: Options,
+                    answer: dict, uncertainty: Uncertainty) -> None:
+    """Compare the answer at the point with the partners whose coverage meets the uncertainty
+    region: a partner that covers part of the region but not the point is an alternative; a
+    partner that covers the point but not the whole region may not cover the real address."""
+    backend = spatial.backend_for(session)
+    region = uncertainty.region
+    minx, miny, maxx, maxy = region.bounds
+    rows = session.execute(
+        text(f"SELECT ca.id, ca.partner_id FROM coverage_area ca WHERE {backend.box_filter('coverage_area', 'ca')}"),
+        {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy},
+    ).all()
+    shapes = _shapes(session, ref, "coverage_area", [i for i, _ in rows])
+    shapely.prepare(region)
+    touching, partial = set(), set()
+    for area_id, partner_id in rows:
+        shape = shapes.get(area_id)
+        if shape is None or not shape.intersects(region):
+            continue
+        touching.add(partner_id)
+        if not shape.covers(region):
+            partial.add(partner_id)
+    territorial = [k for k in kinds if k.mode == "territorial"]
+    partners = _load_partners(session, touching, ref)
+    in_region = {sel.kind.code: sel for sel in _select(Candidates(cand.units, touching, []), territorial, partners,
+                                                        options)}
+    flagged = 0
+    for entry in answer["kinds"]:
+        sel = in_region.get(entry["kind"])
+        entry["to_confirm"] = None
+        if entry["mode"] != "territorial" or sel is None:
+            continue
+        at_point = {p["partner"]["id"] for p in entry["partners"]}
+        alternatives = [p for p, _ in sel.entries if p.id not in at_point]
+        may_stop = sorted(pid for pid in at_point if pid in partial)
+        if alternatives or may_stop:
+            flagged += 1
+            entry["to_confirm"] = {
+                "reason": uncertainty.code,
+                "message": f"À confirmer : {uncertainty.message}",
+                "alternatives": [{"partner": p.card, "restriction": _restriction(p)} for p in alternatives],
+                "may_not_cover": may_stop,
+            }
+    answer["confidence"] = {"status": "to_confirm" if flagged else "sure", "reason": uncertainty.code if flagged else None,
+                            "message": uncertainty.message if flagged else None, "kinds_to_confirm": flagged}
+    if flagged:
+        answer["warnings"].append({"code": uncertainty.code,
+                                   "message": f"{flagged} réponse(s) à confirmer : {uncertainty.message}"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,6 +83,8 @@ class Territory(Base):
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
     source: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # Postal codes ("93140", "75013|75634"), for the geocoder's commune fallback.
+    postcodes: Mapped[str | None] = mapped_column(Text)
 
     @property
     def typed_code(self) -> str:
@@ -281,3 +283,22 @@ class CoverageArea(Base):
     problems: Mapped[list] = mapped_column(JSON, default=list)
 
     partner: Mapped[Partner] = relationship(back_populates="area")
+
+
+class Address(Base):
+    """A BAN address (Base Adresse Nationale), for the offline geocoder. Reference data: public
+    addresses of buildings, never anyone's looked-up address."""
+
+    __tablename__ = "address"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # BAN "id", e.g. 93010_i7xf1o_00001
+    code_insee: Mapped[str] = mapped_column(String(5), index=True)
+    numero: Mapped[int | None] = mapped_column(Integer)  # None for a lieu-dit (BAN numero 99999)
+    rep: Mapped[str | None] = mapped_column(String(16))  # repetition index: bis, ter, a, b…
+    nom_voie: Mapped[str] = mapped_column(String(200))
+    code_postal: Mapped[str | None] = mapped_column(String(5))
+    nom_commune: Mapped[str] = mapped_column(String(200))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    source: Mapped[str | None] = mapped_column(String(200))

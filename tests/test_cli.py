@@ -87,7 +87,9 @@ def test_territory_and_kinds_and_sources(cli_url):
 
 def test_coverage_recompile_and_db_current(cli_url):
     assert "partenaire(s) recompilé(s)" in run(cli_url, "coverage", "recompile").output
-    assert "révision : 0001" in run(cli_url, "db", "current").output
+    from app.db import head_revision
+
+    assert f"révision : {head_revision()}" in run(cli_url, "db", "current").output
 
 
 def test_commands_refuse_an_uninitialised_database(tmp_path):

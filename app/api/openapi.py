@@ -102,6 +102,43 @@ KIND_ANSWER = {
         "upcoming": {"type": "array", "items": {"type": "object"}},
         "unavailable": {"type": "array", "items": {"type": "object"}},
         "filtered_out": {"type": "integer"},
+        "to_confirm": {"type": ["object", "null"], "description": "Recherche par adresse seulement : la réponse "
+                       "pourrait être différente à l'adresse réelle (position approchée ou limite proche).",
+                       "required": ["reason", "message", "alternatives"], "properties": {
+                           "reason": {"type": "string", "enum": ["approximate-match", "near-boundary"]},
+                           "message": {"type": "string"},
+                           "alternatives": {"type": "array", "items": {"type": "object", "required": ["partner"],
+                                            "properties": {"partner": {"$ref": "#/components/schemas/PartnerCard"}}}},
+                           "may_not_cover": {"type": "array", "items": {"type": "integer"}}}},
+    },
+}
+
+GEO_CANDIDATE = {
+    "type": "object",
+    "required": ["label", "level", "score", "lon", "lat", "code_insee"],
+    "properties": {
+        "label": {"type": "string"},
+        "level": {"type": "string", "enum": ["housenumber", "street", "municipality"]},
+        "level_label": {"type": "string"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "lon": _COORD, "lat": _COORD, "code_insee": NULLABLE_STR, "postcode": NULLABLE_STR, "city": NULLABLE_STR,
+        "street": NULLABLE_STR, "housenumber": NULLABLE_STR, "id": NULLABLE_STR,
+        "source": {"type": "string", "enum": ["local", "ban-api", "communes"]}, "note": NULLABLE_STR,
+    },
+}
+
+GEOCODE_RESULT = {
+    "type": "object",
+    "required": ["status", "best", "candidates", "warnings"],
+    "properties": {
+        "status": {"type": "string", "enum": ["found", "ambiguous", "not_found"],
+                   "description": "found : meilleure correspondance dans best ; ambiguous : plusieurs "
+                                  "correspondances proches, à choisir ; not_found : adresse non trouvée, "
+                                  "candidates contient des suggestions."},
+        "message": NULLABLE_STR, "backend": NULLABLE_STR,
+        "best": {"oneOf": [{"$ref": "#/components/schemas/GeocodeCandidate"}, {"type": "null"}]},
+        "candidates": {"type": "array", "items": {"$ref": "#/components/schemas/GeocodeCandidate"}},
+        "warnings": {"type": "array", "items": {"type": "object", "required": ["code", "message"]}},
     },
 }
 
@@ -118,6 +155,10 @@ LOOKUP_ANSWER = {
         "kinds": {"type": "array", "items": {"$ref": "#/components/schemas/KindAnswer"}},
         "warnings": {"type": "array", "items": {"type": "object", "required": ["code", "message"]}},
         "dataset": {"type": "string", "enum": ["demo", "production"]},
+        "confidence": {"type": "object", "description": "Recherche par adresse seulement.",
+                       "properties": {"status": {"type": "string", "enum": ["sure", "to_confirm"]},
+                                      "reason": NULLABLE_STR, "message": NULLABLE_STR,
+                                      "kinds_to_confirm": {"type": "integer"}}},
     },
 }
 
@@ -152,14 +193,38 @@ def openapi_document() -> dict:
                                "qui correspond), ou une entrée « aucune couverture » ; pour les types à proximité, "
                                "les sites les plus proches dans le rayon.",
                 "parameters": [
-                    _param("lon", "query", {"type": "number", "minimum": -180, "maximum": 180}, "Longitude WGS84.",
-                           True, 2.4850),
-                    _param("lat", "query", {"type": "number", "minimum": -90, "maximum": 90}, "Latitude WGS84.",
-                           True, 48.9100),
+                    _param("lon", "query", {"type": "number", "minimum": -180, "maximum": 180},
+                           "Longitude WGS84 (avec lat, ou bien address).", False, 2.4850),
+                    _param("lat", "query", {"type": "number", "minimum": -90, "maximum": 90},
+                           "Latitude WGS84.", False, 48.9100),
+                    _param("address", "query", {"type": "string", "maxLength": 200},
+                           "Adresse à géocoder (au lieu de lon/lat). La réponse contient alors le géocodage et, si "
+                           "l'adresse est trouvée, la réponse de couverture avec les points « à confirmer ». "
+                           "L'adresse n'est ni conservée ni journalisée.", False, "12 av J. Jaurès Bondy"),
                     *LOOKUP_FILTERS,
                 ],
-                "responses": {"200": _ok("#/components/schemas/LookupAnswer"),
-                              "400": _problem("Paramètre invalide (coordonnées, date, filtre inconnu…)")},
+                "responses": {"200": _ok({"oneOf": [
+                    {"$ref": "#/components/schemas/LookupAnswer"},
+                    {"type": "object", "required": ["geocoding", "lookup"], "properties": {
+                        "geocoding": {"$ref": "#/components/schemas/GeocodeResult"},
+                        "lookup": {"oneOf": [{"$ref": "#/components/schemas/LookupAnswer"}, {"type": "null"}]}}},
+                ]}),
+                              "400": _problem("Paramètre invalide (coordonnées, adresse, date, filtre inconnu…)")},
+            }},
+            "/geocode": {"get": {
+                "summary": "Géocodage et autocomplétion d'adresse",
+                "description": "Candidats classés (libellé, précision numéro/voie/commune, score 0–1, lon/lat, code "
+                               "INSEE) ; adresse ambiguë : plusieurs candidats sans choix ; non trouvée : suggestions. "
+                               "Assez rapide pour être appelé à chaque frappe. Rien n'est conservé ni journalisé.",
+                "parameters": [
+                    _param("q", "query", {"type": "string", "minLength": 1, "maxLength": 200}, "Adresse saisie.",
+                           True, "5 rue de l'Égalité 93140"),
+                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 20}, "Nombre de candidats."),
+                    _param("autocomplete", "query", {"type": "integer", "enum": [0, 1]},
+                           "1 (défaut) : le dernier mot peut être incomplet."),
+                ],
+                "responses": {"200": _ok("#/components/schemas/GeocodeResult"),
+                              "400": _problem("Adresse vide, trop longue ou illisible")},
             }},
             "/lookup/batch": {"post": {
                 "summary": "Plusieurs points en un appel (forme compacte)",
@@ -231,5 +296,6 @@ def openapi_document() -> dict:
             "/openapi.json": {"get": {"summary": "Ce document", "responses": {"200": _ok({"type": "object"})}}},
         },
         "components": {"schemas": {"Problem": PROBLEM, "PartnerCard": PARTNER_CARD, "Site": SITE,
-                                   "KindAnswer": KIND_ANSWER, "LookupAnswer": LOOKUP_ANSWER}},
+                                   "KindAnswer": KIND_ANSWER, "LookupAnswer": LOOKUP_ANSWER,
+                                   "GeocodeCandidate": GEO_CANDIDATE, "GeocodeResult": GEOCODE_RESULT}},
     }

@@ -15,11 +15,12 @@ from app.api import bp
 from app.api.openapi import openapi_document
 from app.db import get_meta
 from app.errors import InvalidInput, NotFound, reject_nul
+from app.address_lookup import lookup_address
 from app.lookup import lookup, lookup_many, parse_options
 from app.models import Kind, Landlord, Partner
 from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
 
-LOOKUP_PARAMS = ("lon", "lat", "as_of", "age", "landlord", "housing", "kinds", "radius")
+LOOKUP_PARAMS = ("lon", "lat", "address", "as_of", "age", "landlord", "housing", "kinds", "radius")
 
 
 def _options(source: dict):
@@ -81,9 +82,30 @@ def lookup_point():
     unknown = sorted(set(request.args) - set(LOOKUP_PARAMS))
     if unknown:
         raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(u[:40] for u in unknown[:5])}.", field=unknown[0][:40])
+    if "address" in request.args:
+        if "lon" in request.args or "lat" in request.args:
+            raise InvalidInput("Donner soit « address », soit « lon » et « lat », pas les deux.", field="address")
+        options = _options(request.args)
+        settings = state().settings
+        return jsonify(lookup_address(get_session(), state().geocoder, request.args["address"], options,
+                                      boundary_m=settings.BOUNDARY_DISTANCE_M))
     lon, lat = _float_param("lon"), _float_param("lat")
     options = _options(request.args)
     return jsonify(lookup(get_session(), lon, lat, options))
+
+
+@bp.get("/geocode")
+def geocode():
+    """Address autocomplete and search: ranked candidates with level and score."""
+    unknown = sorted(set(request.args) - {"q", "limit", "autocomplete"})
+    if unknown:
+        raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(u[:40] for u in unknown[:5])}.", field=unknown[0][:40])
+    autocomplete = request.args.get("autocomplete", "1")
+    if autocomplete not in ("0", "1"):
+        raise InvalidInput("« autocomplete » vaut 0 ou 1.", field="autocomplete")
+    result = state().geocoder.search(get_session(), request.args.get("q"), limit=_int_arg("limit", 5, 1, 20),
+                                     autocomplete=autocomplete == "1")
+    return jsonify(result.as_dict())
 
 
 @bp.post("/lookup/batch")

@@ -1,0 +1,127 @@
+"""Geocoding: an address as people type it → ranked candidates with a level and a score.
+
+Backends, tried in the configured order (MAILLAGE_GEOCODERS, e.g. "local" or "ban-api,local"):
+- `local`: BAN addresses imported into the database (app.geocoding.local), offline;
+- `ban-api`: the BAN / addok HTTP API (app.geocoding.ban_api), only when configured;
+then always the commune fallback (app.geocoding.communes): postal code, INSEE code or name.
+
+No Flask here; the API and the CLI call `Geocoder.search`. A query is never stored or logged.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app.errors import InvalidInput
+from app.geocoding import communes, local
+from app.geocoding.ban_api import BanApiClient
+from app.geocoding.base import Candidate, GeocodeResult, GeocoderUnavailable, decide
+from app.geocoding.normalize import parse
+
+BACKENDS = ("local", "ban-api")
+MIN_QUERY_LETTERS = 2
+
+
+@dataclass(frozen=True)
+class GeocoderSettings:
+    backends: tuple[str, ...] = ("local",)
+    ban_api_url: str = "https://data.geopf.fr/geocodage"
+    ban_api_timeout_s: float = 2.0
+    ban_api_retries: int = 2
+    min_score: float = 0.5
+    ambiguity_margin: float = 0.03
+    max_length: int = 200
+
+    @classmethod
+    def from_settings(cls, settings) -> GeocoderSettings:
+        names = tuple(n.strip() for n in settings.GEOCODERS.split(",") if n.strip())
+        unknown = [n for n in names if n not in BACKENDS]
+        if unknown:
+            raise ValueError(f"MAILLAGE_GEOCODERS : géocodeur(s) inconnu(s) {', '.join(unknown)} "
+                             f"(possibles : {', '.join(BACKENDS)})")
+        return cls(backends=names, ban_api_url=settings.BAN_API_URL, ban_api_timeout_s=settings.BAN_API_TIMEOUT_S,
+                   ban_api_retries=settings.BAN_API_RETRIES, min_score=settings.GEOCODER_MIN_SCORE)
+
+
+def check_query(q, *, max_length: int = 200, field: str = "q") -> str:
+    """Refuse what cannot be an address, with a message that says why."""
+    if q is None or not str(q).strip():
+        raise InvalidInput("Adresse vide : saisir un numéro, une voie et une commune ou un code postal.",
+                           code="empty-address", field=field)
+    q = str(q)
+    if len(q) > max_length:
+        raise InvalidInput(f"Adresse trop longue ({len(q)} caractères, {max_length} au plus).",
+                           code="address-too-long", field=field)
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c not in "\t\n\r" for c in q):
+        raise InvalidInput("Adresse illisible : caractères de contrôle ou binaires.", code="invalid-address",
+                           field=field)
+    return q
+
+
+class Geocoder:
+    def __init__(self, settings: GeocoderSettings, *, ban_client: BanApiClient | None = None):
+        self.settings = settings
+        self.ban = None
+        if "ban-api" in settings.backends:
+            self.ban = ban_client or BanApiClient(settings.ban_api_url, timeout=settings.ban_api_timeout_s,
+                                                  retries=settings.ban_api_retries)
+
+    def search(self, session: Session, q, *, limit: int = 5, autocomplete: bool = False) -> GeocodeResult:
+        q = check_query(q, max_length=self.settings.max_length)
+        limit = max(1, min(int(limit), 20))
+        pq = parse(q)
+        warnings: list[dict] = []
+        suggestions: list[Candidate] = []
+        letters = sum(c.isalnum() for c in q)
+        if letters < MIN_QUERY_LETTERS:
+            return GeocodeResult("not_found", [], "Adresse trop courte.", backend=None)
+        decide_args = dict(min_score=self.settings.min_score, margin=self.settings.ambiguity_margin, limit=limit)
+        for name in self.settings.backends:
+            try:
+                if name == "local":
+                    found = local.search(session, pq, limit=limit, autocomplete=autocomplete)
+                    if pq.number is None and found:
+                        # "Bondy", "93140 Bondy": a commune that explains the whole query beats
+                        # "Rue de Bondy".
+                        found += [c for c in communes.search(session, pq, limit=limit) if c.score >= 0.9]
+                else:
+                    found = self.ban.search(q, limit=limit, autocomplete=autocomplete)
+            except GeocoderUnavailable as exc:
+                warnings.append({"code": "geocoder-unavailable",
+                                 "message": f"Service d'adresses en ligne indisponible ({exc}) : "
+                                            "recherche dans la base locale."})
+                continue
+            result = decide(found, backend=name, **decide_args)
+            if result.status != "not_found":
+                result.warnings = warnings
+                return result
+            suggestions.extend(result.candidates)
+        # Commune fallback: a postal code, INSEE code or commune name from the territory reference.
+        fallback = communes.search(session, pq, limit=limit)
+        result = decide(fallback, backend="communes", **decide_args)
+        if result.status == "found":
+            best = result.candidates[0]
+            has_street = any(w != "," for w in pq.words if w not in _commune_words(best))
+            result.message = ("Adresse précise introuvable : position approchée à la commune, à confirmer."
+                              if has_street or pq.number is not None else
+                              "Commune trouvée : position approchée à la commune.")
+            result.candidates = result.candidates + [s for s in suggestions if s.score >= 0.3][: limit - 1]
+        elif result.status == "not_found":
+            result.candidates = sorted(suggestions, key=lambda c: -c.score)[:limit] or result.candidates
+            result.message = ("Adresse non trouvée. " + ("Suggestions ci-dessous." if result.candidates else
+                              "Vérifier la saisie (numéro, voie, commune ou code postal)."))
+        result.warnings = warnings
+        return result
+
+
+def _commune_words(candidate: Candidate) -> set[str]:
+    from app.geocoding.normalize import fold
+
+    return set(fold(candidate.city or "").split())
+
+
+def from_settings(settings) -> Geocoder:
+    return Geocoder(GeocoderSettings.from_settings(settings))

@@ -1,0 +1,95 @@
+"""What every geocoder returns: ranked candidates and a decision (found / ambiguous / not found)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LEVELS = ("housenumber", "street", "municipality")
+LEVEL_LABELS = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
+
+
+class GeocoderUnavailable(Exception):
+    """A remote geocoder did not answer (timeout, connection refused, server error)."""
+
+
+@dataclass
+class Candidate:
+    label: str
+    level: str  # housenumber | street | municipality
+    score: float  # 0–1
+    lon: float
+    lat: float
+    code_insee: str | None
+    postcode: str | None = None
+    city: str | None = None
+    street: str | None = None
+    housenumber: str | None = None
+    id: str | None = None  # BAN id when known
+    source: str = "local"
+    note: str | None = None  # e.g. "numéro 12 introuvable : position du numéro le plus proche"
+    # Where the true position may be when the match is not at the house number: the street's
+    # addresses (local geocoder) — used to flag coverage answers that could differ.
+    extent: list | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict:
+        return {
+            "label": self.label, "level": self.level, "level_label": LEVEL_LABELS[self.level],
+            "score": round(self.score, 3), "lon": round(self.lon, 6), "lat": round(self.lat, 6),
+            "code_insee": self.code_insee, "postcode": self.postcode, "city": self.city, "street": self.street,
+            "housenumber": self.housenumber, "id": self.id, "source": self.source, "note": self.note,
+        }
+
+    @property
+    def place_key(self):
+        """Two candidates at the same place (same street of the same commune, or same commune)."""
+        return (self.code_insee, self.street or "", self.level == "municipality")
+
+
+@dataclass
+class GeocodeResult:
+    status: str  # found | ambiguous | not_found
+    candidates: list[Candidate]
+    message: str | None = None
+    warnings: list[dict] = field(default_factory=list)
+    backend: str | None = None
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.status == "found" and self.candidates else None
+
+    def as_dict(self) -> dict:
+        return {
+            "status": self.status, "message": self.message, "backend": self.backend,
+            "best": self.best.as_dict() if self.best else None,
+            "candidates": [c.as_dict() for c in self.candidates],
+            "warnings": self.warnings,
+        }
+
+
+NOT_FOUND = "Adresse non trouvée."
+
+
+def decide(candidates: list[Candidate], *, min_score: float, margin: float, limit: int,
+           backend: str) -> GeocodeResult:
+    """Rank candidates and decide. Ambiguous: two different places score within `margin` of each
+    other — the caller must choose rather than let us guess. Below `min_score`: not found, and the
+    candidates are offered as suggestions."""
+    ranked = sorted(candidates, key=lambda c: (-c.score, LEVELS.index(c.level), c.label))
+    unique, seen = [], set()
+    for c in ranked:
+        key = (c.label, c.level)
+        if key not in seen:
+            seen.add(key)
+            unique.append(c)
+    unique = unique[:limit]
+    if not unique or unique[0].score < min_score:
+        message = NOT_FOUND + (" Suggestions ci-dessous." if unique else " Vérifier la saisie (numéro, voie, commune).")
+        return GeocodeResult("not_found", unique, message, backend=backend)
+    best = unique[0]
+    rivals = [c for c in unique[1:] if c.place_key != best.place_key and c.score >= best.score - margin
+              and c.score >= min_score]
+    if rivals:
+        return GeocodeResult("ambiguous", unique,
+                             "Adresse ambiguë : plusieurs correspondances proches, préciser la commune ou le code postal.",
+                             backend=backend)
+    return GeocodeResult("found", unique, None, backend=backend)

@@ -1,0 +1,197 @@
+"""Normalising French addresses as people type them.
+
+`fold` makes text comparable (case, accents, punctuation, ligatures); `canonical_tokens` also
+expands the usual abbreviations (av → avenue, st → saint, gal → general…) and is applied to both
+the query and the reference street names, so "Av. du Gal de Gaulle" and "Avenue du Général de
+Gaulle" meet. `parse` splits a query into house number, repetition index, postal code and the
+remaining words, dropping what does not locate a building: "Appt 12", "Bât B", "Esc. 3", "2e étage",
+"Résidence Les Lilas", "CEDEX 12", "BP 45".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+_SPECIAL = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "’": " ", "'": " ", "`": " ",
+                          "-": " ", "_": " ", "/": " ", ".": " ", ",": " , ", ";": " , ", "°": " "})
+_NON_WORD = re.compile(r"[^a-z0-9, ]+")
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, letters/digits/commas only, single spaces."""
+    text = text.translate(_SPECIAL)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = _NON_WORD.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+# Abbreviations → canonical word. Street types first, then titles and common words of names.
+ABBREVIATIONS = {
+    "av": "avenue", "ave": "avenue", "aven": "avenue", "avn": "avenue",
+    "bd": "boulevard", "bld": "boulevard", "blvd": "boulevard", "bvd": "boulevard", "boul": "boulevard",
+    "bou": "boulevard", "r": "rue", "pl": "place", "pla": "place", "all": "allee", "al": "allee",
+    "ch": "chemin", "chem": "chemin", "che": "chemin", "imp": "impasse", "sq": "square", "rte": "route",
+    "fg": "faubourg", "fbg": "faubourg", "faub": "faubourg", "crs": "cours", "qu": "quai", "qua": "quai",
+    "pass": "passage", "psg": "passage", "sent": "sentier", "sen": "sentier", "prom": "promenade",
+    "lot": "lotissement", "carr": "carrefour", "rpt": "rond point", "vla": "villa", "ham": "hameau",
+    "hle": "hameau", "mte": "montee", "esp": "esplanade", "tra": "traverse", "trav": "traverse",
+    "ld": "lieu dit", "cite": "cite", "res": "residence", "resid": "residence", "zi": "zone industrielle",
+    "za": "zone artisanale", "st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes",
+    "gal": "general", "gen": "general", "gl": "general", "mal": "marechal", "mar": "marechal",
+    "pdt": "president", "pres": "president", "cdt": "commandant", "cmdt": "commandant",
+    "lt": "lieutenant", "lieut": "lieutenant", "cne": "capitaine", "cap": "capitaine", "col": "colonel",
+    "adj": "adjudant", "sgt": "sergent", "dr": "docteur", "doc": "docteur", "pr": "professeur",
+    "prof": "professeur", "mgr": "monseigneur", "nd": "notre dame", "gd": "grand", "gde": "grande",
+    "gr": "grand", "pt": "petit", "pte": "petite", "vx": "vieux", "vve": "veuve", "fr": "freres",
+    "mme": "madame", "mlle": "mademoiselle",
+}
+STREET_TYPES = frozenset({
+    "rue", "avenue", "boulevard", "place", "allee", "chemin", "impasse", "square", "route", "faubourg",
+    "cours", "quai", "passage", "sentier", "promenade", "lotissement", "carrefour", "rond", "villa", "hameau",
+    "montee", "esplanade", "traverse", "cite", "residence", "voie", "sente", "ruelle", "parvis", "mail",
+    "galerie", "pont", "port", "parc", "domaine", "clos", "cour", "rampe", "chaussee", "rocade", "venelle",
+    "ruelle", "jardin", "jardins", "hameau", "lieu", "zone", "tour", "porte",
+})
+STOPWORDS = frozenset({"de", "du", "des", "la", "le", "les", "l", "d", "et", "a", "au", "aux", "en", "sur", "sous"})
+REPETITIONS = {"bis": "bis", "b": "b", "ter": "ter", "t": "t", "quater": "quater", "qua": "quater",
+               "quinquies": "quinquies", "c": "c", "a": "a", "d": "d", "e": "e", "f": "f"}
+_NUMBER = re.compile(r"^(\d{1,4})(bis|ter|quater|quinquies|[a-h])?$")
+_POSTCODE = re.compile(r"^\d{5}$")
+_INSEE = re.compile(r"^(?:\d{5}|2[ab]\d{3})$")
+_ORDINAL = re.compile(r"^\d{1,2}(e|eme|er|ere|nd|nde)$")
+
+# Keywords introducing a part of the address that locates a flat, not a building: the keyword and
+# its short value ("appt 12", "bat b", "esc 3", "porte 4") are dropped.
+_FLAT_KEYS = frozenset({"appt", "apt", "app", "appart", "appartement", "logement", "lgt", "log", "bat", "batiment",
+                        "bt", "bloc", "esc", "escalier", "etage", "etg", "boite", "bal", "chambre", "cedex",
+                        "bp", "cs", "tsa"})
+_BUILDING_KEYS = frozenset({"residence", "res", "immeuble", "imm", "hlm", "tour", "foyer", "batiment"})
+
+
+@dataclass
+class ParsedQuery:
+    raw_length: int
+    number: int | None = None
+    rep: str | None = None
+    postcode: str | None = None
+    words: list[str] = field(default_factory=list)  # canonical tokens, commas kept as ","
+    dropped: list[str] = field(default_factory=list)  # what was recognised as noise (for tests/debug)
+
+    @property
+    def text(self) -> str:
+        return " ".join(w for w in self.words if w != ",")
+
+
+def canonical_tokens(text: str) -> list[str]:
+    """Folded tokens with abbreviations expanded (multi-word expansions split)."""
+    out: list[str] = []
+    for token in fold(text).split():
+        expansion = ABBREVIATIONS.get(token)
+        out.extend(expansion.split() if expansion else [token])
+    return out
+
+
+def street_key(text: str) -> str:
+    """A street name reduced to its significant canonical words (for comparison)."""
+    return " ".join(t for t in canonical_tokens(text) if t not in STOPWORDS and t != ",")
+
+
+def _value_like(token: str) -> bool:
+    return token.isdigit() or len(token) <= 3 or bool(_ORDINAL.match(token))
+
+
+def parse(text: str) -> ParsedQuery:
+    """Split an address query into number, repetition index, postal code and words."""
+    pq = ParsedQuery(raw_length=len(text))
+    raw_tokens = fold(text).split()
+    # 1. Flat-level noise: keyword + short value, ordinals before "etage", CEDEX codes.
+    tokens: list[str] = []
+    i = 0
+    while i < len(raw_tokens):
+        token = raw_tokens[i]
+        nxt = raw_tokens[i + 1] if i + 1 < len(raw_tokens) else None
+        if token in ("rdc", "rez") or (token == "de" and nxt == "chaussee" and tokens[-1:] == ["rez"]):
+            pq.dropped.append(token)
+            i += 1
+            continue
+        if _ORDINAL.match(token) and nxt in ("etage", "etg"):
+            pq.dropped += [token, nxt]
+            i += 2
+            continue
+        if token in _FLAT_KEYS and nxt is not None and _value_like(nxt):
+            # "cedex 12", "appt 12", "bat b", "esc 3"
+            pq.dropped += [token, nxt]
+            i += 2
+            continue
+        if token in ("appt", "apt", "appartement", "etage", "cedex", "bat", "batiment", "esc", "escalier"):
+            pq.dropped.append(token)
+            i += 1
+            continue
+        if token in ("porte", "pte") and nxt is not None and nxt.isdigit() and len(nxt) <= 3 \
+                and not (tokens and tokens[-1] in STOPWORDS):
+            pq.dropped += [token, nxt]  # "porte 4" (a door), not "rue de la Porte"
+            i += 2
+            continue
+        if token in ("n", "no", "num", "numero") and nxt is not None and _NUMBER.match(nxt):
+            i += 1  # "n° 12": keep the number
+            continue
+        tokens.append(token)
+        i += 1
+    # 2. Postal code: a 5-digit token (the last one); "CEDEX" codes were dropped above.
+    for j in range(len(tokens) - 1, -1, -1):
+        if _POSTCODE.match(tokens[j]):
+            pq.postcode = tokens.pop(j)
+            break
+    # 3. House number: the number right before a street type wins ("appt 12 5 rue…" → 5), else the
+    #    first number followed by a word. Attached or separate repetition index.
+    expanded = []
+    for token in tokens:
+        expansion = ABBREVIATIONS.get(token)
+        expanded.extend(expansion.split() if expansion and not _NUMBER.match(token) else [token])
+    number_at = None
+    for j, token in enumerate(expanded):
+        if _NUMBER.match(token):
+            k = j + 1
+            if k < len(expanded) and expanded[k] in REPETITIONS and expanded[k] not in STREET_TYPES:
+                k += 1
+            if k < len(expanded) and expanded[k] in STREET_TYPES:
+                number_at = j
+    if number_at is None:
+        for j, token in enumerate(expanded):
+            following = [t for t in expanded[j + 1:] if t != ","]
+            if _NUMBER.match(token) and following and not following[0].isdigit():
+                number_at = j
+                break
+    if number_at is not None:
+        m = _NUMBER.match(expanded[number_at])
+        pq.number, pq.rep = int(m.group(1)), m.group(2)
+        drop = [number_at]
+        nxt = expanded[number_at + 1] if number_at + 1 < len(expanded) else None
+        if pq.rep is None and nxt in REPETITIONS and nxt not in STREET_TYPES:
+            after = expanded[number_at + 2] if number_at + 2 < len(expanded) else None
+            # "12 bis …", "12 b rue …"; a lone letter counts only before a street type
+            if len(nxt) > 1 or after in STREET_TYPES:
+                pq.rep = REPETITIONS[nxt]
+                drop.append(number_at + 1)
+        # 4. Building noise before the number ("residence les lilas 5 rue…"): drop what precedes it
+        #    when it starts with a building keyword.
+        head = expanded[:number_at]
+        if head and head[0] in _BUILDING_KEYS:
+            pq.dropped += head
+            drop += list(range(number_at))
+        expanded = [t for j, t in enumerate(expanded) if j not in set(drop)]
+    pq.words = [t for t in expanded if t]
+    # Commas at the ends carry nothing.
+    while pq.words and pq.words[0] == ",":
+        pq.words.pop(0)
+    while pq.words and pq.words[-1] == ",":
+        pq.words.pop()
+    return pq
+
+
+def looks_like_insee(token: str) -> bool:
+    return bool(_INSEE.match(token))

@@ -1,0 +1,212 @@
+"""BAN addresses (Base Adresse Nationale, official CSV format) for the offline geocoder.
+
+`maillage import ban FILE [FILE…]` — the per-commune or per-département files of
+adresse.data.gouv.fr (`adresses-93.csv.gz`, `;`-separated, UTF-8), plain or gzipped.
+
+A file is the complete list of addresses of the communes it contains: importing it adds new
+addresses, updates changed ones and deletes the addresses of those communes that it no longer lists.
+Communes absent from the file are left alone. Several files form one all-or-nothing import.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+import re
+import uuid
+from pathlib import Path
+
+from sqlalchemy import delete, insert, select
+
+from app.db import set_meta
+from app.errors import InvalidInput
+from app.geocoding.local import ADDRESS_VERSION_KEY
+from app.models import Address
+from importers.base import Batch, Report
+
+NAME = "ban"
+DESCRIPTION = "Adresses de la Base Adresse Nationale (CSV officiel « ; », UTF-8, .csv ou .csv.gz) pour le géocodeur local"
+
+MULTIPLE_FILES = True
+REQUIRED = ("id", "numero", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune", "lon", "lat")
+CODE_INSEE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
+POSTCODE = re.compile(r"^\d{5}$")
+NO_NUMBER = 99999  # BAN's numero for a lieu-dit without a house number
+FIELDS = ("code_insee", "numero", "rep", "nom_voie", "code_postal", "nom_commune", "lon", "lat")
+
+
+def _open_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise InvalidInput(f"{path.name} : archive gzip illisible ({exc}).") from exc
+    if not raw.strip():
+        raise InvalidInput(f"Fichier {path.name} vide.")
+    if b"\x00" in raw[:4096]:
+        raise InvalidInput(f"{path.name} n'est pas un fichier texte CSV (octets binaires).")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(
+            f"{path.name} n'est pas en UTF-8 (octet invalide ligne {line}) : les fichiers BAN officiels sont en "
+            "UTF-8 ; convertir le fichier (ex. iconv -f latin1 -t utf-8)."
+        ) from exc
+
+
+def _check_header(name: str, header_line: str) -> None:
+    if ";" not in header_line:
+        for sep, label in ((",", "« , »"), ("\t", "tabulation"), ("|", "« | »")):
+            if sep in header_line:
+                raise InvalidInput(
+                    f"{name} : séparateur {label} détecté ; le format BAN officiel sépare les colonnes par « ; »."
+                )
+        raise InvalidInput(f"{name} : pas d'en-tête CSV BAN (colonnes séparées par « ; ») en première ligne.")
+    columns = [c.strip() for c in header_line.split(";")]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise InvalidInput(f"{name} : colonne(s) manquante(s) {', '.join(missing)} "
+                           f"(colonnes attendues : {', '.join(REQUIRED)}).")
+
+
+def _float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def read(path, *, report: Report, session=None, **_) -> Batch:
+    paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path]) if p is not None]
+    if not paths:
+        raise InvalidInput("Fichier BAN manquant.")
+    rows: list[dict] = []
+    seen: dict[str, tuple[str, int]] = {}
+    for file in paths:
+        if not file.exists():
+            raise InvalidInput(f"Fichier introuvable : {file}")
+        text = _open_text(file)
+        header_line = text.split("\n", 1)[0].rstrip("\r")
+        _check_header(file.name, header_line)
+        in_file = file.name if len(paths) > 1 else None
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
+        def reject(line, field_name, message, _file=in_file):
+            report.reject(line, field_name, message, file=_file)
+
+        for row in reader:
+            line = reader.line_num
+            where = line
+            report.rows_read += 1
+            if None in row:
+                reject(where, None, f"{len(row[None])} valeur(s) en trop (séparateur « ; » dans une valeur ?)")
+                continue
+            if any(row[c] is None for c in REQUIRED):
+                reject(where, None, "ligne incomplète (colonnes manquantes)")
+                continue
+            value = {c: row[c].strip() for c in REQUIRED}
+            ban_id = value["id"]
+            if not ban_id or len(ban_id) > 64:
+                reject(where, "id", "identifiant BAN vide ou trop long")
+                continue
+            if ban_id in seen:
+                other_file, other_line = seen[ban_id]
+                reject(where, "id", f"identifiant {ban_id[:64]} en double (déjà {other_file} ligne {other_line})")
+                continue
+            seen[ban_id] = (file.name, line)
+            code = value["code_insee"].upper()
+            if not CODE_INSEE.match(code):
+                reject(where, "code_insee", f"code INSEE invalide « {code[:20]} »")
+                continue
+            try:
+                numero = int(value["numero"])
+                if not 0 <= numero <= NO_NUMBER:
+                    raise ValueError
+            except ValueError:
+                reject(where, "numero", f"numéro invalide « {value['numero'][:20]} » (entier attendu)")
+                continue
+            if not value["nom_voie"]:
+                reject(where, "nom_voie", "nom de voie vide")
+                continue
+            if value["code_postal"] and not POSTCODE.match(value["code_postal"]):
+                reject(where, "code_postal", f"code postal invalide « {value['code_postal'][:20]} »")
+                continue
+            try:
+                lon, lat = _float(value["lon"]), _float(value["lat"])
+            except ValueError:
+                reject(where, "lon/lat", f"coordonnées invalides « {value['lon'][:20]} ; {value['lat'][:20]} »")
+                continue
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                reject(where, "lon/lat", f"coordonnées hors limites (lon={lon}, lat={lat}) : degrés WGS84 attendus")
+                continue
+            if len(value["rep"]) > 16 or len(value["nom_voie"]) > 200 or len(value["nom_commune"]) > 200:
+                reject(where, None, "valeur trop longue (rep ≤ 16, nom_voie et nom_commune ≤ 200 caractères)")
+                continue
+            rows.append({
+                "id": ban_id, "code_insee": code, "numero": None if numero == NO_NUMBER else numero,
+                "rep": value["rep"].lower() or None, "nom_voie": value["nom_voie"],
+                "code_postal": value["code_postal"] or None, "nom_commune": value["nom_commune"],
+                "lon": round(lon, 7), "lat": round(lat, 7), "source": f"BAN {file.name}"[:200],
+            })
+    if not rows and report.ok:
+        report.reject(None, None, "aucune adresse dans le fichier")
+    return Batch(rows)
+
+
+def _chunks(values: list, size: int = 900):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+    communes = sorted({r["code_insee"] for r in batch.rows})
+    existing: dict[str, tuple] = {}
+    columns = [Address.id] + [getattr(Address, f) for f in FIELDS]
+    for chunk in _chunks(communes):
+        for row in session.execute(select(*columns).where(Address.code_insee.in_(chunk))):
+            existing[row[0]] = tuple(row[1:])
+    in_file = {r["id"] for r in batch.rows}
+    # An id may have moved from a commune that is not in this file.
+    elsewhere = [i for i in in_file if i not in existing]
+    for chunk in _chunks(elsewhere):
+        for row in session.execute(select(*columns).where(Address.id.in_(chunk))):
+            existing[row[0]] = tuple(row[1:])
+    to_insert, to_replace = [], []
+    if progress:
+        progress(0, total=len(batch.rows))
+    for row in batch.rows:
+        values = tuple(row[f] for f in FIELDS)
+        old = existing.get(row["id"])
+        if old is None:
+            report.count("created")
+            to_insert.append(row)
+        elif _same(old, values):
+            report.count("unchanged")
+        else:
+            report.count("updated")
+            to_replace.append(row["id"])
+            to_insert.append(row)
+        if progress:
+            progress(1)
+    gone = [i for i, old in existing.items() if i not in in_file and old[0] in set(communes)]
+    for chunk in _chunks(to_replace + gone):
+        session.execute(delete(Address).where(Address.id.in_(chunk)))
+    report.deleted += len(gone)
+    for chunk in _chunks(to_insert, 2000):
+        session.execute(insert(Address), [
+            {**r, "geom": f"SRID=4326;POINT({r['lon']} {r['lat']})"} for r in chunk
+        ])
+    if report.created or report.updated or report.deleted:
+        # The offline geocoder's in-memory index is keyed on this token.
+        set_meta(session, ADDRESS_VERSION_KEY, uuid.uuid4().hex)
+    session.flush()
+
+
+def _same(old: tuple, new: tuple) -> bool:
+    return all(
+        (abs(a - b) < 1e-7 if isinstance(a, float) and isinstance(b, float) else a == b)
+        for a, b in zip(old, new)
+    )
