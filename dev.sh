@@ -103,6 +103,12 @@ case "$cmd" in
         virtualenv
         log "base de démonstration"
         "$VENV/bin/maillage" demo
+        # Address-level geocoding in the demo: the BAN addresses of Bondy, when the shared data set
+        # sits beside the clone (otherwise addresses resolve to their commune).
+        ban_file="${MAILLAGE_DEMO_BAN:-$ROOT/../shared/data/ban-adresses-93010-bondy.csv}"
+        if [ -f "$ban_file" ]; then
+            "$VENV/bin/maillage" import ban "$ban_file"
+        fi
         exec "$VENV/bin/maillage" serve --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"
         ;;
     test)

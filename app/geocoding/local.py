@@ -49,18 +49,30 @@ class StreetIndex:
     def __init__(self, session: Session, version: str | None):
         self.version = version
         grouped: dict[tuple[str, str], Street] = {}
+        spellings: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        canonical: dict[str, tuple[str, ...]] = {}
         rows = session.execute(text(
             "SELECT id, code_insee, numero, rep, nom_voie, code_postal, nom_commune, lon, lat FROM address "
-            "ORDER BY code_insee, nom_voie, numero, rep"))
+            "ORDER BY code_insee, nom_voie, numero, rep, id"))
         for ban_id, code, numero, rep, nom_voie, postcode, city, lon, lat in rows:
-            street = grouped.get((code, nom_voie))
+            tokens = canonical.get(nom_voie)
+            if tokens is None:
+                tokens = canonical[nom_voie] = tuple(canonical_tokens(nom_voie))
+            # Spelling variants of one street ("Av du Mal de Lattre…" / "Avenue du Mal de Lattre…")
+            # are one street.
+            group = (code, " ".join(tokens))
+            street = grouped.get(group)
             if street is None:
-                words = tuple(t for t in canonical_tokens(nom_voie) if t not in STOPWORDS)
-                street = grouped[(code, nom_voie)] = Street(code, nom_voie, city, postcode, " ".join(words), words)
+                words = tuple(t for t in tokens if t not in STOPWORDS)
+                street = grouped[group] = Street(code, nom_voie, city, postcode, " ".join(words), words)
+            spellings[group][nom_voie] += 1
             street.points.append((lon, lat))
-            if numero is not None:
+            if numero is not None and (numero, rep) not in street.numbers:
                 street.numbers[(numero, rep)] = (ban_id, lon, lat)
                 street.by_number.setdefault(numero, []).append((rep, ban_id, lon, lat))
+        for group, street in grouped.items():
+            # The spelling most addresses use, the longest on a tie (abbreviations lose).
+            street.name = max(spellings[group].items(), key=lambda kv: (kv[1], len(kv[0]), kv[0]))[0]
         self.streets: list[Street] = list(grouped.values())
         self.postcodes: dict[str, set[str]] = defaultdict(set)
         self.cities: dict[str, set[str]] = defaultdict(set)  # folded nom_commune -> codes
