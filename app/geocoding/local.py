@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -39,6 +40,7 @@ class Street:
     lon: float = 0.0
     lat: float = 0.0
     points: list = field(default_factory=list)
+    variants: dict = field(default_factory=dict)  # (numero, rep, folded other spelling) -> (ban_id, lon, lat)
 
     def label(self, numero=None, rep=None) -> str:
         head = f"{numero}{' ' + rep if rep else ''} " if numero is not None else ""
@@ -67,9 +69,13 @@ class StreetIndex:
                 street = grouped[group] = Street(code, nom_voie, city, postcode, " ".join(words), words)
             spellings[group][nom_voie] += 1
             street.points.append((lon, lat))
-            if numero is not None and (numero, rep) not in street.numbers:
-                street.numbers[(numero, rep)] = (ban_id, lon, lat)
-                street.by_number.setdefault(numero, []).append((rep, ban_id, lon, lat))
+            if numero is not None:
+                if (numero, rep) not in street.numbers:
+                    street.numbers[(numero, rep)] = (ban_id, lon, lat)
+                    street.by_number.setdefault(numero, []).append((rep, ban_id, lon, lat))
+                elif nom_voie != street.name:
+                    # The same number under another spelling: kept to answer that spelling exactly.
+                    street.variants[(numero, rep, fold(nom_voie))] = (ban_id, lon, lat)
         for group, street in grouped.items():
             # The spelling most addresses use, the longest on a tie (abbreviations lose).
             street.name = max(spellings[group].items(), key=lambda kv: (kv[1], len(kv[0]), kv[0]))[0]
@@ -105,11 +111,19 @@ class StreetIndex:
                 if candidate != word:
                     out.append((candidate, 0.97))
         if not out and len(word) >= 3:
-            cutoff = 80 if len(word) >= 5 else 75
-            for candidate, score, _ in process.extract(word, self.vocabulary, scorer=fuzz.ratio,
-                                                       score_cutoff=cutoff, limit=4):
-                out.append((candidate, score / 100))
+            # One typo (a transposition counts as one) in any word of 3+ letters, more in long ones.
+            for candidate, distance, _ in process.extract(word, self.vocabulary, scorer=OSA.distance,
+                                                          score_cutoff=1 if len(word) < 8 else 2, limit=4):
+                out.append((candidate, _word_sim(word, candidate, prefix=False)))
         return out
+
+    def split_glued(self, word: str) -> list[str]:
+        """Two index words typed without their space or hyphen ("saintlouis")."""
+        if len(word) >= 8 and word not in self.postings:
+            for i in range(3, len(word) - 2):
+                if word[:i] in self.postings and word[i:] in self.postings:
+                    return [word[:i], word[i:]]
+        return [word]
 
 
 _INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -133,6 +147,12 @@ def _word_sim(q: str, s: str, *, prefix: bool) -> float:
     if prefix and s.startswith(q):
         return 0.95  # autocomplete: the word being typed
     r = fuzz.ratio(q, s) / 100
+    if len(q) >= 3:
+        distance = OSA.distance(q, s, score_cutoff=2)
+        if distance == 1:
+            r = max(r, 0.85)
+        elif distance == 2 and len(q) >= 7:
+            r = max(r, 0.8)
     return r if r >= 0.75 else 0.0
 
 
@@ -149,6 +169,9 @@ def name_score(query_words: list[str], street: Street, *, prefix_last: bool = Fa
     (people drop first names, not add words); the street type (rue, avenue…) weighs a little."""
     q_type, q_name = _split_type(query_words)
     s_type, s_name = _split_type(street.words)
+    if q_type is None and s_type and len(q_name) > 1 and q_name[0] not in s_name \
+            and _word_sim(q_name[0], s_type, prefix=False) >= 0.8:
+        q_type, q_name = s_type, q_name[1:]  # a misspelt street type ("snte" for "sente")
     if not q_name:
         q_name, q_type = ([q_type] if q_type else []), None
         s_name = list(street.words)
@@ -236,9 +259,10 @@ def search(session: Session, pq: ParsedQuery, *, limit: int = 5, autocomplete: b
     if pq.postcode:
         by_postcode = index.postcodes.get(pq.postcode, set()) | communes.codes_for_postcode(pq.postcode)
         wanted_codes = (wanted_codes & by_postcode) or by_postcode or wanted_codes
-    significant = [w for w in street_words if w not in STOPWORDS]
+    significant = [part for w in street_words if w not in STOPWORDS for part in index.split_glued(w)]
     if not significant:
         return []
+    all_words = [part for w in all_words for part in index.split_glued(w)]
     # Candidate streets: those sharing words (or close spellings) with the query.
     full = [w for w in all_words if w not in STOPWORDS]
     hits: dict[int, float] = defaultdict(float)
@@ -279,6 +303,10 @@ def _at_number(street: Street, pq: ParsedQuery, sim: float) -> list[Candidate]:
         return [Candidate(label=street.label(), level="street", score=sim * 0.9, lon=street.lon, lat=street.lat,
                           extent=street.points, **base)]
     exact = street.numbers.get((pq.number, pq.rep))
+    if exact and street.variants:
+        for (numero, rep, spelling), position in street.variants.items():
+            if (numero, rep) == (pq.number, pq.rep) and spelling in pq.folded:
+                exact = position
     if exact:
         ban_id, lon, lat = exact
         return [Candidate(label=street.label(pq.number, pq.rep), level="housenumber", score=sim, lon=lon, lat=lat,

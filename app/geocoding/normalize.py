@@ -59,7 +59,7 @@ STREET_TYPES = frozenset({
 STOPWORDS = frozenset({"de", "du", "des", "la", "le", "les", "l", "d", "et", "a", "au", "aux", "en", "sur", "sous"})
 REPETITIONS = {"bis": "bis", "b": "b", "ter": "ter", "t": "t", "quater": "quater", "qua": "quater",
                "quinquies": "quinquies", "c": "c", "a": "a", "d": "d", "e": "e", "f": "f"}
-_NUMBER = re.compile(r"^(\d{1,4})(bis|ter|quater|quinquies|[a-h])?$")
+_NUMBER = re.compile(r"^(\d{1,4})(bis|ter|quater|quinquies|[a-z])?$")
 _POSTCODE = re.compile(r"^\d{5}$")
 _INSEE = re.compile(r"^(?:\d{5}|2[ab]\d{3})$")
 _ORDINAL = re.compile(r"^\d{1,2}(e|eme|er|ere|nd|nde)$")
@@ -80,6 +80,7 @@ class ParsedQuery:
     postcode: str | None = None
     words: list[str] = field(default_factory=list)  # canonical tokens, commas kept as ","
     dropped: list[str] = field(default_factory=list)  # what was recognised as noise (for tests/debug)
+    folded: str = ""  # the whole query, folded, abbreviations as typed
 
     @property
     def text(self) -> str:
@@ -106,8 +107,8 @@ def _value_like(token: str) -> bool:
 
 def parse(text: str) -> ParsedQuery:
     """Split an address query into number, repetition index, postal code and words."""
-    pq = ParsedQuery(raw_length=len(text))
-    raw_tokens = fold(text).split()
+    pq = ParsedQuery(raw_length=len(text), folded=fold(text))
+    raw_tokens = pq.folded.split()
     # 1. Flat-level noise: keyword + short value, ordinals before "etage", CEDEX codes.
     tokens: list[str] = []
     i = 0
@@ -172,7 +173,8 @@ def parse(text: str) -> ParsedQuery:
         drop = [number_at]
         nxt = expanded[number_at + 1] if number_at + 1 < len(expanded) else None
         if pq.rep is None and nxt in REPETITIONS and nxt not in STREET_TYPES:
-            after = expanded[number_at + 2] if number_at + 2 < len(expanded) else None
+            rest = [t for t in expanded[number_at + 2:] if t != ","]
+            after = rest[0] if rest else None
             # "12 bis …", "12 b rue …"; a lone letter counts only before a street type
             if len(nxt) > 1 or after in STREET_TYPES:
                 pq.rep = REPETITIONS[nxt]
