@@ -152,12 +152,15 @@ def parse(text: str) -> ParsedQuery:
     expanded = []
     for token in tokens:
         expansion = ABBREVIATIONS.get(token)
+        if expansion and expanded[-1:] == ["l"] and token in ("st", "ste"):
+            expansion = None  # "de l'st": an elided article never precedes "saint" — a typo ("l'Est")
         expanded.extend(expansion.split() if expansion and not _NUMBER.match(token) else [token])
     number_at = None
     for j, token in enumerate(expanded):
         if _NUMBER.match(token):
             k = j + 1
-            if k < len(expanded) and expanded[k] in REPETITIONS and expanded[k] not in STREET_TYPES:
+            if k < len(expanded) and (expanded[k] in REPETITIONS or len(expanded[k]) == 1) \
+                    and expanded[k] not in STREET_TYPES:
                 k += 1
             if k < len(expanded) and expanded[k] in STREET_TYPES:
                 number_at = j
@@ -172,12 +175,13 @@ def parse(text: str) -> ParsedQuery:
         pq.number, pq.rep = int(m.group(1)), m.group(2)
         drop = [number_at]
         nxt = expanded[number_at + 1] if number_at + 1 < len(expanded) else None
-        if pq.rep is None and nxt in REPETITIONS and nxt not in STREET_TYPES:
+        is_rep = nxt is not None and (nxt in REPETITIONS or (len(nxt) == 1 and nxt.isalpha()))
+        if pq.rep is None and is_rep and nxt not in STREET_TYPES:
             rest = [t for t in expanded[number_at + 2:] if t != ","]
             after = rest[0] if rest else None
             # "12 bis …", "12 b rue …"; a lone letter counts only before a street type
             if len(nxt) > 1 or after in STREET_TYPES:
-                pq.rep = REPETITIONS[nxt]
+                pq.rep = REPETITIONS.get(nxt, nxt)
                 drop.append(number_at + 1)
         # 4. Building noise before the number ("residence les lilas 5 rue…"): drop what precedes it
         #    when it starts with a building keyword.
