@@ -12,41 +12,30 @@ No Flask here; a looked-up address is neither stored nor logged.
 
 from __future__ import annotations
 
-import math
-
 import shapely
 from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.geocoding import Geocoder
+from app.geometry import buffer_m
 from app.geocoding.base import Candidate
 from app.lookup import Options, Uncertainty, lookup
 
 STREET_WITHOUT_EXTENT_M = 300  # a remote geocoder's street match: how far the address may be
 
 
-def _metric_buffer(geom, distance_m: float, lat0: float):
-    """Buffer a WGS84 geometry by metres (local equirectangular approximation, fine below a few km)."""
-    k = math.cos(math.radians(lat0))
-    lon0 = geom.centroid.x
-    to_local = shapely.transform(geom, lambda xy: ((xy - [lon0, lat0]) * [k * 111_320.0, 110_574.0]))
-    buffered = to_local.buffer(distance_m, quad_segs=8)
-    return shapely.transform(buffered, lambda xy: xy / [k * 111_320.0, 110_574.0] + [lon0, lat0])
-
-
 def uncertainty_for(session: Session, candidate: Candidate, boundary_m: int) -> Uncertainty:
     if candidate.level == "housenumber":
-        region = _metric_buffer(shapely.Point(candidate.lon, candidate.lat), boundary_m, candidate.lat)
+        region = buffer_m(shapely.Point(candidate.lon, candidate.lat), boundary_m)
         return Uncertainty(region, "near-boundary",
                            f"l'adresse est à moins de {boundary_m} m d'une limite de secteur ou de zone ; "
                            "vérifier auprès des structures")
     if candidate.level == "street":
         if candidate.extent:
-            geom = shapely.MultiPoint(candidate.extent)
-            region = _metric_buffer(geom, boundary_m, candidate.lat)
+            region = buffer_m(shapely.MultiPoint(candidate.extent), boundary_m)
         else:
-            region = _metric_buffer(shapely.Point(candidate.lon, candidate.lat), STREET_WITHOUT_EXTENT_M, candidate.lat)
+            region = buffer_m(shapely.Point(candidate.lon, candidate.lat), STREET_WITHOUT_EXTENT_M)
         return Uncertainty(region, "approximate-match",
                            "adresse trouvée à la voie seulement (numéro inconnu) : la couverture change le long de "
                            "cette voie ; préciser le numéro")
@@ -58,7 +47,7 @@ def uncertainty_for(session: Session, candidate: Candidate, boundary_m: int) -> 
         if row:
             region = wkb.loads(bytes(row[0]))
     if region is None:
-        region = _metric_buffer(shapely.Point(candidate.lon, candidate.lat), 2000, candidate.lat)
+        region = buffer_m(shapely.Point(candidate.lon, candidate.lat), 2000)
     return Uncertainty(region, "approximate-match",
                        "adresse trouvée à la commune seulement : la couverture varie dans la commune ; "
                        "préciser la voie et le numéro")

@@ -238,7 +238,8 @@ def lookup(ctx, address, lon, lat, as_of, age, landlord, housing, kinds, as_json
     from app.address_lookup import lookup_address
     from app.lookup import lookup as do_lookup, parse_options
 
-    if (address is None) == (lon is None or lat is None) or (lon is None) != (lat is None):
+    by_point = lon is not None and lat is not None
+    if (address is not None) == by_point or (not by_point and (lon is not None or lat is not None)):
         raise click.UsageError("donner soit une ADRESSE, soit --lon et --lat.")
     engine = _require_schema(ctx)
     settings = ctx.obj["settings"]

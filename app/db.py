@@ -121,6 +121,28 @@ def session_wrote(session: Session) -> bool:
     return bool(session.info.get("maillage_wrote"))
 
 
+def meta_value(session: Session, key: str) -> str | None:
+    # Plain SQL: this runs on every lookup and geocoding, the ORM select costs several times more.
+    return session.execute(text("SELECT value FROM meta WHERE key = :key"), {"key": key}).scalar()
+
+
 def data_version(session: Session) -> str | None:
-    # Plain SQL: this runs on every lookup, the ORM select costs several times more.
-    return session.execute(text("SELECT value FROM meta WHERE key = 'data_version'")).scalar()
+    return meta_value(session, DATA_VERSION_KEY)
+
+
+def engine_of(session: Session) -> Engine:
+    bind = session.get_bind()
+    return getattr(bind, "engine", bind)
+
+
+def cached_for_version(cache, session: Session, version: str | None, build):
+    """A read-side object built from the database (it has a `version` attribute), shared per
+    engine in `cache` (a WeakKeyDictionary) until `version` changes. A session that has written
+    may see its own uncommitted data: it gets a private build, never shared."""
+    if session_wrote(session):
+        return build()
+    engine = engine_of(session)
+    obj = cache.get(engine)
+    if obj is None or obj.version != version:
+        obj = cache[engine] = build()
+    return obj

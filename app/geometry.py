@@ -131,3 +131,13 @@ def degree_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, f
     dlat = radius_m / 111_132.0
     dlon = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
     return lon - dlon, lat - dlat, lon + dlon, lat + dlat
+
+
+def buffer_m(geom: BaseGeometry, distance_m: float) -> BaseGeometry:
+    """Buffer a WGS84 geometry by metres: a local equirectangular projection around the geometry's
+    centroid (the same scale factors as degree_box), accurate for distances of a few kilometres."""
+    center = geom.centroid
+    kx = 111_320.0 * max(math.cos(math.radians(center.y)), 0.01)
+    ky = 111_132.0
+    local = shapely.transform(geom, lambda xy: (xy - [center.x, center.y]) * [kx, ky])
+    return shapely.transform(local.buffer(distance_m, quad_segs=8), lambda xy: xy / [kx, ky] + [center.x, center.y])

@@ -284,16 +284,7 @@ _UNSET = object()
 def _reference(session: Session, version=_UNSET) -> Reference:
     if version is _UNSET:
         version = db.data_version(session)
-    if db.session_wrote(session):
-        # This session may see its own uncommitted writes: never share what it reads.
-        return Reference.load(session, version)
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
-    ref = _REFERENCES.get(engine)
-    if ref is None or ref.version != version:
-        ref = Reference.load(session, version)
-        _REFERENCES[engine] = ref
-    return ref
+    return db.cached_for_version(_REFERENCES, session, version, lambda: Reference.load(session, version))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,3 +29,6 @@ LEVEL_LABELS = {
 }
 
 CUSTOM_POLYGON_LABEL = "polygone personnalisé"
+
+# Precision of a geocoding match (app.geocoding).
+GEOCODING_LEVEL_LABELS = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}

@@ -32,10 +32,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.serving import served  # noqa: E402
 SHARED = Path(os.environ.get("MAILLAGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BAN_FILE = SHARED / "ban-adresses-93010-bondy.csv"
 ADDOK_VENV = ROOT / "bench" / ".venv-addok"
@@ -271,22 +271,8 @@ def run_addok(rows: list[dict], queries: list[dict], tmp: Path) -> dict:
 
 
 def autocomplete_latency(url: str, queries: list[dict], n_typed: int, rng: random.Random) -> dict:
-    port = 5392
-    env = {**os.environ, "DATABASE_URL": url}
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "maillage"), "serve", "--port", str(port), "--threads", "4"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}/api/v1"
-    http = requests.Session()
     latencies = []
-    try:
-        for _ in range(200):
-            try:
-                if http.get(base + "/ping", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(server.stderr.read().decode())
+    with served(url, 5392) as (base, http, _server):
         http.get(base + "/geocode", params={"q": "1 rue de la paix"})  # index build
         typed = rng.sample(queries, n_typed)
         for q in typed:
@@ -296,9 +282,6 @@ def autocomplete_latency(url: str, queries: list[dict], n_typed: int, rng: rando
                 r = http.get(base + "/geocode", params={"q": text[:end], "limit": 5})
                 latencies.append(time.perf_counter() - t)
                 assert r.status_code == 200, r.text[:200]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     ms = np.array(latencies) * 1000
     return {"requests": len(latencies), "p50_ms": round(float(np.percentile(ms, 50)), 2),
             "p95_ms": round(float(np.percentile(ms, 95)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}

@@ -19,14 +19,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import requests
 import shapely
 from sqlalchemy import create_engine, text
 
@@ -38,6 +36,7 @@ from app.config import load_settings  # noqa: E402
 from app.db import engine_from_settings, transaction, upgrade  # noqa: E402
 from app.lookup import lookup_many, parse_options  # noqa: E402
 from bench.generate_partners import generate, random_points  # noqa: E402
+from bench.serving import served  # noqa: E402
 from importers import communes, partners_json  # noqa: E402
 from importers.base import run  # noqa: E402
 
@@ -85,21 +84,7 @@ def percentile(values, q):
 
 
 def http_bench(url: str, points: np.ndarray, n_requests: int) -> dict:
-    port = 5391
-    env = {**os.environ, "DATABASE_URL": url}
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "maillage"), "serve", "--port", str(port),
-                               "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}/api/v1"
-    http = requests.Session()
-    try:
-        for _ in range(200):
-            try:
-                if http.get(base + "/ping", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(server.stderr.read().decode())
+    with served(url, 5391) as (base, http, server):
         # Steady state of a running server: partner cards and shapes cached (see PERFORMANCE.md).
         warm = 2000
         for i in range(warm):
@@ -127,9 +112,6 @@ def http_bench(url: str, points: np.ndarray, n_requests: int) -> dict:
         status = Path(f"/proc/{server.pid}/status").read_text()
         mem = {line.split(":")[0]: int(line.split()[1]) // 1024 for line in status.splitlines()
                if line.startswith(("VmRSS", "VmHWM"))}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     p50_ping, p50_look = percentile(ping, 50) * 1000, percentile(look, 50) * 1000
     return {
         "requests": n_requests,

@@ -11,7 +11,6 @@ Communes absent from the file are left alone. Several files form one all-or-noth
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import math
 import re
@@ -24,7 +23,7 @@ from app.db import set_meta
 from app.errors import InvalidInput
 from app.geocoding.local import ADDRESS_VERSION_KEY
 from app.models import Address
-from importers.base import Batch, Report
+from importers.base import Batch, Report, read_text
 
 NAME = "ban"
 DESCRIPTION = "Adresses de la Base Adresse Nationale (CSV officiel « ; », UTF-8, .csv ou .csv.gz) pour le géocodeur local"
@@ -35,27 +34,6 @@ CODE_INSEE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
 POSTCODE = re.compile(r"^\d{5}$")
 NO_NUMBER = 99999  # BAN's numero for a lieu-dit without a house number
 FIELDS = ("code_insee", "numero", "rep", "nom_voie", "code_postal", "nom_commune", "lon", "lat")
-
-
-def _open_text(path: Path) -> str:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InvalidInput(f"{path.name} : archive gzip illisible ({exc}).") from exc
-    if not raw.strip():
-        raise InvalidInput(f"Fichier {path.name} vide.")
-    if b"\x00" in raw[:4096]:
-        raise InvalidInput(f"{path.name} n'est pas un fichier texte CSV (octets binaires).")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InvalidInput(
-            f"{path.name} n'est pas en UTF-8 (octet invalide ligne {line}) : les fichiers BAN officiels sont en "
-            "UTF-8 ; convertir le fichier (ex. iconv -f latin1 -t utf-8)."
-        ) from exc
 
 
 def _check_header(name: str, header_line: str) -> None:
@@ -89,7 +67,8 @@ def read(path, *, report: Report, session=None, **_) -> Batch:
     for file in paths:
         if not file.exists():
             raise InvalidInput(f"Fichier introuvable : {file}")
-        text = _open_text(file)
+        text = read_text(file, hint="les fichiers BAN officiels sont en UTF-8 ; convertir le fichier "
+                                     "(ex. iconv -f latin1 -t utf-8)")
         header_line = text.split("\n", 1)[0].rstrip("\r")
         _check_header(file.name, header_line)
         in_file = file.name if len(paths) > 1 else None
@@ -99,51 +78,50 @@ def read(path, *, report: Report, session=None, **_) -> Batch:
 
         for row in reader:
             line = reader.line_num
-            where = line
             report.rows_read += 1
             if None in row:
-                reject(where, None, f"{len(row[None])} valeur(s) en trop (séparateur « ; » dans une valeur ?)")
+                reject(line, None, f"{len(row[None])} valeur(s) en trop (séparateur « ; » dans une valeur ?)")
                 continue
             if any(row[c] is None for c in REQUIRED):
-                reject(where, None, "ligne incomplète (colonnes manquantes)")
+                reject(line, None, "ligne incomplète (colonnes manquantes)")
                 continue
             value = {c: row[c].strip() for c in REQUIRED}
             ban_id = value["id"]
             if not ban_id or len(ban_id) > 64:
-                reject(where, "id", "identifiant BAN vide ou trop long")
+                reject(line, "id", "identifiant BAN vide ou trop long")
                 continue
             if ban_id in seen:
                 other_file, other_line = seen[ban_id]
-                reject(where, "id", f"identifiant {ban_id[:64]} en double (déjà {other_file} ligne {other_line})")
+                reject(line, "id", f"identifiant {ban_id[:64]} en double (déjà {other_file} ligne {other_line})")
                 continue
             seen[ban_id] = (file.name, line)
             code = value["code_insee"].upper()
             if not CODE_INSEE.match(code):
-                reject(where, "code_insee", f"code INSEE invalide « {code[:20]} »")
+                reject(line, "code_insee", f"code INSEE invalide « {code[:20]} »")
                 continue
             try:
                 numero = int(value["numero"])
                 if not 0 <= numero <= NO_NUMBER:
                     raise ValueError
             except ValueError:
-                reject(where, "numero", f"numéro invalide « {value['numero'][:20]} » (entier attendu)")
+                reject(line, "numero", f"numéro invalide « {value['numero'][:20]} » (entier attendu)")
                 continue
             if not value["nom_voie"]:
-                reject(where, "nom_voie", "nom de voie vide")
+                reject(line, "nom_voie", "nom de voie vide")
                 continue
             if value["code_postal"] and not POSTCODE.match(value["code_postal"]):
-                reject(where, "code_postal", f"code postal invalide « {value['code_postal'][:20]} »")
+                reject(line, "code_postal", f"code postal invalide « {value['code_postal'][:20]} »")
                 continue
             try:
                 lon, lat = _float(value["lon"]), _float(value["lat"])
             except ValueError:
-                reject(where, "lon/lat", f"coordonnées invalides « {value['lon'][:20]} ; {value['lat'][:20]} »")
+                reject(line, "lon/lat", f"coordonnées invalides « {value['lon'][:20]} ; {value['lat'][:20]} »")
                 continue
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                reject(where, "lon/lat", f"coordonnées hors limites (lon={lon}, lat={lat}) : degrés WGS84 attendus")
+                reject(line, "lon/lat", f"coordonnées hors limites (lon={lon}, lat={lat}) : degrés WGS84 attendus")
                 continue
             if len(value["rep"]) > 16 or len(value["nom_voie"]) > 200 or len(value["nom_commune"]) > 200:
-                reject(where, None, "valeur trop longue (rep ≤ 16, nom_voie et nom_commune ≤ 200 caractères)")
+                reject(line, None, "valeur trop longue (rep ≤ 16, nom_voie et nom_commune ≤ 200 caractères)")
                 continue
             rows.append({
                 "id": ban_id, "code_insee": code, "numero": None if numero == NO_NUMBER else numero,

@@ -89,6 +89,30 @@ class Report:
         }
 
 
+def read_text(path: Path, *, hint: str = "réenregistrer le fichier en UTF-8") -> str:
+    """A CSV file's text: plain or gzipped, UTF-8 (with or without BOM); empty, binary or
+    differently encoded files are refused with the line of the first bad byte."""
+    import gzip
+
+    from app.errors import InvalidInput
+
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise InvalidInput(f"{path.name} : archive gzip illisible ({exc}).") from exc
+    if not raw.strip():
+        raise InvalidInput(f"Fichier {path.name} vide.")
+    if b"\x00" in raw[:4096]:
+        raise InvalidInput(f"{path.name} n'est pas un fichier texte CSV (octets binaires).")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(f"{path.name} n'est pas en UTF-8 (octet invalide ligne {line}) : {hint}.") from exc
+
+
 class ImportRejected(MaillageError):
     code = "import-rejected"
     status = 422

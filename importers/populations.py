@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from app import coverage, territories
 from app.errors import InvalidInput
 from app.models import Territory
-from importers.base import Batch, Report
+from importers.base import Batch, Report, read_text
 
 NAME = "populations"
 DESCRIPTION = "Populations et appartenance aux EPCI (CSV code_insee,type,…,population,epci_siren,epci_nom)"
@@ -27,16 +27,7 @@ TYPES = {"COM": "commune", "ARM": "arrondissement"}
 
 
 def open_csv(path: Path):
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise InvalidInput(f"Fichier {path.name} vide.")
-    try:
-        text_data = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"{path.name} n'est pas en UTF-8 (octet invalide en position {exc.start}) : "
-            "réenregistrer le fichier en UTF-8."
-        ) from exc
+    text_data = read_text(path)
     first = text_data.splitlines()[0]
     delimiter = ","
     if first.count(";") > first.count(","):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import math
 
 import pytest
 from click.testing import CliRunner

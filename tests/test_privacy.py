@@ -3,9 +3,8 @@
 import logging
 import threading
 
-import pytest
 import requests
-from sqlalchemy import inspect, select, func, text
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from app import create_app

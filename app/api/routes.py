@@ -48,6 +48,12 @@ def _float_param(name: str) -> float:
     return value
 
 
+def _refuse_unknown_params(allowed) -> None:
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(u[:40] for u in unknown[:5])}.", field=unknown[0][:40])
+
+
 @bp.before_request
 def _refuse_nul_bytes():
     reject_nul(dict(request.args))
@@ -79,9 +85,7 @@ def status():
 
 @bp.get("/lookup")
 def lookup_point():
-    unknown = sorted(set(request.args) - set(LOOKUP_PARAMS))
-    if unknown:
-        raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(u[:40] for u in unknown[:5])}.", field=unknown[0][:40])
+    _refuse_unknown_params(LOOKUP_PARAMS)
     if "address" in request.args:
         if "lon" in request.args or "lat" in request.args:
             raise InvalidInput("Donner soit « address », soit « lon » et « lat », pas les deux.", field="address")
@@ -97,9 +101,7 @@ def lookup_point():
 @bp.get("/geocode")
 def geocode():
     """Address autocomplete and search: ranked candidates with level and score."""
-    unknown = sorted(set(request.args) - {"q", "limit", "autocomplete"})
-    if unknown:
-        raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(u[:40] for u in unknown[:5])}.", field=unknown[0][:40])
+    _refuse_unknown_params(("q", "limit", "autocomplete"))
     autocomplete = request.args.get("autocomplete", "1")
     if autocomplete not in ("0", "1"):
         raise InvalidInput("« autocomplete » vaut 0 ou 1.", field="autocomplete")

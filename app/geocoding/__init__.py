@@ -19,7 +19,7 @@ from app.errors import InvalidInput
 from app.geocoding import communes, local
 from app.geocoding.ban_api import BanApiClient
 from app.geocoding.base import Candidate, GeocodeResult, GeocoderUnavailable, decide
-from app.geocoding.normalize import parse
+from app.geocoding.normalize import fold, parse
 
 BACKENDS = ("local", "ban-api")
 MIN_QUERY_LETTERS = 2
@@ -79,14 +79,16 @@ class Geocoder:
         if letters < MIN_QUERY_LETTERS:
             return GeocodeResult("not_found", [], "Adresse trop courte.", backend=None)
         decide_args = dict(min_score=self.settings.min_score, margin=self.settings.ambiguity_margin, limit=limit)
+        commune_index = communes.commune_index(session)
         for name in self.settings.backends:
             try:
                 if name == "local":
-                    found = local.search(session, pq, limit=limit, autocomplete=autocomplete)
+                    found = local.search(session, pq, commune_index, limit=limit, autocomplete=autocomplete)
                     if pq.number is None and found:
                         # "Bondy", "93140 Bondy": a commune that explains the whole query beats
                         # "Rue de Bondy".
-                        found += [c for c in communes.search(session, pq, limit=limit) if c.score >= 0.9]
+                        found += [c for c in communes.search(session, pq, commune_index, limit=limit)
+                                  if c.score >= 0.9]
                 else:
                     found = self.ban.search(q, limit=limit, autocomplete=autocomplete)
             except GeocoderUnavailable as exc:
@@ -100,7 +102,7 @@ class Geocoder:
                 return result
             suggestions.extend(result.candidates)
         # Commune fallback: a postal code, INSEE code or commune name from the territory reference.
-        fallback = communes.search(session, pq, limit=limit)
+        fallback = communes.search(session, pq, commune_index, limit=limit)
         result = decide(fallback, backend="communes", **decide_args)
         if result.status == "found":
             best = result.candidates[0]
@@ -118,8 +120,6 @@ class Geocoder:
 
 
 def _commune_words(candidate: Candidate) -> set[str]:
-    from app.geocoding.normalize import fold
-
     return set(fold(candidate.city or "").split())
 
 

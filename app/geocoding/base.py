@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-LEVELS = ("housenumber", "street", "municipality")
-LEVEL_LABELS = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
+from app.vocabulary import GEOCODING_LEVEL_LABELS
+
+LEVELS = tuple(GEOCODING_LEVEL_LABELS)
 
 
 class GeocoderUnavailable(Exception):
@@ -33,7 +34,7 @@ class Candidate:
 
     def as_dict(self) -> dict:
         return {
-            "label": self.label, "level": self.level, "level_label": LEVEL_LABELS[self.level],
+            "label": self.label, "level": self.level, "level_label": GEOCODING_LEVEL_LABELS[self.level],
             "score": round(self.score, 3), "lon": round(self.lon, 6), "lat": round(self.lat, 6),
             "code_insee": self.code_insee, "postcode": self.postcode, "city": self.city, "street": self.street,
             "housenumber": self.housenumber, "id": self.id, "source": self.source, "note": self.note,

@@ -81,14 +81,7 @@ _INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def commune_index(session: Session) -> CommuneIndex:
     version = db.data_version(session)
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
-    if db.session_wrote(session):
-        return CommuneIndex(session, version)
-    index = _INDEXES.get(engine)
-    if index is None or index.version != version:
-        index = _INDEXES[engine] = CommuneIndex(session, version)
-    return index
+    return db.cached_for_version(_INDEXES, session, version, lambda: CommuneIndex(session, version))
 
 
 def _candidate(session: Session, index: CommuneIndex, info: CommuneInfo, score: float,
@@ -103,9 +96,8 @@ def _candidate(session: Session, index: CommuneIndex, info: CommuneInfo, score: 
                      note="position approchée : un point de la commune")
 
 
-def search(session: Session, pq: ParsedQuery, *, limit: int = 5) -> list[Candidate]:
+def search(session: Session, pq: ParsedQuery, index: CommuneIndex, *, limit: int = 5) -> list[Candidate]:
     """Municipality candidates from a postal code, an INSEE code or a commune name."""
-    index = commune_index(session)
     words = [w for w in pq.words if w != ","]
     found: dict[str, tuple[CommuneInfo, float]] = {}
 

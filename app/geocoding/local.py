@@ -20,8 +20,9 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app import db
 from app.geocoding.base import Candidate
-from app.geocoding.communes import CommuneIndex, commune_index
+from app.geocoding.communes import CommuneIndex
 from app.geocoding.normalize import STOPWORDS, STREET_TYPES, ParsedQuery, canonical_tokens, fold
 
 ADDRESS_VERSION_KEY = "address_version"
@@ -103,7 +104,7 @@ class StreetIndex:
         out = []
         if word in self.postings:
             out.append((word, 1.0))
-        if prefix and len(word) >= 1:
+        if prefix:
             start = bisect.bisect_left(self.vocabulary, word)
             for candidate in self.vocabulary[start:start + 40]:
                 if not candidate.startswith(word):
@@ -130,13 +131,8 @@ _INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def street_index(session: Session) -> StreetIndex:
-    version = session.execute(text("SELECT value FROM meta WHERE key = :k"), {"k": ADDRESS_VERSION_KEY}).scalar()
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
-    index = _INDEXES.get(engine)
-    if index is None or index.version != version:
-        index = _INDEXES[engine] = StreetIndex(session, version)
-    return index
+    version = db.meta_value(session, ADDRESS_VERSION_KEY)
+    return db.cached_for_version(_INDEXES, session, version, lambda: StreetIndex(session, version))
 
 
 def _word_sim(q: str, s: str, *, prefix: bool) -> float:
@@ -200,8 +196,6 @@ def name_score(query_words: list[str], street: Street, *, prefix_last: bool = Fa
         factor = 0.9
     elif q_type == s_type:
         factor = 1.0
-    elif prefix_last and not q_name and s_type.startswith(q_type):
-        factor = 1.0
     else:
         factor = 0.85  # rue for avenue: a common slip, still the best lead when the name matches
     return score * factor
@@ -248,13 +242,12 @@ def _city_codes(words: list[str], index: StreetIndex, communes: CommuneIndex, *,
     return set()
 
 
-def search(session: Session, pq: ParsedQuery, *, limit: int = 5, autocomplete: bool = False) -> list[Candidate]:
+def search(session: Session, pq: ParsedQuery, communes: CommuneIndex, *, limit: int = 5,
+           autocomplete: bool = False) -> list[Candidate]:
     index = street_index(session)
     if not len(index):
         return []
-    communes = commune_index(session)
     street_words, city_codes = _split_city(pq.words, index, communes)
-    all_words = [w for w in pq.words if w != ","]
     wanted_codes: set[str] = set(city_codes)
     if pq.postcode:
         by_postcode = index.postcodes.get(pq.postcode, set()) | communes.codes_for_postcode(pq.postcode)
@@ -262,9 +255,9 @@ def search(session: Session, pq: ParsedQuery, *, limit: int = 5, autocomplete: b
     significant = [part for w in street_words if w not in STOPWORDS for part in index.split_glued(w)]
     if not significant:
         return []
-    all_words = [part for w in all_words for part in index.split_glued(w)]
+    # All the words, the commune's included: "Rue de Bondy" is named after one.
+    full = [part for w in pq.words if w != "," and w not in STOPWORDS for part in index.split_glued(w)]
     # Candidate streets: those sharing words (or close spellings) with the query.
-    full = [w for w in all_words if w not in STOPWORDS]
     hits: dict[int, float] = defaultdict(float)
     for position, word in enumerate(full):
         if len(word) == 1:
@@ -273,7 +266,7 @@ def search(session: Session, pq: ParsedQuery, *, limit: int = 5, autocomplete: b
         for matched, weight in index.word_matches(word, prefix=autocomplete and is_last):
             bonus = 0.3 if matched in STREET_TYPES else 1.0
             for i in index.postings[matched]:
-                hits[i] = max(hits[i], 0) + weight * bonus
+                hits[i] += weight * bonus
     if not hits:
         return []
     pool = sorted(hits.items(), key=lambda x: -x[1])

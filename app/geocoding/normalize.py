@@ -74,31 +74,32 @@ _BUILDING_KEYS = frozenset({"residence", "res", "immeuble", "imm", "hlm", "tour"
 
 @dataclass
 class ParsedQuery:
-    raw_length: int
+    folded: str  # the whole query, folded, abbreviations as typed
     number: int | None = None
     rep: str | None = None
     postcode: str | None = None
     words: list[str] = field(default_factory=list)  # canonical tokens, commas kept as ","
-    dropped: list[str] = field(default_factory=list)  # what was recognised as noise (for tests/debug)
-    folded: str = ""  # the whole query, folded, abbreviations as typed
-
-    @property
-    def text(self) -> str:
-        return " ".join(w for w in self.words if w != ",")
 
 
-def canonical_tokens(text: str) -> list[str]:
-    """Folded tokens with abbreviations expanded (multi-word expansions split)."""
+def _expand(tokens: list[str]) -> list[str]:
+    """Abbreviations expanded (multi-word expansions split)."""
     out: list[str] = []
-    for token in fold(text).split():
+    for token in tokens:
         expansion = ABBREVIATIONS.get(token)
+        if expansion and out[-1:] == ["l"] and token in ("st", "ste"):
+            expansion = None  # "de l'st": an elided article never precedes "saint" — a typo ("l'Est")
         out.extend(expansion.split() if expansion else [token])
     return out
 
 
-def street_key(text: str) -> str:
-    """A street name reduced to its significant canonical words (for comparison)."""
-    return " ".join(t for t in canonical_tokens(text) if t not in STOPWORDS and t != ",")
+def canonical_tokens(text: str) -> list[str]:
+    """Folded tokens with abbreviations expanded: what queries and street names are compared on."""
+    return _expand(fold(text).split())
+
+
+def _is_rep(token: str) -> bool:
+    """A repetition index written apart from its number: bis, ter, quater… or a single letter."""
+    return token not in STREET_TYPES and (token in REPETITIONS or (len(token) == 1 and token.isalpha()))
 
 
 def _value_like(token: str) -> bool:
@@ -107,7 +108,7 @@ def _value_like(token: str) -> bool:
 
 def parse(text: str) -> ParsedQuery:
     """Split an address query into number, repetition index, postal code and words."""
-    pq = ParsedQuery(raw_length=len(text), folded=fold(text))
+    pq = ParsedQuery(folded=fold(text))
     raw_tokens = pq.folded.split()
     # 1. Flat-level noise: keyword + short value, ordinals before "etage", CEDEX codes.
     tokens: list[str] = []
@@ -115,27 +116,24 @@ def parse(text: str) -> ParsedQuery:
     while i < len(raw_tokens):
         token = raw_tokens[i]
         nxt = raw_tokens[i + 1] if i + 1 < len(raw_tokens) else None
-        if token in ("rdc", "rez") or (token == "de" and nxt == "chaussee" and tokens[-1:] == ["rez"]):
-            pq.dropped.append(token)
+        if token == "rez" and raw_tokens[i + 1:i + 3] == ["de", "chaussee"]:
+            i += 3
+            continue
+        if token == "rdc":
             i += 1
             continue
         if _ORDINAL.match(token) and nxt in ("etage", "etg"):
-            pq.dropped += [token, nxt]
             i += 2
             continue
         if token in _FLAT_KEYS and nxt is not None and _value_like(nxt):
-            # "cedex 12", "appt 12", "bat b", "esc 3"
-            pq.dropped += [token, nxt]
-            i += 2
+            i += 2  # "cedex 12", "appt 12", "bat b", "esc 3"
             continue
         if token in ("appt", "apt", "appartement", "etage", "cedex", "bat", "batiment", "esc", "escalier"):
-            pq.dropped.append(token)
             i += 1
             continue
         if token in ("porte", "pte") and nxt is not None and nxt.isdigit() and len(nxt) <= 3 \
                 and not (tokens and tokens[-1] in STOPWORDS):
-            pq.dropped += [token, nxt]  # "porte 4" (a door), not "rue de la Porte"
-            i += 2
+            i += 2  # "porte 4" (a door), not "rue de la Porte"
             continue
         if token in ("n", "no", "num", "numero") and nxt is not None and _NUMBER.match(nxt):
             i += 1  # "n° 12": keep the number
@@ -149,18 +147,12 @@ def parse(text: str) -> ParsedQuery:
             break
     # 3. House number: the number right before a street type wins ("appt 12 5 rue…" → 5), else the
     #    first number followed by a word. Attached or separate repetition index.
-    expanded = []
-    for token in tokens:
-        expansion = ABBREVIATIONS.get(token)
-        if expansion and expanded[-1:] == ["l"] and token in ("st", "ste"):
-            expansion = None  # "de l'st": an elided article never precedes "saint" — a typo ("l'Est")
-        expanded.extend(expansion.split() if expansion and not _NUMBER.match(token) else [token])
+    expanded = _expand(tokens)
     number_at = None
     for j, token in enumerate(expanded):
         if _NUMBER.match(token):
             k = j + 1
-            if k < len(expanded) and (expanded[k] in REPETITIONS or len(expanded[k]) == 1) \
-                    and expanded[k] not in STREET_TYPES:
+            if k < len(expanded) and (_is_rep(expanded[k]) or expanded[k] == ","):
                 k += 1
             if k < len(expanded) and expanded[k] in STREET_TYPES:
                 number_at = j
@@ -175,8 +167,7 @@ def parse(text: str) -> ParsedQuery:
         pq.number, pq.rep = int(m.group(1)), m.group(2)
         drop = [number_at]
         nxt = expanded[number_at + 1] if number_at + 1 < len(expanded) else None
-        is_rep = nxt is not None and (nxt in REPETITIONS or (len(nxt) == 1 and nxt.isalpha()))
-        if pq.rep is None and is_rep and nxt not in STREET_TYPES:
+        if pq.rep is None and nxt is not None and _is_rep(nxt):
             rest = [t for t in expanded[number_at + 2:] if t != ","]
             after = rest[0] if rest else None
             # "12 bis …", "12 b rue …"; a lone letter counts only before a street type
@@ -187,9 +178,9 @@ def parse(text: str) -> ParsedQuery:
         #    when it starts with a building keyword.
         head = expanded[:number_at]
         if head and head[0] in _BUILDING_KEYS:
-            pq.dropped += head
             drop += list(range(number_at))
-        expanded = [t for j, t in enumerate(expanded) if j not in set(drop)]
+        dropped = set(drop)
+        expanded = [t for j, t in enumerate(expanded) if j not in dropped]
     pq.words = [t for t in expanded if t]
     # Commas at the ends carry nothing.
     while pq.words and pq.words[0] == ",":
