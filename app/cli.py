@@ -145,7 +145,7 @@ IMPORT_OPTIONS = {
     "name_column": ("communes",),
     "layer": ("communes",),
     "crs": ("communes",),
-    "polygons": ("partners-json",),
+    "polygons": ("partners-json", "partners-sheet"),
     "year": ("populations",),
 }
 
@@ -160,7 +160,7 @@ IMPORT_OPTIONS = {
 @click.option("--name-column", help="communes : colonne du nom.")
 @click.option("--layer", help="communes : couche d'un GeoPackage.")
 @click.option("--crs", help="communes : système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154).")
-@click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json : fichier GeoJSON des polygones.")
+@click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json, partners-sheet : fichier des polygones personnalisés (GeoJSON ; GeoPackage pour partners-sheet).")
 @click.option("--year", help="populations : millésime (affiché dans la provenance).")
 @click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
 @click.pass_context
@@ -216,6 +216,59 @@ def sources():
 
     for name, module in IMPORTERS.items():
         click.echo(f"{name:15} {module.DESCRIPTION}")
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+@main.group("export")
+def export_group():
+    """Exporte les données dans les formats d'échange."""
+
+
+@export_group.command("partners")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--polygons", type=click.Path(dir_okay=False),
+              help="Fichier GeoJSON des polygones personnalisés (défaut : FICHIER-polygones.geojson, s'il y en a).")
+@click.option("--kinds", help="Types de partenaires séparés par des virgules (défaut : tous).")
+@click.pass_context
+def export_partners(ctx, file, polygons, kinds):
+    """Écrit les partenaires en feuille d'échange (.csv ou .xlsx), réimportable telle quelle."""
+    from app import db
+    from app.kinds import get_kind
+    from importers import partners_sheet
+
+    engine = _require_schema(ctx)
+    try:
+        with db.transaction(engine) as session:
+            wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
+            for code in wanted or []:
+                get_kind(session, code)
+            result = partners_sheet.export(session, Path(file), polygons_path=Path(polygons) if polygons else None,
+                                           kinds=wanted)
+    except MaillageError as exc:
+        _fail(exc)
+    click.echo(f"{result['partners']} partenaire(s), {result['rows']} ligne(s), {result['polygons']} polygone(s) : "
+               + ", ".join(str(f) for f in result["files"]))
+    if result["landlords_in_csv"]:
+        click.secho("! Le CSV ne contient pas la liste des bailleurs : exporter en .xlsx pour la transmettre.", fg="yellow")
+
+
+@main.command("template")
+@click.argument("what", type=click.Choice(["partners"]))
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def template_cmd(ctx, what, file):
+    """Écrit un modèle vierge de feuille d'import (.xlsx avec listes de choix et aide, ou .csv)."""
+    from app import db
+    from importers import partners_sheet
+
+    engine = _require_schema(ctx)
+    if Path(file).suffix.lower() not in (".csv", ".xlsx"):
+        raise click.BadParameter("extension .csv ou .xlsx attendue", param_hint="FILE")
+    with db.transaction(engine) as session:
+        partners_sheet.template(Path(file), session)
+    click.echo(f"Modèle écrit : {file}")
 
 
 # --------------------------------------------------------------------------------------------- lookup

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 
 from geoalchemy2.shape import from_shape
-from shapely.geometry import Point
-from sqlalchemy import select
+from shapely.geometry import Point, box
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
 from app import coverage, territories
@@ -42,6 +42,9 @@ SIRET_RE = re.compile(r"^\d{14}$")
 POSTCODE_RE = re.compile(r"^\d{5}$")
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 URL_RE = re.compile(r"^https?://[^\s<>\"]+$")
+SITE_FIELDS = ("name", "role", "address", "postcode", "city", "code_insee", "phone", "email", "opening_hours",
+               "accessibility", "finess", "capacity")
+CONTACT_FIELDS = ("label", "phone", "email", "url", "hours", "notes")
 SCALARS = (
     "name", "description", "how_to_refer", "website", "age_band", "housing_types", "eligibility",
     "capacity", "status", "valid_from", "valid_to", "finess", "siret", "data_inclusion_id",
@@ -120,8 +123,9 @@ def _pattern(value, errors, name, regex, what) -> str | None:
     return text_value
 
 
-def normalise(session: Session, data: dict) -> tuple[dict, RecordErrors]:
-    """Check a partner record; return the clean record and every problem found."""
+def normalise(session: Session, data: dict, cache: dict | None = None) -> tuple[dict, RecordErrors]:
+    """Check a partner record; return the clean record and every problem found. `cache` (a dict
+    kept across the records of one import) saves the reference look-ups."""
     errors = RecordErrors()
     if not isinstance(data, dict):
         errors.add("(enregistrement)", "objet attendu")
@@ -169,7 +173,12 @@ def normalise(session: Session, data: dict) -> tuple[dict, RecordErrors]:
     landlords = data.get("reserved_landlords") or []
     if isinstance(landlords, str):
         landlords = [x.strip() for x in landlords.split("|") if x.strip()]
-    known = set(session.scalars(select(Landlord.code).where(Landlord.code.in_(landlords)))) if landlords else set()
+    if cache is not None:
+        if "landlords" not in cache:
+            cache["landlords"] = set(session.scalars(select(Landlord.code)))
+        known = cache["landlords"]
+    else:
+        known = set(session.scalars(select(Landlord.code).where(Landlord.code.in_(landlords)))) if landlords else set()
     for code in landlords:
         if code not in known:
             errors.add("reserved_landlords", f"bailleur inconnu « {code} »")
@@ -177,7 +186,7 @@ def normalise(session: Session, data: dict) -> tuple[dict, RecordErrors]:
 
     clean["sites"] = [_site(s, errors, f"sites[{i}]") for i, s in enumerate(data.get("sites") or [])]
     clean["contacts"] = [_contact(c, errors, f"contacts[{i}]") for i, c in enumerate(data.get("contacts") or [])]
-    clean["coverage"] = _coverage(session, data.get("coverage"), kind, errors)
+    clean["coverage"] = _coverage(session, data.get("coverage"), kind, errors, cache)
     if kind is not None and kind.mode == "proximity" and not any(s.get("lon") is not None for s in clean["sites"]):
         errors.add("sites", f"un partenaire « {kind.short_label} » est trouvé par proximité : au moins un site géolocalisé est requis")
     return clean, errors
@@ -232,7 +241,34 @@ def _contact(data: dict, errors: RecordErrors, prefix: str) -> dict:
     return contact
 
 
-def _coverage(session: Session, data, kind: Kind | None, errors: RecordErrors) -> dict:
+def _reference_extent(session: Session, cache: dict | None) -> tuple | None:
+    """Bounding box of the loaded reference (None when no territory is loaded)."""
+    if cache is not None and "extent" in cache:
+        return cache["extent"]
+    from app.spatial import backend_for
+
+    row = session.execute(text(backend_for(session).extent_sql("territory"))).one()
+    extent = None if row[0] is None else tuple(float(v) for v in row)
+    if cache is not None:
+        cache["extent"] = extent
+    return extent
+
+
+def _known_codes(session: Session, parsed: list, cache: dict | None) -> set[str]:
+    """Which typed codes exist, remembered across the records of one import (a sheet of 5,000
+    partners names the same départements again and again)."""
+    if cache is None:
+        return territories.existing(session, parsed)
+    seen = cache.setdefault("codes", {})
+    missing = [t for t in parsed if str(t) not in seen]
+    if missing:
+        found = territories.existing(session, missing)
+        for typed in missing:
+            seen[str(typed)] = str(typed) in found
+    return {str(t) for t in parsed if seen[str(t)]}
+
+
+def _coverage(session: Session, data, kind: Kind | None, errors: RecordErrors, cache: dict | None = None) -> dict:
     out = {"include": [], "exclude": [], "polygons": []}
     if data in (None, {}, ""):
         if kind is not None and kind.mode == "territorial":
@@ -251,10 +287,11 @@ def _coverage(session: Session, data, kind: Kind | None, errors: RecordErrors) -
                 parsed.append(territories.parse_code(raw_code))
             except MaillageError as exc:
                 errors.add(f"coverage.{mode}", exc.message)
-        known = territories.existing(session, parsed)
+        known = _known_codes(session, parsed, cache)
         for typed in parsed:
             if str(typed) not in known:
-                errors.add(f"coverage.{mode}", f"territoire {typed} absent du référentiel chargé")
+                errors.add(f"coverage.{mode}", f"territoire {typed} absent du référentiel chargé."
+                           + territories.absent_hint(session, typed))
             elif str(typed) not in out[mode]:
                 out[mode].append(str(typed))
     for i, poly in enumerate(data.get("polygons") or []):
@@ -270,6 +307,12 @@ def _coverage(session: Session, data, kind: Kind | None, errors: RecordErrors) -
             geom = from_geojson(poly["geometry"], what="polygone")
         except MaillageError as exc:
             errors.add(name, exc.message)
+            continue
+        extent = _reference_extent(session, cache)
+        if extent is not None and not geom.intersects(box(*extent)):
+            minx, miny, maxx, maxy = geom.bounds
+            errors.add(name, f"polygone hors du territoire de la base (emprise {minx:.3f}, {miny:.3f}, {maxx:.3f}, "
+                       f"{maxy:.3f}) : coordonnées dans un autre système que celui déclaré ?")
             continue
         out["polygons"].append({"mode": mode, "label": _text(poly.get("label"), errors, f"{name}.label", max_len=300),
                                 "wkt": geom.wkt})
@@ -299,9 +342,10 @@ def upsert_partner(
     source_file: str | None = None,
     source_row: int | None = None,
     compile_cache: dict | None = None,
+    check_cache: dict | None = None,
 ) -> UpsertResult:
     """Create or update one partner from a record; raise InvalidRecord listing every problem."""
-    clean, errors = normalise(session, data)
+    clean, errors = normalise(session, data, check_cache)
     if errors:
         raise InvalidRecord(clean.get("ref"), errors.errors)
     digest = content_hash(clean)
@@ -368,3 +412,37 @@ def upsert_landlord(session: Session, code: str, name: str, siren: str | None = 
         return "unchanged"
     landlord.name, landlord.siren = name, siren
     return "updated"
+
+
+def record_of(partner: Partner) -> dict:
+    """The record a stored partner was written from (the inverse of `normalise`): what exports
+    write and what importers that enrich an existing partner start from."""
+    from geoalchemy2.shape import to_shape
+    from shapely.geometry import mapping
+
+    record = {"ref": partner.ref, "kind": partner.kind_code}
+    for name in SCALARS:
+        value = getattr(partner, name)
+        record[name] = value.isoformat() if isinstance(value, dt.date) else value
+    record["housing_types"] = list(partner.housing_types or [])
+    record["reserved_landlords"] = partner.reserved_landlords
+    sites = []
+    for site in partner.sites:
+        out = {name: getattr(site, name) for name in SITE_FIELDS}
+        if site.geom is not None:
+            point = to_shape(site.geom)
+            out["lon"], out["lat"] = point.x, point.y
+        else:
+            out["lon"] = out["lat"] = None
+        sites.append(out)
+    record["sites"] = sites
+    record["contacts"] = [{name: getattr(c, name) for name in CONTACT_FIELDS} for c in partner.contacts]
+    coverage_record: dict = {"include": [], "exclude": [], "polygons": []}
+    for part in partner.parts:
+        if part.code:
+            coverage_record[part.mode].append(part.code)
+        else:
+            coverage_record["polygons"].append({"mode": part.mode, "label": part.label,
+                                                "geometry": mapping(to_shape(part.geom))})
+    record["coverage"] = coverage_record
+    return record

@@ -34,6 +34,10 @@ class Backend:
     def explain(self, conn: Connection, sql: str, params: dict) -> str:
         raise NotImplementedError
 
+    def extent_sql(self, table: str, column: str = "geom") -> str:
+        """SQL returning one row (minx, miny, maxx, maxy) of the table's geometries (NULLs if none)."""
+        raise NotImplementedError
+
 
 
 class SpatiaLite(Backend):
@@ -55,6 +59,10 @@ class SpatiaLite(Backend):
         rows = conn.execute(text("EXPLAIN QUERY PLAN " + sql), params).fetchall()
         return "\n".join(str(r[-1]) for r in rows)
 
+    def extent_sql(self, table, column="geom"):
+        # the R*Tree holds every row's box: no geometry is decoded
+        return f"SELECT min(xmin), min(ymin), max(xmax), max(ymax) FROM idx_{table}_{column}"
+
 
 class PostGIS(Backend):
     name = "postgis"
@@ -68,6 +76,10 @@ class PostGIS(Backend):
     def explain(self, conn, sql, params):
         rows = conn.execute(text("EXPLAIN " + sql), params).fetchall()
         return "\n".join(r[0] for r in rows)
+
+    def extent_sql(self, table, column="geom"):
+        return (f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                f"FROM (SELECT ST_Extent({column}) AS e FROM {table}) AS extent")
 
 
 _BACKENDS = {"sqlite": SpatiaLite(), "postgresql": PostGIS()}

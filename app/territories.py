@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from shapely import wkb
 from shapely.geometry.base import BaseGeometry
@@ -129,14 +130,52 @@ def group_name(session: Session, typed: TypedCode) -> str | None:
 
 
 def _not_found(session: Session, typed: TypedCode) -> UnknownTerritory:
-    hint = ""
-    if typed.level == "commune" and PATTERNS["arrondissement"].match(typed.code):
-        hint = f" C'est un code d'arrondissement municipal : écrire arrondissement:{typed.code}."
-    elif typed.level == "arrondissement" and _unit(session, TypedCode("commune", typed.code)):
-        hint = f" C'est une commune : écrire commune:{typed.code}."
     return UnknownTerritory(
-        f"Territoire {typed} absent du référentiel chargé.{hint}", extra={"territory": str(typed)}
+        f"Territoire {typed} absent du référentiel chargé.{absent_hint(session, typed)}",
+        extra={"territory": str(typed), "successors": [s["code"] for s in successors(typed)]},
     )
+
+
+def absent_hint(session: Session, typed: TypedCode) -> str:
+    """What to write instead of a code absent from the reference: a misplaced level, or the
+    successor of a commune that merged away (geodata/commune-successors.csv)."""
+    if typed.level == "commune" and PATTERNS["arrondissement"].match(typed.code):
+        return f" C'est un code d'arrondissement municipal : écrire arrondissement:{typed.code}."
+    if typed.level == "arrondissement" and _unit(session, TypedCode("commune", typed.code)):
+        return f" C'est une commune : écrire commune:{typed.code}."
+    found = successors(typed)
+    if not found:
+        return ""
+    proposals = " ou ".join(s["code"] for s in found)
+    first = found[0]
+    if typed.level == "iris":
+        return (f" Sa commune {first['old_name']} a disparu ({first['event']} du {first['date']}) : "
+                f"utiliser les IRIS en vigueur de {proposals} ({first['name']}), ou {proposals} entière.")
+    return (f" {first['old_name']} : {first['event']} le {first['date']} ; code(s) successeur(s) proposé(s) : "
+            f"{proposals} ({', '.join(s['name'] for s in found)}).")
+
+
+def successors(typed: TypedCode) -> list[dict]:
+    """Known successor communes of a commune code (or of an IRIS's commune) that no longer exists."""
+    if typed.level not in ("commune", "iris"):
+        return []
+    return _successor_table().get(typed.code[:5], [])
+
+
+@lru_cache(maxsize=1)
+def _successor_table() -> dict[str, list[dict]]:
+    import csv
+
+    from app.config import PROJECT_ROOT
+
+    table: dict[str, list[dict]] = {}
+    with (PROJECT_ROOT / "geodata" / "commune-successors.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            table.setdefault(row["code_ancien"], []).append({
+                "code": f"commune:{row['code_successeur']}", "name": row["nom_successeur"],
+                "old_name": row["nom_ancien"], "date": row["date_effet"], "event": row["evenement"],
+            })
+    return table
 
 
 def member_communes(session: Session, typed: TypedCode) -> list[Territory]:

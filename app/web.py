@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, abort, render_template
 
 from app import get_session
 from app.api.openapi import openapi_document
@@ -32,6 +32,19 @@ def home():
 @bp.get("/api/docs")
 def api_docs():
     return render_template("api/docs.html", spec=openapi_document(), problems=TITLES)
+
+
+@bp.get("/modeles/partenaires.<fmt>")
+def partner_template(fmt: str):
+    """The blank partner sheet (docs/partner-sheet.md), to fill and import."""
+    from importers import partners_sheet
+
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    mimetype = ("text/csv; charset=utf-8" if fmt == "csv"
+                else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return Response(partners_sheet.template_bytes(fmt, get_session()), mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="maillage-partenaires-modele.{fmt}"'})
 
 
 def error_page(status: int, message: str):

@@ -48,8 +48,7 @@ def _find(columns: list[str], candidates: list[str]) -> str | None:
 def read(path, *, report: Report, level: str = "auto", code_column: str | None = None,
          name_column: str | None = None, layer: str | None = None, crs: str | None = None,
          session=None, **_) -> Batch:
-    import geopandas as gpd
-    import pyogrio
+    from app.gis_io import read_file
 
     if path is None:
         raise InvalidInput("Fichier de contours manquant.")
@@ -58,12 +57,9 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         raise InvalidInput(f"Fichier introuvable : {path}")
     if level not in ("auto", "commune", "arrondissement", "iris"):
         raise InvalidInput(f"Niveau « {level} » inconnu (auto, commune, arrondissement, iris).")
-    # GDAL reads compressed files through its virtual file systems (etalab publishes .geojson.gz).
-    source = f"/vsigzip/{path}" if path.suffix == ".gz" else f"/vsizip/{path}" if path.suffix == ".zip" else path
-    try:
-        gdf = gpd.read_file(source, layer=layer, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
-        raise InvalidInput(f"Fichier de contours illisible ({path.name}) : {exc}") from exc
+    # .gz/.zip through GDAL's virtual file systems (etalab publishes .geojson.gz); GeoPackage in a
+    # child process (see app/gis_io.py).
+    gdf = read_file(path, layer=layer)
     if gdf.empty:
         raise InvalidInput(f"Fichier {path.name} vide : aucune entité.")
     if gdf.crs is None:

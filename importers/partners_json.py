@@ -72,12 +72,12 @@ def read(path, *, report: Report, session, polygons: str | Path | None = None, *
                 registry.upsert_landlord(session, landlord["code"], landlord["name"], landlord.get("siren"))
             except InvalidInput as exc:
                 report.reject(None, "landlords", exc.message)
-    rows, seen = [], {}
+    rows, seen, cache = [], {}, {}
     for number, record in enumerate(data["partners"], start=1):
         report.rows_read += 1
         if isinstance(record, dict):
             record = _resolve_features(record, features, report, number)
-        clean, errors = registry.normalise(session, record)
+        clean, errors = registry.normalise(session, record, cache)
         for field_name, message in errors.errors:
             report.reject(number, field_name, f"{clean.get('ref') or '(sans ref)'} : {message}")
         ref = clean.get("ref")
@@ -112,10 +112,11 @@ def _resolve_features(record: dict, features: dict, report: Report, number: int)
 def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
     for landlord in batch.extra["landlords"]:
         registry.upsert_landlord(session, landlord["code"], landlord["name"], landlord.get("siren"))
-    cache: dict = {}
+    compile_cache: dict = {}
+    check_cache: dict = {}
     for number, record in batch.rows:
         result = registry.upsert_partner(session, record, source=NAME, source_file=batch.extra["file"],
-                                         source_row=number, compile_cache=cache)
+                                         source_row=number, compile_cache=compile_cache, check_cache=check_cache)
         report.count(result.action)
         if progress:
             progress(1)

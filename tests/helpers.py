@@ -20,3 +20,9 @@ def names(entry: dict) -> list[str]:
 
 def refs(entry: dict, key: str = "partners") -> list[str]:
     return [e["partner"]["ref"] for e in entry[key]]
+
+
+def import_file(conn, module, path, **options):
+    from importers.base import run
+
+    return run(conn, module.NAME, module.read, module.load, path, **options)

