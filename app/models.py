@@ -180,6 +180,9 @@ class Partner(Base):
     # Hash of the normalised input the record was last written from: an identical re-import
     # is detected and changes nothing (not even updated_at).
     content_hash: Mapped[str] = mapped_column(String(64), default="")
+    # Hash of the source row (e.g. a FINESS line) the record was last built from, for importers
+    # that merge a source into partners people also edit: an unchanged row is skipped outright.
+    source_hash: Mapped[str | None] = mapped_column(String(64))
 
     kind: Mapped[Kind] = relationship(lazy="joined")
     sites: Mapped[list[Site]] = relationship(

@@ -136,7 +136,7 @@ def normalise(session: Session, data: dict, cache: dict | None = None) -> tuple[
         errors.add("ref", f"identifiant invalide « {ref} » (lettres, chiffres, _ . : - uniquement)")
     clean["ref"] = ref
     kind_code = _text(data.get("kind"), errors, "kind", required=True, max_len=40)
-    kind = session.get(Kind, kind_code) if kind_code else None
+    kind = _kind(session, kind_code, cache) if kind_code else None
     if kind_code and kind is None:
         errors.add("kind", f"type de partenaire inconnu « {kind_code} »")
     clean["kind"] = kind_code
@@ -241,6 +241,17 @@ def _contact(data: dict, errors: RecordErrors, prefix: str) -> dict:
     return contact
 
 
+def _kind(session: Session, code: str, cache: dict | None) -> Kind | None:
+    # The session's identity map holds objects weakly: without a strong reference every record
+    # would query its kind again (20,000 queries for a FINESS file of 20,000 followed rows).
+    if cache is None:
+        return session.get(Kind, code)
+    kinds = cache.setdefault("kinds", {})
+    if code not in kinds:
+        kinds[code] = session.get(Kind, code)
+    return kinds[code]
+
+
 def _reference_extent(session: Session, cache: dict | None) -> tuple | None:
     """Bounding box of the loaded reference (None when no territory is loaded)."""
     if cache is not None and "extent" in cache:
@@ -341,34 +352,40 @@ def upsert_partner(
     source: str = "manuel",
     source_file: str | None = None,
     source_row: int | None = None,
+    source_hash: str | None = None,
     compile_cache: dict | None = None,
     check_cache: dict | None = None,
+    stored: Partner | None = None,
 ) -> UpsertResult:
-    """Create or update one partner from a record; raise InvalidRecord listing every problem."""
+    """Create or update one partner from a record; raise InvalidRecord listing every problem.
+    `stored`: the partner with this ref, already loaded with its collections (`load_stored`),
+    which saves the look-ups when a caller updates many."""
     clean, errors = normalise(session, data, check_cache)
     if errors:
         raise InvalidRecord(clean.get("ref"), errors.errors)
     digest = content_hash(clean)
-    current = session.execute(select(Partner.id, Partner.content_hash).where(Partner.ref == clean["ref"])).first()
+    if stored is not None:
+        current = stored
+    else:
+        current = session.execute(
+            select(Partner.id, Partner.content_hash, Partner.source_hash).where(Partner.ref == clean["ref"])).first()
     if current is not None and current.content_hash == digest:
-        return UpsertResult(session.get(Partner, current.id), "unchanged")
-    partner = session.scalar(
-        select(Partner).where(Partner.ref == clean["ref"]).options(
-            selectinload(Partner.sites), selectinload(Partner.contacts),
-            selectinload(Partner.parts), selectinload(Partner.landlord_links),
-        )
-    )
-    if partner is not None and partner.content_hash == digest:
+        partner = stored or session.get(Partner, current.id)
+        if source_hash and current.source_hash != source_hash:
+            partner.source_hash = source_hash  # same record from a reworded row: remember the row
         return UpsertResult(partner, "unchanged")
+    partner = stored or session.scalar(select(Partner).where(Partner.ref == clean["ref"]).options(*STORED_OPTIONS))
+    kind = _kind(session, clean["kind"], check_cache)
     action = "updated"
     if partner is None:
-        partner = Partner(ref=clean["ref"])
+        partner = Partner(ref=clean["ref"], kind=kind)
         session.add(partner)
         action = "created"
-    partner.kind_code = clean["kind"]
+    partner.kind = kind
     for name in SCALARS:
         setattr(partner, name, clean[name])
     partner.source, partner.source_file, partner.source_row = source, source_file, source_row
+    partner.source_hash = source_hash
     partner.imported_at = partner.updated_at = _now()
     partner.content_hash = digest
     partner.landlord_links = [PartnerLandlord(landlord_code=c) for c in clean["reserved_landlords"]]
@@ -387,9 +404,73 @@ def upsert_partner(
         part.position = i
     partner.parts = parts
     session.flush()
-    session.refresh(partner, ["kind"])
     coverage.compile_partner(session, partner, cache=compile_cache)
     return UpsertResult(partner, action)
+
+
+STORED_OPTIONS = (selectinload(Partner.sites), selectinload(Partner.contacts), selectinload(Partner.parts),
+                  selectinload(Partner.landlord_links), selectinload(Partner.area))
+
+
+def load_stored(session: Session, refs: list[str]) -> dict[str, Partner]:
+    """Partners by ref with everything `record_of` and `upsert_partner` read, in a few queries."""
+    out: dict[str, Partner] = {}
+    for start in range(0, len(refs), 500):
+        chunk = refs[start:start + 500]
+        for partner in session.scalars(select(Partner).where(Partner.ref.in_(chunk)).options(*STORED_OPTIONS)):
+            out[partner.ref] = partner
+    return out
+
+
+@dataclass
+class NewPartner:
+    clean: dict  # from normalise(), without errors
+    source: str
+    source_file: str | None
+    source_row: int | None
+    source_hash: str | None = None
+
+
+def insert_new(session: Session, items: list[NewPartner], *, chunk: int = 2000, progress=None) -> int:
+    """Insert partners known to be absent (callers checked their refs), in bulk: a national
+    FINESS file creates ~100,000 at once, which one ORM object at a time cannot do in minutes.
+    Only for records without coverage parts (proximity kinds); anything else goes through
+    `upsert_partner`, which compiles coverage."""
+    from sqlalchemy import insert
+
+    now = _now()
+    for start in range(0, len(items), chunk):
+        part = items[start:start + chunk]
+        if any(item.clean["coverage"]["include"] or item.clean["coverage"]["polygons"] for item in part):
+            raise ValueError("insert_new: records with coverage parts go through upsert_partner")
+        rows = []
+        for item in part:
+            row = {name: item.clean[name] for name in SCALARS}
+            row.update(ref=item.clean["ref"], kind_code=item.clean["kind"], source=item.source,
+                       source_file=item.source_file, source_row=item.source_row, source_hash=item.source_hash,
+                       imported_at=now, updated_at=now, content_hash=content_hash(item.clean))
+            rows.append(row)
+        # executemany, then the ids by ref: with psycopg, INSERT … RETURNING of many rows goes through
+        # one huge statement per page whose placeholders are re-parsed every time (3× slower)
+        session.execute(insert(Partner), rows)
+        id_of = dict(session.execute(select(Partner.ref, Partner.id).where(Partner.ref.in_([r["ref"] for r in rows]))).all())
+        ids = [id_of[r["ref"]] for r in rows]
+        sites, contacts, links = [], [], []
+        for partner_id, item in zip(ids, part):
+            for position, site in enumerate(item.clean["sites"]):
+                values = {k: v for k, v in site.items() if k not in ("lon", "lat")}
+                geom = from_shape(Point(site["lon"], site["lat"]), srid=4326) if site.get("lon") is not None else None
+                sites.append({**values, "partner_id": partner_id, "position": position, "geom": geom})
+            for position, contact in enumerate(item.clean["contacts"]):
+                contacts.append({**contact, "partner_id": partner_id, "position": position})
+            for code in item.clean["reserved_landlords"]:
+                links.append({"partner_id": partner_id, "landlord_code": code})
+        for model, values in ((Site, sites), (Contact, contacts), (PartnerLandlord, links)):
+            if values:
+                session.execute(insert(model), values)
+        if progress:
+            progress(len(part))
+    return len(items)
 
 
 def _site_model(position: int, site: dict) -> Site:

@@ -44,6 +44,7 @@ class Report:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    closed: int = 0  # marked closed, never deleted (FINESS establishments gone from a newer file)
     recompiled: int = 0
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
@@ -64,7 +65,7 @@ class Report:
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.deleted)
+        return bool(self.created or self.updated or self.deleted or self.closed)
 
     def summary(self) -> str:
         files = ", ".join(Path(f).name for f in self.file.split(", ")) if self.file else ""
@@ -78,24 +79,27 @@ class Report:
         return (f"Import {name} {verb} : {self.rows_read} ligne(s) — {self.created} créé(s), "
                 f"{self.updated} mis à jour, {self.unchanged} inchangé(s)"
                 + (f", {self.deleted} supprimé(s)" if self.deleted else "")
+                + (f", {self.closed} fermé(s) (absents du fichier)" if self.closed else "")
                 + (f", {self.recompiled} zone(s) de couverture recompilée(s)" if self.recompiled else "") + ".")
 
     def as_dict(self) -> dict:
         return {
             "source": self.source, "file": self.file, "dry_run": self.dry_run, "ok": self.ok,
             "rows_read": self.rows_read, "created": self.created, "updated": self.updated,
-            "unchanged": self.unchanged, "deleted": self.deleted, "recompiled": self.recompiled,
+            "unchanged": self.unchanged, "deleted": self.deleted, "closed": self.closed,
+            "recompiled": self.recompiled,
             "rejected": [vars(p) for p in self.rejected], "warnings": [vars(p) for p in self.warnings],
         }
 
 
-def read_text(path: Path, *, hint: str = "réenregistrer le fichier en UTF-8") -> str:
-    """A CSV file's text: plain or gzipped, UTF-8 (with or without BOM); empty, binary or
-    differently encoded files are refused with the line of the first bad byte."""
+def read_bytes(path: Path, *, what: str = "fichier texte CSV") -> bytes:
+    """A text file's bytes, gunzipped when compressed; empty and binary files are refused."""
     import gzip
 
     from app.errors import InvalidInput
 
+    if not path.exists():
+        raise InvalidInput(f"Fichier introuvable : {path}")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
@@ -105,12 +109,43 @@ def read_text(path: Path, *, hint: str = "réenregistrer le fichier en UTF-8") -
     if not raw.strip():
         raise InvalidInput(f"Fichier {path.name} vide.")
     if b"\x00" in raw[:4096]:
-        raise InvalidInput(f"{path.name} n'est pas un fichier texte CSV (octets binaires).")
+        raise InvalidInput(f"{path.name} n'est pas un {what} (octets binaires).")
+    return raw
+
+
+def read_text(path: Path, *, hint: str = "réenregistrer le fichier en UTF-8") -> str:
+    """A CSV file's text: plain or gzipped, UTF-8 (with or without BOM); empty, binary or
+    differently encoded files are refused with the line of the first bad byte."""
+    from app.errors import InvalidInput
+
+    raw = read_bytes(path)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InvalidInput(f"{path.name} n'est pas en UTF-8 (octet invalide ligne {line}) : {hint}.") from exc
+
+
+def upsert_records(session, rows: list[tuple[int, dict]], *, source: str, source_file: str, report: Report,
+                   progress=None) -> None:
+    """Upsert partner records (line, record) with their provenance, counting each outcome; the
+    stored partners are loaded 500 at a time rather than one query set per record."""
+    from app import registry
+
+    if progress:
+        progress(0, total=len(rows))
+    compile_cache: dict = {}
+    check_cache: dict = {}
+    for start in range(0, len(rows), 500):
+        chunk = rows[start:start + 500]
+        stored = registry.load_stored(session, [record["ref"] for _, record in chunk])
+        for line, record in chunk:
+            result = registry.upsert_partner(session, record, source=source, source_file=source_file, source_row=line,
+                                             compile_cache=compile_cache, check_cache=check_cache,
+                                             stored=stored.get(record["ref"]))
+            report.count(result.action)
+            if progress:
+                progress(1)
 
 
 class ImportRejected(MaillageError):

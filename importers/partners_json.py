@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app import registry
 from app.errors import InvalidInput
-from importers.base import Batch, Report
+from importers.base import Batch, Report, upsert_records
 
 NAME = "partners-json"
 DESCRIPTION = "Partenaires au format d'enregistrement JSON de Maillage (le format de la démo)"
@@ -112,11 +112,4 @@ def _resolve_features(record: dict, features: dict, report: Report, number: int)
 def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
     for landlord in batch.extra["landlords"]:
         registry.upsert_landlord(session, landlord["code"], landlord["name"], landlord.get("siren"))
-    compile_cache: dict = {}
-    check_cache: dict = {}
-    for number, record in batch.rows:
-        result = registry.upsert_partner(session, record, source=NAME, source_file=batch.extra["file"],
-                                         source_row=number, compile_cache=compile_cache, check_cache=check_cache)
-        report.count(result.action)
-        if progress:
-            progress(1)
+    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress)

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from app import registry
 from app.errors import InvalidInput
 from app.models import CoveragePart, Landlord, Partner
 from importers import sheet
-from importers.base import Batch, Report
+from importers.base import Batch, Report, upsert_records
 
 NAME = "partners-sheet"
 DESCRIPTION = "Feuille de partenaires (CSV ou XLSX, format d'échange documenté dans docs/partner-sheet.md)"
@@ -100,7 +99,8 @@ STATUS_IN = {"actif": "active", "active": "active", "prevu": "planned", "prévu"
              "suspendu": "suspended", "suspended": "suspended", "ferme": "closed", "fermé": "closed", "closed": "closed"}
 STATUS_OUT = {"active": "actif", "planned": "prevu", "suspended": "suspendu", "closed": "ferme"}
 LANDLORD_COLUMNS = ["code", "nom", "siren"]
-POLYGON_KEYS = ("identifiant", "ref", "id")
+# "identifian": a shapefile truncates field names to 10 characters
+POLYGON_KEYS = ("identifiant", "identifian", "ref", "id")
 
 
 # --------------------------------------------------------------------------------------------- read
@@ -286,16 +286,8 @@ def _warn_polygons_dropped(session, records: list[SheetRecord], polygons, report
 def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
     for landlord in batch.extra["landlords"]:
         registry.upsert_landlord(session, landlord["code"], landlord["name"], landlord["siren"])
-    if progress:
-        progress(0, total=len(batch.rows))
-    compile_cache: dict = {}
-    check_cache: dict = {}
-    for item in batch.rows:
-        result = registry.upsert_partner(session, item.record, source=NAME, source_file=batch.extra["file"],
-                                         source_row=item.line, compile_cache=compile_cache, check_cache=check_cache)
-        report.count(result.action)
-        if progress:
-            progress(1)
+    upsert_records(session, [(item.line, item.record) for item in batch.rows], source=NAME,
+                   source_file=batch.extra["file"], report=report, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------- export
@@ -346,10 +338,7 @@ def polygon_features(record: dict) -> list[dict]:
 
 
 def stored_records(session, *, kinds: list[str] | None = None) -> list[dict]:
-    query = select(Partner).options(
-        selectinload(Partner.sites), selectinload(Partner.contacts), selectinload(Partner.parts),
-        selectinload(Partner.landlord_links),
-    ).order_by(Partner.ref)
+    query = select(Partner).options(*registry.STORED_OPTIONS).order_by(Partner.ref)
     if kinds:
         query = query.where(Partner.kind_code.in_(kinds))
     return [registry.record_of(p) for p in session.scalars(query)]

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from app import coverage, territories
 from app.errors import InvalidInput
-from app.models import Territory
+from app.models import CoveragePart, Partner, Territory
 from importers.base import Batch, Report, read_text
 
 NAME = "populations"
@@ -140,8 +140,15 @@ def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
         report.warn(None, None, f"{outside} ligne(s) hors des départements chargés, ignorées")
     for key, unit in sorted(reference.items()):
         if key not in in_file:
+            typed = territories.TypedCode(unit.level, unit.code)
+            found = territories.successors(typed)
+            why = (f"{found[0]['event']} le {found[0]['date']} dans " + ", ".join(f"{s['code']} ({s['name']})" for s in found)
+                   if found else "commune fusionnée ou supprimée ?")
+            users = sorted(session.scalars(select(Partner.ref).join(CoveragePart).where(
+                CoveragePart.code == str(typed)).distinct()))
+            uses = (f" ; à remplacer dans la couverture de {len(users)} partenaire(s) : {', '.join(users[:10])}"
+                    + (" …" if len(users) > 10 else "")) if users else ""
             report.warn(None, "code_insee",
-                        f"{unit.level}:{unit.code} ({unit.name}) du référentiel absent du fichier "
-                        "(commune fusionnée ou supprimée ?) : population inchangée")
+                        f"{typed} ({unit.name}) du référentiel absent du fichier ({why}) : population inchangée{uses}")
     session.flush()
     report.recompiled = coverage.recompile_for_codes(session, affected)

@@ -112,3 +112,47 @@ def test_demo_refuses_to_overwrite_real_data(backend, databases):
     result = run(url, "demo")
     assert result.exit_code != 0 and "--force" in result.output
     assert run(url, "demo", "--force").exit_code == 0
+
+
+def test_export_partners_then_reimport_changes_nothing(cli_url, tmp_path):
+    out = tmp_path / "partenaires.xlsx"
+    result = run(cli_url, "export", "partners", str(out))
+    assert result.exit_code == 0, result.output
+    assert "partenaire(s)" in result.output and out.exists() and (tmp_path / "partenaires-polygones.geojson").exists()
+    result = run(cli_url, "import", "partners-sheet", str(out), "--polygons", str(tmp_path / "partenaires-polygones.geojson"))
+    assert result.exit_code == 0, result.output
+    assert "aucun changement" in result.output
+    result = run(cli_url, "export", "partners", str(tmp_path / "x.ods"))
+    assert result.exit_code == 1 and "extension .csv ou .xlsx attendue" in result.output
+    result = run(cli_url, "export", "partners", str(tmp_path / "x.csv"), "--kinds", "clsn")
+    assert result.exit_code == 1 and "Type de partenaire inconnu « clsn »" in result.output
+
+
+def test_template_and_refused_import_report(cli_url, tmp_path):
+    result = run(cli_url, "template", "partners", str(tmp_path / "modele.xlsx"))
+    assert result.exit_code == 0 and (tmp_path / "modele.xlsx").exists()
+    bad = tmp_path / "p.csv"
+    bad.write_text("identifiant;type;nom;couverture\nt:1;clsm;CLSM;93010\n", encoding="utf-8")
+    result = run(cli_url, "import", "partners-sheet", str(bad), "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False and report["rejected"][0]["line"] == 2
+    assert report["rejected"][0]["field"] == "couverture"
+
+
+def test_finess_dry_run_and_options(cli_url):
+    result = run(cli_url, "import", "finess", str(shared("finess/finess-etalab-cs1100502-stock-20260512-sample15.csv")),
+                 "--departements", "93", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "simulé (--dry-run, rien n'est écrit) : 14 ligne(s), aucun changement" in result.output
+    result = run(cli_url, "import", "partners-sheet", "x.csv", "--mapping", "m.csv")
+    assert result.exit_code == 2 and "--mapping ne s'applique pas à la source partners-sheet" in result.output
+
+
+def test_export_data_inclusion(cli_url, tmp_path):
+    result = run(cli_url, "export", "data-inclusion", str(tmp_path / "di"))
+    assert result.exit_code == 0, result.output
+    structures = json.loads((tmp_path / "di" / "structures.json").read_text())
+    services = json.loads((tmp_path / "di" / "services.json").read_text())
+    assert len(structures) == len(services) > 20
+    assert f"{len(structures)} structure(s)" in result.output

