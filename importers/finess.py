@@ -317,7 +317,9 @@ def read(path, *, report: Report, session: Session, departements: str | None = N
     closing = sorted(ref for ref, (pid, shash, status) in existing.items()
                      if ref not in in_file and status != "closed")
     if scope:
-        closing = [ref for ref in closing if _in_scope(session, existing[ref][0], scope)]
+        places = _finess_site_communes(session)
+        closing = [ref for ref in closing
+                   if places.get(ref) and territories.departement_of(places[ref]) in scope]
     if skipped:
         detail = ", ".join(f"{k} ×{v}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1])[:12])
         report.warn(None, "categetab", f"{sum(skipped.values())} établissement(s) de catégories non suivies "
@@ -338,11 +340,13 @@ def _scope(departements: str | None) -> set[str] | None:
     return codes
 
 
-def _in_scope(session: Session, partner_id: int, scope: set[str]) -> bool:
+def _finess_site_communes(session: Session) -> dict[str, str]:
+    """ref → INSEE code of the FINESS site, for every FINESS partner (one query)."""
     from app.models import Site
 
-    code = session.scalar(select(Site.code_insee).where(Site.partner_id == partner_id).order_by(Site.position).limit(1))
-    return bool(code) and territories.departement_of(code) in scope
+    return dict(session.execute(
+        select(Partner.ref, Site.code_insee).join(Site, Site.partner_id == Partner.id)
+        .where(Partner.ref.like(f"{REF_PREFIX}%"), Site.finess == Partner.finess)).all())
 
 
 def _field(field_name: str) -> str:

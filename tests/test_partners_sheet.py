@@ -394,3 +394,8 @@ def test_polygon_file_without_crs_is_refused(demo_conn, tmp_path):
     with pytest.raises(ImportRejected) as info:
         import_file(demo_conn, partners_sheet, write_csv(tmp_path / "p.csv", [CLSM]), polygons=tmp_path / "poly.shp")
     assert "poly.shp ne déclare pas de système de coordonnées" in info.value.report.rejected[0].message
+
+
+def test_home_page_links_to_the_templates(client):
+    page = client.get("/").data.decode()
+    assert 'href="/modeles/partenaires.xlsx"' in page and 'href="/modeles/partenaires.csv"' in page
