@@ -399,3 +399,4 @@ def test_polygon_file_without_crs_is_refused(demo_conn, tmp_path):
 def test_home_page_links_to_the_templates(client):
     page = client.get("/").data.decode()
     assert 'href="/modeles/partenaires.xlsx"' in page and 'href="/modeles/partenaires.csv"' in page
+    assert page.count("Transmettre vos partenaires") == 1 and "<title>Qui contacter ?" in page
