@@ -34,10 +34,12 @@ apt_install() {
 system_packages() {
     # python3-dev, build-essential, libsqlite3-dev, libproj-dev: pysqlite3 and pyproj are
     # compiled against the system SQLite and PROJ, the ones Debian's mod_spatialite uses.
+    # libpango, libharfbuzz-subset and a font: WeasyPrint's PDF of the fiche d'orientation.
     apt_install ca-certificates python3 python3-venv python3-dev build-essential \
-        libsqlite3-dev libproj-dev proj-bin libsqlite3-mod-spatialite
+        libsqlite3-dev libproj-dev proj-bin libsqlite3-mod-spatialite \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
     if [ "${1:-}" = "test" ]; then
-        apt_install postgresql-15 postgresql-15-postgis-3 chromium fonts-dejavu-core
+        apt_install postgresql-15 postgresql-15-postgis-3 chromium
     fi
 }
 

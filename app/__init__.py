@@ -61,17 +61,31 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
-        )
-        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode")):
+        response.headers.setdefault("Content-Security-Policy", _csp(settings))
+        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode", "/couverture", "/fiche")):
             # Answers are about a person's address: no shared cache may keep them.
             response.headers["Cache-Control"] = "no-store"
         return response
 
     return app
+
+
+def _csp(settings: Settings) -> str:
+    """Scripts and styles from the app only; the folium map document (its own URL, shown in a
+    frame of the coverage map page) gets a per-response nonce for its inline code and may be framed
+    by the app's pages; tile images from the configured tile host."""
+    from urllib.parse import urlsplit
+
+    nonce = g.get("csp_nonce")
+    extra = f" 'nonce-{nonce}'" if nonce else ""
+    tiles = ""
+    if settings.TILE_URL:
+        parts = urlsplit(settings.TILE_URL)
+        tiles = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"  # {s}.tile… → *.tile…
+    framed = g.get("map_frame", False)
+    return (f"default-src 'self'; img-src 'self' data:{tiles}; style-src 'self'{extra}; script-src 'self'{extra}; "
+            + ("style-src-attr 'unsafe-inline'; frame-ancestors 'self'; " if framed else "frame-ancestors 'none'; ")
+            + "frame-src 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
 
 
 def state(app: Flask | None = None) -> State:

@@ -43,6 +43,12 @@ class Settings:
     GEOCODER_MIN_SCORE: float = 0.5
     # Distance (m) to a coverage boundary under which a territorial answer is flagged "à confirmer".
     BOUNDARY_DISTANCE_M: int = 50
+    # Base-map tiles for the web maps, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png" (its host is
+    # added to the CSP). Empty: no tiles, the layers show on a plain background (offline by default).
+    TILE_URL: str = ""
+    TILE_ATTRIBUTION: str = ""
+    # Where "signaler une erreur" on a partner page writes to (a mailto: link; no form, no personal data).
+    REPORT_EMAIL: str = "signalement@example.org"
 
     def as_flask_config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -79,3 +79,78 @@ def search(session: Session, *, kind: str | None = None, status: str | None = No
         query.order_by(Kind.sort_order, Partner.name, Partner.id).offset((page - 1) * per_page).limit(per_page)
     ).all()
     return Page(list(items), total, page, per_page)
+
+
+def partner_summary(p: Partner) -> dict:
+    from app.vocabulary import STATUS_LABELS
+
+    return {"id": p.id, "ref": p.ref, "name": p.name, "kind": p.kind_code, "kind_label": p.kind.label,
+            "status": p.status, "status_label": STATUS_LABELS[p.status],
+            "valid_from": p.valid_from.isoformat() if p.valid_from else None,
+            "valid_to": p.valid_to.isoformat() if p.valid_to else None,
+            "reserved_to": p.reserved_landlords}
+
+
+def partner_detail(session: Session, partner_id: int, *, tolerance: float | None = None) -> dict:
+    """Everything about one partner (API and partner page): contacts, sites, coverage parts with
+    names, compiled coverage as a GeoJSON feature (simplified when asked), provenance."""
+    from geoalchemy2.shape import to_shape
+    from shapely.geometry import mapping
+    from sqlalchemy.orm import selectinload
+
+    from app.errors import NotFound
+    from app.models import Landlord
+
+    p = session.scalar(
+        select(Partner).where(Partner.id == partner_id).options(
+            selectinload(Partner.sites), selectinload(Partner.contacts), selectinload(Partner.parts),
+            selectinload(Partner.landlord_links), selectinload(Partner.area),
+        )
+    )
+    if p is None:
+        raise NotFound(f"Aucun partenaire n° {partner_id}.")
+    coverage = None
+    if p.area is not None and p.area.geom is not None:
+        geom = to_shape(p.area.geom)
+        if tolerance:
+            geom = geom.simplify(tolerance, preserve_topology=True)
+        coverage = {
+            "type": "Feature",
+            "geometry": mapping(geom),
+            "properties": {"partner_id": p.id, "area_km2": p.area.area_km2,
+                           "compiled_at": p.area.compiled_at.isoformat(), "problems": p.area.problems},
+        }
+    parts = []
+    for part in p.parts:
+        entry = {"mode": part.mode, "code": part.code, "label": part.label}
+        if part.code is None and part.geom is not None:
+            entry["geometry"] = mapping(to_shape(part.geom))
+        parts.append(entry)
+    names = territories.unit_names(session, [pt["code"] for pt in parts if pt["code"]])
+    for entry in parts:
+        if entry["code"]:
+            entry["name"] = names.get(entry["code"], entry["code"])
+    sites = []
+    for s in p.sites:
+        point = to_shape(s.geom) if s.geom is not None else None
+        sites.append({
+            "name": s.name, "role": s.role, "address": s.address, "postcode": s.postcode, "city": s.city,
+            "code_insee": s.code_insee, "phone": s.phone, "email": s.email, "opening_hours": s.opening_hours,
+            "accessibility": s.accessibility, "finess": s.finess, "capacity": s.capacity,
+            "lon": round(point.x, 6) if point else None, "lat": round(point.y, 6) if point else None,
+        })
+    landlord_names = dict(session.execute(select(Landlord.code, Landlord.name)).all())
+    return {
+        **partner_summary(p),
+        "description": p.description, "how_to_refer": p.how_to_refer, "website": p.website,
+        "age_band": p.age_band, "housing_types": p.housing_types, "eligibility": p.eligibility,
+        "capacity": p.capacity, "finess": p.finess, "siret": p.siret, "data_inclusion_id": p.data_inclusion_id,
+        "reserved_to": [{"code": c, "name": landlord_names.get(c, c)} for c in p.reserved_landlords],
+        "contacts": [{k: getattr(c, k) for k in ("label", "phone", "email", "url", "hours", "notes")} for c in p.contacts],
+        "sites": sites,
+        "coverage_parts": parts,
+        "coverage": coverage,
+        "provenance": {"source": p.source, "file": p.source_file, "row": p.source_row,
+                       "imported_at": p.imported_at.isoformat() if p.imported_at else None,
+                       "last_verified_at": p.last_verified_at.isoformat() if p.last_verified_at else None},
+    }

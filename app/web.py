@@ -1,15 +1,31 @@
-"""Web pages (French). The full front-line interface is built on top of these in later work."""
+"""Web pages (French): address search and coverage card, fiche d'orientation, directory, partner
+pages, coverage maps. Thin: parse the query string, call the domain modules, render.
+
+Every page works without JavaScript (plain GET forms); scripts add autocomplete and maps. Nothing
+here stores or logs an address (app/privacy.py redacts the query strings in logs).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template
+import datetime as dt
+import secrets
 
-from app import get_session
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from sqlalchemy import select
+
+from app import directory, get_session, kinds as kinds_module, maps, state
+from app.address_lookup import lookup_address
 from app.api.openapi import openapi_document
 from app.api.problems import TITLES
 from app.db import get_meta
+from app.errors import InvalidInput, MaillageError
+from app.lookup import lookup, parse_options
+from app.models import STATUSES, Landlord
+from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, STATUS_LABELS
 
 bp = Blueprint("web", __name__)
+
+FILTERS = ("age", "bailleur", "logement", "date")
 
 
 def is_demo() -> bool:
@@ -21,12 +37,243 @@ def is_demo() -> bool:
 
 @bp.app_context_processor
 def _globals():
-    return {"demo": is_demo()}
+    return {"demo": is_demo(), "csp_nonce": nonce}
+
+
+def nonce() -> str:
+    """Per-response nonce for the inline scripts folium writes (app/__init__ puts it in the CSP)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def _filter_choices(session) -> dict:
+    return {
+        "ages": [("", "Tous âges")] + [(k, v) for k, v in AGE_BAND_LABELS.items() if k != "tous"],
+        "landlords": [("", "Tous bailleurs")] + [(ll.code, ll.name) for ll in
+                                                  session.scalars(select(Landlord).order_by(Landlord.name))],
+        "housing": [("", "Tous logements")] + list(HOUSING_TYPE_LABELS.items()),
+    }
+
+
+def _filters_from_request() -> dict:
+    return {name: (request.args.get(name) or "").strip()[:60] for name in FILTERS}
+
+
+def _options(session, filters: dict):
+    settings = state().settings
+    return parse_options(session, as_of=filters["date"] or None, age=filters["age"] or None,
+                         landlord=filters["bailleur"] or None, housing=filters["logement"] or None,
+                         default_radius_m=settings.PROXIMITY_RADIUS_M, max_radius_m=settings.MAX_RADIUS_M,
+                         proximity_limit=settings.PROXIMITY_LIMIT)
+
+
+@bp.app_template_filter("status_label")
+def _status_label(value: str) -> str:
+    return STATUS_LABELS.get(value, value)
+
+
+@bp.app_template_filter("age_label")
+def _age_label(value: str) -> str:
+    return AGE_BAND_LABELS.get(value, value)
 
 
 @bp.get("/")
 def home():
-    return render_template("home.html")
+    session = get_session()
+    return render_template("home.html", filters=_filters_from_request(), choices=_filter_choices(session),
+                           tile=_tile(), extent=maps.reference_extent(session))
+
+
+@bp.get("/carte/communes.geojson")
+def communes_in_view():
+    """Commune outlines in a map view (the home map's background when no tiles are configured)."""
+    raw = (request.args.get("bbox") or "").split(",")
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in raw)
+    except ValueError:
+        abort(Response("bbox=ouest,sud,est,nord attendu (degrés WGS84).", status=400, mimetype="text/plain"))
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90) or (maxx - minx) * (maxy - miny) > 1.0:
+        abort(Response("Emprise invalide ou trop grande (zoomer).", status=400, mimetype="text/plain"))
+    return maps.communes_geojson(get_session(), (minx, miny, maxx, maxy))
+
+
+def _tile() -> dict:
+    settings = state().settings
+    return {"url": settings.TILE_URL, "attribution": settings.TILE_ATTRIBUTION}
+
+
+def _answer() -> tuple[dict | None, dict | None, str | None, int]:
+    """(geocoding, lookup answer, error message, status) for the address or point in the query."""
+    session = get_session()
+    filters = _filters_from_request()
+    address = (request.args.get("adresse") or "").strip()
+    lon, lat = request.args.get("lon"), request.args.get("lat")
+    try:
+        options = _options(session, filters)
+        if address:
+            result = lookup_address(session, state().geocoder, address, options,
+                                    boundary_m=state().settings.BOUNDARY_DISTANCE_M)
+            return result["geocoding"], result["lookup"], None, 200
+        if lon and lat:
+            try:
+                lon_f, lat_f = float(lon), float(lat)
+            except ValueError:
+                raise InvalidInput("Coordonnées illisibles : des nombres décimaux sont attendus.") from None
+            return None, lookup(session, lon_f, lat_f, options), None, 200
+    except MaillageError as exc:
+        return None, None, exc.message, 400
+    return None, None, "Saisir une adresse, ou choisir un point sur la carte.", 400
+
+
+@bp.get("/couverture")
+def coverage_card():
+    geocoding, answer, error, status = _answer()
+    session = get_session()
+    features = maps.card_features(session, answer) if answer else None
+    return render_template("couverture.html", geocoding=geocoding, answer=answer, error=error,
+                           address=(request.args.get("adresse") or "").strip()[:200],
+                           filters=_filters_from_request(), choices=_filter_choices(session),
+                           features=features, tile=_tile(), fiche_args=_fiche_args(),
+                           filter_args={k: v for k, v in _filters_from_request().items() if v}), status
+
+
+def _fiche_args() -> dict:
+    args = {k: v for k, v in request.args.items() if k in ("adresse", "lon", "lat", *FILTERS) and v}
+    return args
+
+
+@bp.get("/fiche")
+def fiche():
+    geocoding, answer, error, status = _answer()
+    return render_template("fiche.html", geocoding=geocoding, answer=answer, error=error,
+                           address=(request.args.get("adresse") or "").strip()[:200],
+                           filters=_filters_from_request(), printed_at=dt.date.today(),
+                           fiche_args=_fiche_args()), status
+
+
+@bp.get("/fiche.pdf")
+def fiche_pdf():
+    import logging
+
+    from weasyprint import CSS, HTML
+    from weasyprint.urls import URLFetcher
+
+    from app.config import PROJECT_ROOT
+
+    for name in ("weasyprint", "weasyprint.progress", "fontTools"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    geocoding, answer, error, status = _answer()
+    if answer is None:
+        return render_template("fiche.html", geocoding=geocoding, answer=None, error=error,
+                               address=(request.args.get("adresse") or "").strip()[:200],
+                               filters=_filters_from_request(), printed_at=dt.date.today(), fiche_args={}), 400
+    html = render_template("fiche.html", geocoding=geocoding, answer=answer, error=None,
+                           address=(request.args.get("adresse") or "").strip()[:200],
+                           filters=_filters_from_request(), printed_at=dt.date.today(), fiche_args={}, pdf=True)
+    # No fetching at all (the stylesheet is passed in): a PDF never reaches the network.
+    css = CSS(string=(PROJECT_ROOT / "app" / "static" / "print.css").read_text(encoding="utf-8"))
+    pdf = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=set())).write_pdf(stylesheets=[css])
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": 'attachment; filename="fiche-orientation.pdf"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.get("/annuaire")
+def partner_directory():
+    session = get_session()
+    args = {k: (request.args.get(k) or "").strip()[:200] for k in ("type", "territoire", "statut", "q")}
+    try:
+        page_number = max(1, min(int(request.args.get("page") or 1), 100000))
+    except ValueError:
+        page_number = 1
+    error, result = None, None
+    try:
+        result = directory.search(session, kind=args["type"] or None, status=args["statut"] or None, q=args["q"] or None,
+                                  territory=args["territoire"] or None, page=page_number, per_page=25)
+    except MaillageError as exc:
+        error = exc.message
+    return render_template("annuaire.html", args={k: v for k, v in args.items() if v}, form=args, result=result,
+                           error=error,
+                           kinds=kinds_module.all_kinds(session),
+                           statuses=[(s, STATUS_LABELS[s]) for s in STATUSES]), (400 if error else 200)
+
+
+@bp.get("/partenaires/<int:partner_id>")
+def partner_page(partner_id: int):
+    session = get_session()
+    detail = directory.partner_detail(session, partner_id, tolerance=maps.DISPLAY_TOLERANCE)
+    features = {"type": "FeatureCollection", "features": (
+        ([{**detail["coverage"], "properties": {"role": "zone", "name": detail["name"]}}] if detail["coverage"] else [])
+        + [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+            "properties": {"role": "site", "name": s["name"]}} for s in detail["sites"] if s["lon"] is not None])}
+    report = state().settings.REPORT_EMAIL
+    return render_template("partenaire.html", p=detail, features=features if features["features"] else None,
+                           tile=_tile(), report_email=report,
+                           report_subject=f"Maillage — erreur sur « {detail['name']} » ({detail['ref']})")
+
+
+@bp.get("/carte")
+def coverage_map_page():
+    session = get_session()
+    args = {k: (request.args.get(k) or "").strip()[:60] for k in ("type", "territoire", "date")}
+    territorial = [k for k in kinds_module.all_kinds(session) if k.mode == "territorial"]
+    context = {"args": {k: v for k, v in args.items() if v}, "kinds": territorial, "error": None, "summary": None,
+               "units": None, "form": args}
+    status = 200
+    if args["type"] and args["territoire"]:
+        try:
+            units = maps.coverage_units(session, args["type"], args["territoire"], _date(args["date"]))
+            context.update(units=units, summary=maps.summary(units), labels=maps.STATUS_LABELS,
+                           colours=maps.STATUS_COLOURS)
+        except MaillageError as exc:
+            context["error"], status = exc.message, 400
+    return render_template("carte.html", **context), status
+
+
+def _date(raw: str) -> dt.date | None:
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"Date « {raw} » invalide : format attendu AAAA-MM-JJ.", field="date") from None
+
+
+def _map_units():
+    session = get_session()
+    kind, territory = request.args.get("type") or "", request.args.get("territoire") or ""
+    if not kind or not territory:
+        abort(404)
+    try:
+        units = maps.coverage_units(session, kind, territory, _date(request.args.get("date") or ""))
+    except MaillageError as exc:
+        abort(Response(exc.message, status=400, mimetype="text/plain"))
+    return units
+
+
+@bp.get("/carte/couverture.geojson")
+def coverage_map_geojson():
+    import json
+
+    units = _map_units()
+    body = json.dumps(maps.units_geojson(units, tolerance=0), ensure_ascii=False)
+    name = f"couverture-{request.args.get('type')}-{request.args.get('territoire').replace(':', '-')}.geojson"
+    return Response(body, mimetype="application/geo+json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/carte/couverture.html")
+def coverage_map_frame():
+    """The folium map document shown in the coverage map page's frame."""
+    units = _map_units()
+    tile = _tile()
+    html = maps.folium_map(maps.units_geojson(units), static_url=lambda f: url_for("static", filename=f),
+                           tile_url=tile["url"], tile_attribution=tile["attribution"], nonce=nonce())
+    response = Response(html, mimetype="text/html")
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    g.map_frame = True
+    return response
 
 
 @bp.get("/api/docs")

@@ -99,6 +99,21 @@ def demo_url(backend, databases):
 
 
 @pytest.fixture(scope="session")
+def geo_url(backend, databases):
+    """The demo plus the BAN addresses of Bondy (address search, autocomplete)."""
+    from importers import ban
+    from importers.base import run
+
+    url = databases.new_url(backend)
+    engine = make_engine(url)
+    demo.build(engine, log=lambda _m: None)
+    report = run(engine, "ban", ban.read, ban.load, [shared("ban-adresses-93010-bondy.csv")])
+    assert report.created == 8413
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
 def demo_engine(demo_url):
     engine = make_engine(demo_url)
     yield engine

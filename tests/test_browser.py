@@ -4,6 +4,7 @@ Screenshots of each journey go to tests/artifacts/ for a reviewer to look at.
 """
 
 import os
+import re
 import threading
 
 import pytest
@@ -20,8 +21,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def live_url(demo_url):
-    app = create_app({"DATABASE_URL": demo_url})
+def live_url(geo_url):
+    """The app served by waitress on the demo with Bondy's BAN addresses (autocomplete)."""
+    app = create_app({"DATABASE_URL": geo_url})
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -77,4 +79,152 @@ def test_api_json_in_the_browser_has_no_console_errors(browser, live_url):
     response = page.goto(live_url + "/api/v1/lookup?lon=2.4850&lat=91")
     assert response.status == 400 and response.headers["content-type"] == "application/problem+json"
     assert errors == [] or all("400" in e for e in errors)
+    page.close()
+
+
+# --------------------------------------------------------------------------------------------- journeys
+
+
+def kind_region(page, code):
+    return page.locator(f"section.kind:has(#kind-{code})")
+
+
+def watched_page(browser, **options):
+    """A page that records console errors and CSP violations: a journey must end with none."""
+    page = browser.new_page(**options)
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    return page
+
+
+def test_type_an_address_with_typos_and_pick_a_suggestion(browser, live_url, artifacts, backend):
+    page = watched_page(browser)
+    page.goto(live_url + "/")
+    box = page.get_by_role("combobox", name="Adresse du logement")
+    box.click()
+    box.press_sequentially("12 av jean jaurés bondi", delay=30)
+    options = page.get_by_role("option")
+    expect(options.first).to_be_visible()
+    expect(options.first).to_contain_text("Jean Jaur")
+    page.screenshot(path=artifacts / f"journey-autocomplete-{backend}.png")
+    options.first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Qui contacter pour cette adresse ?")
+    expect(page.locator(".geocoding")).to_contain_text("Adresse retenue")
+    expect(kind_region(page, "clsm")).to_contain_text("CLSM de Bondy")
+    expect(page.locator(".leaflet-interactive").first).to_be_visible()  # the map drew the point and zones
+    page.screenshot(path=artifacts / f"journey-card-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
+def test_keyboard_only_search(browser, live_url, backend, artifacts):
+    page = watched_page(browser)
+    page.goto(live_url + "/")
+    page.keyboard.press("Tab")  # skip link
+    page.keyboard.press("Tab")  # brand
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "adresse":
+            break
+    assert page.evaluate("document.activeElement.id") == "adresse"
+    page.keyboard.type("3 rue de la pointe bondy", delay=20)
+    expect(page.get_by_role("option").first).to_be_visible()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#adresse")).to_have_attribute("aria-activedescendant", "suggestion-0")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Qui contacter pour cette adresse ?")
+    # the focus ring is visible on a focused link
+    page.keyboard.press("Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    assert page.errors == []
+    page.close()
+
+
+def test_sub_commune_and_no_coverage_cases_and_the_age_filter(browser, live_url, artifacts, backend):
+    page = watched_page(browser)
+    page.goto(live_url + "/couverture?lon=2.4850&lat=48.9100")
+    sector = kind_region(page, "secteur_psy_adulte")
+    expect(sector).to_contain_text("93G10")
+    expect(sector).to_contain_text("polygone personnalisé : Bondy nord")
+    expect(kind_region(page, "savs")).to_contain_text("Aucun SAVS ne couvre cette adresse.")
+    page.locator("summary", has_text="Filtres").click()
+    page.get_by_label("Âge de la personne").select_option("enfant")
+    page.get_by_role("button", name="Qui contacter ?").click()
+    expect(page).to_have_url(re.compile(r"age=enfant"))
+    expect(kind_region(page, "secteur_psy_infanto")).to_contain_text("93I04")
+    expect(kind_region(page, "secteur_psy_adulte")).to_have_count(0)  # an adult-only kind is left out
+    page.screenshot(path=artifacts / f"journey-age-filter-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
+def test_print_the_fiche(browser, live_url, artifacts, backend):
+    page = watched_page(browser)
+    page.goto(live_url + "/couverture?lon=2.4830&lat=48.8960")
+    page.get_by_role("link", name="Fiche d'orientation à imprimer").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Fiche d'orientation")
+    page.emulate_media(media="print")
+    assert page.locator(".site-header").is_hidden() and page.locator("#imprimer").is_hidden()
+    page.screenshot(path=artifacts / f"journey-fiche-print-{backend}.png", full_page=True)
+    pdf = page.pdf(format="A4")
+    assert pdf[:4] == b"%PDF"
+    with page.expect_download() as download:
+        page.emulate_media(media="screen")
+        page.get_by_role("link", name="Télécharger en PDF").click()
+    assert download.value.suggested_filename == "fiche-orientation.pdf"
+    assert page.errors == []
+    page.close()
+
+
+def test_browse_the_directory_to_a_partner_page(browser, live_url, artifacts, backend):
+    page = watched_page(browser)
+    page.goto(live_url + "/annuaire")
+    page.get_by_label("Type").select_option("secteur_psy_adulte")
+    page.get_by_role("button", name="Filtrer").click()
+    page.get_by_role("link", name=re.compile("93G11")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("93G11")
+    expect(page.get_by_text("Provenance")).to_be_visible()
+    expect(page.get_by_role("link", name="Signaler une erreur")).to_have_attribute("href", re.compile("^mailto:"))
+    expect(page.locator(".leaflet-interactive").first).to_be_visible()
+    page.screenshot(path=artifacts / f"journey-partner-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
+def test_open_a_coverage_map(browser, live_url, artifacts, backend):
+    page = watched_page(browser)
+    page.goto(live_url + "/carte")
+    page.get_by_label("Type de partenaire").select_option("clsm")
+    page.get_by_label(re.compile("^Territoire")).fill("departement:93")
+    page.get_by_role("button", name="Afficher").click()
+    expect(page.locator(".legend-list")).to_contain_text("Couvert plusieurs fois : 1 commune(s)")
+    frame = page.frame_locator("iframe.coverage-frame")
+    expect(frame.locator(".leaflet-interactive").first).to_be_visible()
+    frame.locator(".leaflet-interactive").nth(5).hover()
+    expect(frame.locator(".leaflet-tooltip")).to_contain_text("Population")
+    page.screenshot(path=artifacts / f"journey-coverage-map-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
+def test_click_on_the_home_map_to_choose_a_point(browser, live_url):
+    page = watched_page(browser)
+    page.goto(live_url + "/")
+    expect(page.locator("#carte .leaflet-interactive").first).to_be_visible()  # commune outlines
+    page.locator("#carte").click(position={"x": 200, "y": 150})
+    expect(page).to_have_url(re.compile(r"/couverture\?lon=[-0-9.]+&lat=[-0-9.]+"))
+    assert page.errors == []
+    page.close()
+
+
+def test_coverage_card_on_a_360px_phone(browser, live_url, artifacts, backend):
+    page = watched_page(browser, viewport={"width": 360, "height": 740})
+    page.goto(live_url + "/couverture?adresse=3+rue+de+la+pointe+bondy")
+    expect(page.locator("#kind-clsm")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"page is {overflow}px wider than a 360px phone"
+    page.screenshot(path=artifacts / f"journey-card-360px-{backend}.png", full_page=True)
+    assert page.errors == []
     page.close()

@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
-from app import demo
 from app.cli import main
 from app.db import transaction
 from app.errors import InvalidInput
@@ -27,18 +26,6 @@ BOUNDARY_LAT = 48.9035  # the demo's "Bondy nord" polygon: the part of Bondy nor
 def ban_rows():
     with shared(BONDY_BAN).open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh, delimiter=";"))
-
-
-@pytest.fixture(scope="session")
-def geo_url(backend, databases):
-    """The demo plus the BAN addresses of Bondy."""
-    url = databases.new_url(backend)
-    engine = make_engine(url)
-    demo.build(engine, log=lambda _m: None)
-    report = run(engine, "ban", ban.read, ban.load, [shared(BONDY_BAN)])
-    assert report.created == 8413
-    engine.dispose()
-    return url
 
 
 @pytest.fixture(scope="session")

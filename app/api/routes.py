@@ -6,15 +6,13 @@ import math
 
 import shapely
 from flask import jsonify, request, url_for
-from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from app import directory, get_session, kinds, spatial, state, territories
 from app.api import bp
 from app.api.openapi import openapi_document
 from app.db import get_meta
-from app.errors import InvalidInput, NotFound, reject_nul
+from app.errors import InvalidInput, reject_nul
 from app.address_lookup import lookup_address
 from app.lookup import lookup, lookup_many, parse_options
 from app.models import Kind, Landlord, Partner
@@ -178,79 +176,26 @@ def list_partners():
 
 
 def _partner_summary(p: Partner) -> dict:
-    return {"id": p.id, "ref": p.ref, "name": p.name, "kind": p.kind_code, "kind_label": p.kind.label,
-            "status": p.status, "status_label": STATUS_LABELS[p.status],
-            "valid_from": p.valid_from.isoformat() if p.valid_from else None,
-            "valid_to": p.valid_to.isoformat() if p.valid_to else None,
-            "reserved_to": p.reserved_landlords,
-            "url": url_for("api.get_partner", partner_id=p.id)}
+    return {**directory.partner_summary(p), "url": url_for("api.get_partner", partner_id=p.id)}
 
 
 @bp.get("/partners/<int:partner_id>")
 def get_partner(partner_id: int):
     session = get_session()
-    p = session.scalar(
-        select(Partner).where(Partner.id == partner_id).options(
-            selectinload(Partner.sites), selectinload(Partner.contacts), selectinload(Partner.parts),
-            selectinload(Partner.landlord_links), selectinload(Partner.area),
-        )
-    )
-    if p is None:
-        raise NotFound(f"Aucun partenaire n° {partner_id}.")
     tolerance = request.args.get("simplify")
-    coverage = None
-    if p.area is not None and p.area.geom is not None:
-        geom = to_shape(p.area.geom)
-        if tolerance:
-            try:
-                tol = float(tolerance)
-            except ValueError:
-                raise InvalidInput("« simplify » doit être une tolérance en degrés (ex. 0.0005).",
-                                   field="simplify") from None
-            if not 0 <= tol <= 0.1:
-                raise InvalidInput("« simplify » doit être entre 0 et 0.1 degré.", field="simplify")
-            geom = geom.simplify(tol, preserve_topology=True)
-        coverage = {
-            "type": "Feature",
-            "geometry": shapely.geometry.mapping(geom),
-            "properties": {"partner_id": p.id, "area_km2": p.area.area_km2,
-                           "compiled_at": p.area.compiled_at.isoformat(), "problems": p.area.problems},
-        }
-    parts = []
-    for part in p.parts:
-        entry = {"mode": part.mode, "code": part.code, "label": part.label}
-        if part.code is None and part.geom is not None:
-            entry["geometry"] = shapely.geometry.mapping(to_shape(part.geom))
-        parts.append(entry)
-    names = territories.unit_names(session, [pt["code"] for pt in parts if pt["code"]])
-    for entry in parts:
-        if entry["code"]:
-            entry["name"] = names.get(entry["code"], entry["code"])
-    sites = []
-    for s in p.sites:
-        point = to_shape(s.geom) if s.geom is not None else None
-        sites.append({
-            "name": s.name, "role": s.role, "address": s.address, "postcode": s.postcode, "city": s.city,
-            "code_insee": s.code_insee, "phone": s.phone, "email": s.email, "opening_hours": s.opening_hours,
-            "accessibility": s.accessibility, "finess": s.finess, "capacity": s.capacity,
-            "lon": round(point.x, 6) if point else None, "lat": round(point.y, 6) if point else None,
-        })
-    landlord_names = dict(session.execute(select(Landlord.code, Landlord.name)).all())
-    return jsonify({
-        **_partner_summary(p),
-        "description": p.description, "how_to_refer": p.how_to_refer, "website": p.website,
-        "age_band": p.age_band, "housing_types": p.housing_types, "eligibility": p.eligibility,
-        "capacity": p.capacity, "finess": p.finess, "siret": p.siret, "data_inclusion_id": p.data_inclusion_id,
-        "reserved_to": [{"code": c, "name": landlord_names.get(c, c)} for c in p.reserved_landlords],
-        "contacts": [{k: getattr(c, k) for k in ("label", "phone", "email", "url", "hours", "notes")} for c in p.contacts],
-        "sites": sites,
-        "coverage_parts": parts,
-        "coverage": coverage,
-        "provenance": {"source": p.source, "file": p.source_file, "row": p.source_row,
-                       "imported_at": p.imported_at.isoformat() if p.imported_at else None,
-                       "last_verified_at": p.last_verified_at.isoformat() if p.last_verified_at else None},
-        "dataset": get_meta(session, "dataset") or "production",
-    })
+    if tolerance:
+        try:
+            tol = float(tolerance)
+        except ValueError:
+            raise InvalidInput("« simplify » doit être une tolérance en degrés (ex. 0.0005).",
+                               field="simplify") from None
+        if not 0 <= tol <= 0.1:
+            raise InvalidInput("« simplify » doit être entre 0 et 0.1 degré.", field="simplify")
+    else:
+        tol = None
+    detail = directory.partner_detail(session, partner_id, tolerance=tol)
+    return jsonify({**detail, "url": url_for("api.get_partner", partner_id=partner_id),
+                    "dataset": get_meta(session, "dataset") or "production"})
 
 
 @bp.get("/territories/<path:typed_code>")

@@ -1,0 +1,188 @@
+/* Maillage: address autocomplete (ARIA combobox), maps (Leaflet, served by the app), "use my
+   position", print button. Every page works without this file. */
+(function () {
+  "use strict";
+
+  /* ---------------------------------------------------------------- autocomplete */
+  function setupAutocomplete(input) {
+    var list = document.getElementById("suggestions");
+    var status = document.getElementById("suggestions-status");
+    var url = input.getAttribute("data-geocode-url");
+    var timer = null, active = -1, items = [], lastQuery = "", controller = null;
+
+    function close() {
+      list.hidden = true;
+      list.innerHTML = "";
+      input.setAttribute("aria-expanded", "false");
+      input.removeAttribute("aria-activedescendant");
+      active = -1;
+      items = [];
+    }
+    function highlight(index) {
+      var options = list.querySelectorAll("[role=option]");
+      options.forEach(function (o, i) { o.setAttribute("aria-selected", i === index ? "true" : "false"); });
+      active = index;
+      if (index >= 0 && options[index]) {
+        input.setAttribute("aria-activedescendant", options[index].id);
+        options[index].scrollIntoView({ block: "nearest" });
+      } else {
+        input.removeAttribute("aria-activedescendant");
+      }
+    }
+    function choose(index) {
+      if (!items[index]) return;
+      input.value = items[index].label;
+      close();
+      input.form.submit();
+    }
+    function render(candidates) {
+      list.innerHTML = "";
+      items = candidates;
+      candidates.forEach(function (c, i) {
+        var li = document.createElement("li");
+        li.id = "suggestion-" + i;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", "false");
+        li.textContent = c.label;
+        var level = document.createElement("span");
+        level.className = "muted";
+        level.textContent = " (" + c.level_label + ")";
+        li.appendChild(level);
+        li.addEventListener("mousedown", function (e) { e.preventDefault(); choose(i); });
+        list.appendChild(li);
+      });
+      var open = candidates.length > 0;
+      list.hidden = !open;
+      input.setAttribute("aria-expanded", open ? "true" : "false");
+      status.textContent = open ? candidates.length + " adresse(s) suggérée(s) : flèches haut et bas pour choisir, Entrée pour valider."
+                                : "Aucune adresse suggérée.";
+      active = -1;
+    }
+    function search() {
+      var q = input.value.trim();
+      if (q.length < 3 || q === lastQuery) { if (q.length < 3) close(); return; }
+      lastQuery = q;
+      if (controller) controller.abort();
+      controller = new AbortController();
+      fetch(url + "?limit=6&autocomplete=1&q=" + encodeURIComponent(q), { signal: controller.signal, headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : { candidates: [] }; })
+        .then(function (data) { if (input.value.trim() === q) render(data.candidates || []); })
+        .catch(function () { /* aborted or offline: the form still works */ });
+    }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(search, 150);
+    });
+    input.addEventListener("keydown", function (e) {
+      if (list.hidden) return;
+      if (e.key === "ArrowDown") { e.preventDefault(); highlight(Math.min(active + 1, items.length - 1)); }
+      else if (e.key === "ArrowUp") { e.preventDefault(); highlight(Math.max(active - 1, 0)); }
+      else if (e.key === "Enter" && active >= 0) { e.preventDefault(); choose(active); }
+      else if (e.key === "Escape") { e.preventDefault(); close(); }
+    });
+    input.addEventListener("blur", function () { setTimeout(close, 150); });
+  }
+
+  /* ---------------------------------------------------------------- maps */
+  var STYLES = {
+    adresse: { radius: 9, color: "#7a0000", weight: 3, fillColor: "#e1000f", fillOpacity: 1 },
+    logement: { radius: 7, color: "#0b4f22", weight: 2, fillColor: "#18753c", fillOpacity: 0.9 },
+    site: { radius: 6, color: "#00005e", weight: 2, fillColor: "#3558a2", fillOpacity: 0.9 }
+  };
+  var ZONE_COLOURS = ["#000091", "#a94645", "#18753c", "#716043", "#6a6af4", "#b34000"];
+
+  function baseMap(element) {
+    var map = L.map(element, { scrollWheelZoom: false, keyboard: true });
+    var tiles = element.getAttribute("data-tile-url");
+    if (tiles) {
+      L.tileLayer(tiles, { attribution: element.getAttribute("data-tile-attribution") || "", maxZoom: 19 }).addTo(map);
+    }
+    return map;
+  }
+
+  function escapeText(text) {
+    var span = document.createElement("span");
+    span.textContent = text == null ? "" : String(text);
+    return span.innerHTML;
+  }
+
+  function drawFeatures(map, collection) {
+    var zoneIndex = 0;
+    var layer = L.geoJSON(collection, {
+      style: function (feature) {
+        var colour = ZONE_COLOURS[zoneIndex++ % ZONE_COLOURS.length];
+        return { color: colour, weight: 2, fillColor: colour, fillOpacity: 0.12 };
+      },
+      pointToLayer: function (feature, latlng) {
+        return L.circleMarker(latlng, STYLES[feature.properties.role] || STYLES.site);
+      },
+      onEachFeature: function (feature, l) {
+        var p = feature.properties;
+        var text = (p.kind ? p.kind + " : " : "") + (p.name || "") + (p.partner && p.partner !== p.name ? " — " + p.partner : "");
+        l.bindTooltip(escapeText(text));
+      }
+    }).addTo(map);
+    return layer;
+  }
+
+  function setupMap(element) {
+    var map = baseMap(element);
+    var data = document.getElementById("carte-donnees");
+    if (data) {
+      var layer = drawFeatures(map, JSON.parse(data.textContent));
+      var bounds = layer.getBounds();
+      if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20], maxZoom: 16 });
+    }
+    var pick = element.getAttribute("data-pick");
+    if (pick) {
+      var extent = (element.getAttribute("data-extent") || "").split(",").map(Number);
+      if (extent.length === 4 && extent.every(isFinite)) {
+        map.fitBounds([[extent[1], extent[0]], [extent[3], extent[2]]]);
+      } else {
+        map.setView([46.6, 2.4], 6);
+      }
+      var communes = L.geoJSON(null, { style: { color: "#555", weight: 1, fillOpacity: 0.03 },
+        onEachFeature: function (f, l) { l.bindTooltip(escapeText(f.properties.nom)); } }).addTo(map);
+      var communesUrl = element.getAttribute("data-communes");
+      var refresh = function () {
+        if (!communesUrl || map.getZoom() < 10) { communes.clearLayers(); return; }
+        var b = map.getBounds();
+        fetch(communesUrl + "?bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(4); }).join(","))
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (g) { if (g) { communes.clearLayers(); communes.addData(g); } })
+          .catch(function () {});
+      };
+      map.on("moveend", refresh);
+      refresh();
+      map.on("click", function (e) {
+        window.location.href = pick + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6);
+      });
+    }
+  }
+
+  /* ---------------------------------------------------------------- position */
+  function setupPosition(button) {
+    var status = document.getElementById("position-status");
+    button.addEventListener("click", function () {
+      if (!navigator.geolocation) { status.textContent = "Ce navigateur ne donne pas la position."; return; }
+      status.textContent = "Recherche de la position…";
+      navigator.geolocation.getCurrentPosition(function (pos) {
+        window.location.href = button.getAttribute("data-target") + "?lon=" + pos.coords.longitude.toFixed(6) +
+          "&lat=" + pos.coords.latitude.toFixed(6);
+      }, function () {
+        status.textContent = "Position indisponible (refusée ou introuvable) : saisir l'adresse.";
+      }, { enableHighAccuracy: true, timeout: 10000 });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var input = document.getElementById("adresse");
+    if (input && input.getAttribute("data-geocode-url")) setupAutocomplete(input);
+    var map = document.getElementById("carte");
+    if (map && window.L) setupMap(map);
+    var position = document.getElementById("ma-position");
+    if (position) setupPosition(position);
+    var print = document.getElementById("imprimer");
+    if (print) print.addEventListener("click", function () { window.print(); });
+  });
+})();

@@ -1,0 +1,195 @@
+"""Web pages through Flask's client, both backends: coverage card, fiche (PDF), directory, partner
+pages, planners' coverage map, security headers. Browser journeys are in test_browser.py."""
+
+import io
+import json
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from tests.points import BONDY_NORD, BONDY_SUD, LYON, MONTREUIL, PARIS_13
+
+
+def get(client, url, status=200):
+    response = client.get(url)
+    assert response.status_code == status, (url, response.status_code, response.data[:500])
+    text = response.data.decode() if response.mimetype.startswith(("text/", "application/json")) else None
+    return response, text
+
+
+def test_home_has_the_search_form_map_and_no_inline_script(client):
+    response, page = get(client, "/")
+    assert '<input id="adresse" name="adresse"' in page and 'role="combobox"' in page
+    assert 'id="ma-position"' in page and 'id="carte"' in page
+    assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", page)
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp and "https://" not in csp
+
+
+def test_coverage_card_by_point_says_who_why_and_how(client):
+    _, page = get(client, "/couverture?lon={}&lat={}&date=2026-12-01".format(*BONDY_NORD))
+    assert "Qui contacter pour cette adresse ?" in page
+    assert "CLSM de Bondy (démo)" in page and "Pourquoi :</strong> Commune Bondy" in page
+    # the sub-commune case: the north of Bondy is a drawn polygon of sector 93G10
+    assert "Secteur de psychiatrie adulte 93G10" in page and "polygone personnalisé : Bondy nord" in page
+    assert "Comment saisir :" in page and 'href="tel:0100000001"' in page
+    assert "Aucun SAVS ne couvre cette adresse." in page and "Que faire :" in page
+    data = re.search(r'<script type="application/json" id="carte-donnees">(.*?)</script>', page, re.S).group(1)
+    features = json.loads(data)["features"]
+    roles = {f["properties"]["role"] for f in features}
+    assert {"adresse", "zone"} <= roles
+
+
+def test_age_filter_and_date_change_the_card(client):
+    _, adult = get(client, "/couverture?lon={}&lat={}".format(*BONDY_SUD))
+    _, child = get(client, "/couverture?lon={}&lat={}&age=enfant".format(*BONDY_SUD))
+    assert "Secteur de psychiatrie adulte 93G11" in adult
+    assert "Secteur de psychiatrie adulte 93G11" not in child and "93I04" in child
+    _, before = get(client, "/couverture?lon={}&lat={}&date=2025-06-01".format(*MONTREUIL))
+    _, after = get(client, "/couverture?lon={}&lat={}&date=2026-06-01".format(*MONTREUIL))
+    # before its opening the intercommunal CLSM is announced, not offered
+    assert "CLSM intercommunal Est Ensemble (démo)</a>" not in before and "Ouverture prévue le 01/01/2026" in before
+    assert "CLSM intercommunal Est Ensemble (démo)</a>" in after
+
+
+def test_outside_the_reference_and_bad_input_are_said_plainly(client):
+    _, page = get(client, "/couverture?lon={}&lat={}".format(*LYON))
+    assert "hors du territoire de la base" in page
+    _, page = get(client, "/couverture?lon=2.4&lat=48.9&date=31/12/2026", status=400)
+    assert "format attendu AAAA-MM-JJ" in page
+    _, page = get(client, "/couverture?lon=abc&lat=48.9", status=400)
+    assert "Coordonnées illisibles" in page
+    _, page = get(client, "/couverture", status=400)
+    assert "Saisir une adresse" in page
+
+
+def test_unknown_address_offers_no_guess(client):
+    _, page = get(client, "/couverture?adresse=zzzz+qqqq+wwww")
+    assert "Adresse non trouvée" in page or "introuvable" in page.lower()
+    assert 'id="carte-donnees"' not in page
+
+
+def test_hostile_strings_are_escaped(client):
+    _, page = get(client, "/couverture?adresse=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    _, page = get(client, "/annuaire?q=%3Cimg+src%3Dx+onerror%3Dalert(1)%3E")
+    assert "<img src=x" not in page
+
+
+def test_cards_about_an_address_are_never_cached(client):
+    response, _ = get(client, "/couverture?lon={}&lat={}".format(*BONDY_NORD))
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_fiche_prints_on_one_page_and_holds_no_personal_field(client):
+    _, page = get(client, "/fiche?lon={}&lat={}".format(*BONDY_NORD))
+    assert "Fiche d'orientation" in page and "aucune donnée sur la personne" in page
+    assert "<input" not in page and "<textarea" not in page
+    response, _ = get(client, "/fiche.pdf?lon={}&lat={}&age=adulte".format(*BONDY_NORD))
+    assert response.mimetype == "application/pdf" and response.headers["Cache-Control"] == "no-store"
+    reader = PdfReader(io.BytesIO(response.data))
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    assert "CLSM de Bondy" in text and "Aucun SAVS ne couvre cette adresse." in text
+    assert "BASE DE DÉMONSTRATION" in text
+
+
+@pytest.mark.parametrize("point", [BONDY_SUD, PARIS_13, MONTREUIL])
+def test_fiche_fits_one_page_elsewhere_too(client, point):
+    response, _ = get(client, "/fiche.pdf?lon={}&lat={}".format(*point))
+    assert len(PdfReader(io.BytesIO(response.data)).pages) == 1
+
+
+def test_directory_filters_and_partner_page(client):
+    _, page = get(client, "/annuaire?type=cmp&territoire=commune:93010")
+    assert "CMP adultes Bondy sud (démo)" in page and "CLSM de Bondy" not in page
+    match = re.search(r'href="/partenaires/(\d+)">CMP adultes Bondy sud', page)
+    _, partner = get(client, f"/partenaires/{match.group(1)}")
+    assert "Provenance" in partner and "dernière vérification : 2026-10-15" in partner
+    mailto = re.search(r'href="(mailto:[^"]+)">Signaler une erreur', partner.replace("&amp;", "&")).group(1)
+    assert mailto.startswith("mailto:signalement@example.org?subject=") and "donn%C3%A9es%20personnelles" in mailto
+    _, bad = get(client, "/annuaire?territoire=93", status=400)
+    assert "sans type, donc ambigu" in bad
+    get(client, "/partenaires/999999", status=404)
+
+
+def test_partner_page_map_shows_its_zone(client):
+    _, page = get(client, "/annuaire?q=Secteur+de+psychiatrie+adulte+93G10")
+    pid = re.search(r'href="/partenaires/(\d+)"', page).group(1)
+    _, partner = get(client, f"/partenaires/{pid}")
+    data = json.loads(re.search(r'id="carte-donnees">(.*?)</script>', partner, re.S).group(1))
+    assert data["features"][0]["properties"]["role"] == "zone"
+    assert "polygone : Bondy nord" in partner
+
+
+def demo_clsm_counts():
+    """Independent of app.maps: CLSM per commune of the 93 read from the demo file, in service on
+    2026-12-01 (closed Bobigny and planned Vincennes aside)."""
+    from app.config import PROJECT_ROOT
+
+    data = json.loads((PROJECT_ROOT / "geodata" / "demo" / "partners.json").read_text())
+    counts = {}
+    for p in data["partners"]:
+        if p["kind"] != "clsm" or p.get("status") in ("closed", "planned"):
+            continue
+        for code in p["coverage"]["include"]:
+            if code.startswith("commune:93"):
+                counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
+def test_planners_coverage_map_by_hand(client):
+    _, page = get(client, "/carte?type=clsm&territoire=departement:93&date=2026-12-01")
+    response, _ = get(client, "/carte/couverture.geojson?type=clsm&territoire=departement:93&date=2026-12-01")
+    features = json.loads(response.data)["features"]
+    status = {f["properties"]["code"]: f["properties"]["statut"] for f in features}
+    expected = demo_clsm_counts()
+    assert status["commune:93010"] == "one" and expected["commune:93010"] == 1
+    assert status["commune:93048"] == "several" and expected["commune:93048"] == 2  # Montreuil and Est Ensemble
+    assert status["commune:93008"] == "none"  # Bobigny's CLSM closed in 2025
+    assert {code for code, s in status.items() if s != "none"} == set(expected)
+    population = sum(f["properties"]["population"] or 0 for f in features)
+    assert f"{len(features)} commune(s), " + f"{population:,} habitants".replace(",", " ") in page
+    assert "attachment" in response.headers["Content-Disposition"]
+
+
+def test_coverage_map_frame_is_folium_without_cdn_and_with_a_nonce(client):
+    response, html = get(client, "/carte/couverture.html?type=clsm&territoire=departement:93")
+    assert "L.geoJson" in html or "L.geoJSON" in html  # folium's GeoJson layer
+    sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith("/static/") for s in sources), sources
+    nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1)
+    inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", html)
+    assert inline and all(f'nonce="{nonce}"' in attrs for attrs in inline)
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("query,message", [
+    ("type=cmp&territoire=departement:93", "trouvé par proximité"),
+    ("type=clsm&territoire=93", "sans type, donc ambigu"),
+    ("type=inconnu&territoire=departement:93", "Type de partenaire inconnu"),
+])
+def test_coverage_map_bad_choices(client, query, message):
+    _, page = get(client, f"/carte?{query}", status=400)
+    assert message in page
+
+
+def test_department_coverage_map_page_weighs_under_2_mb(client):
+    total = 0
+    for url in ("/carte?type=secteur_psy_adulte&territoire=departement:93",
+                "/carte/couverture.html?type=secteur_psy_adulte&territoire=departement:93",
+                "/static/vendor/leaflet-1.9.3/leaflet.js", "/static/vendor/leaflet-1.9.3/leaflet.css",
+                "/static/maillage.css", "/static/map-frame.css"):
+        total += len(get(client, url)[0].data)
+    assert total < 2_000_000, total
+
+
+def test_json_post_is_the_only_post_and_forms_cannot_forge_it(client):
+    response = client.post("/api/v1/lookup/batch", data={"points": "[[2.48, 48.9]]"})
+    assert response.status_code == 400
+    for url in ("/", "/annuaire", "/carte"):
+        page = client.get(url).data.decode()
+        assert 'method="post"' not in page.lower()
