@@ -228,3 +228,16 @@ def test_coverage_card_on_a_360px_phone(browser, live_url, artifacts, backend):
     page.screenshot(path=artifacts / f"journey-card-360px-{backend}.png", full_page=True)
     assert page.errors == []
     page.close()
+
+
+def test_use_my_position(browser, live_url):
+    context = browser.new_context(geolocation={"longitude": 2.4830, "latitude": 48.8960}, permissions=["geolocation"])
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(live_url + "/")
+    page.get_by_role("button", name="Utiliser ma position").click()
+    expect(page).to_have_url(re.compile(r"/couverture\?lon=2\.483000&lat=48\.896000"))
+    expect(kind_region(page, "secteur_psy_adulte")).to_contain_text("93G11")
+    assert errors == []
+    context.close()
