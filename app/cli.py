@@ -414,6 +414,100 @@ def geocode(ctx, query, limit, as_json):
         ctx.exit(3)
 
 
+# --------------------------------------------------------------------------------------------- gaps
+
+
+@main.command()
+@click.option("--territory", required=True, help="Territoire typé (departement:93, region:11, epci:…) ou liste séparée par |.")
+@click.option("--kinds", help="Types séparés par des virgules (défaut : tous).")
+@click.option("--as-of", help="Date AAAA-MM-JJ (défaut : aujourd'hui).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Dossier des fichiers produits.")
+@click.option("--formats", default=",".join(("csv", "xlsx", "geojson", "gpkg", "html", "pdf")), show_default=True,
+              help="Formats produits.")
+@click.pass_context
+def gaps(ctx, territory, kinds, as_of, out_dir, formats):
+    """Analyse des écarts : couverture par commune et par type, places pour 100 000 hab., DAC, distances."""
+    import datetime as dt
+
+    from app import db, gap_exports, gaps as gaps_module
+
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in gap_exports.FORMATS]
+    if unknown or not wanted:
+        raise click.BadParameter(f"format(s) inconnu(s) : {', '.join(unknown) or '(aucun)'} "
+                                 f"(formats : {', '.join(gap_exports.FORMATS)})", param_hint="--formats")
+    try:
+        date = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise click.BadParameter("date au format AAAA-MM-JJ attendue", param_hint="--as-of") from None
+    engine = _require_schema(ctx)
+    try:
+        with db.transaction(engine) as session:
+            n_kinds = len(gaps_module.parse_kinds(session, kinds))
+            progress = _Progress("Analyse", n_kinds + len(wanted))
+            matrix = gaps_module.compute(session, territory, kinds, date, progress=progress)
+            sources = gaps_module.sources(session)
+        written = gap_exports.write(matrix, Path(out_dir), wanted, sources=sources, progress=progress)
+    except MaillageError as exc:
+        _fail(exc)
+    finally:
+        if "progress" in locals():
+            progress.close()
+    population = f"{matrix.population:,}".replace(",", " ")
+    click.echo(f"{matrix.territory_name} : {len(matrix.units)} commune(s), {population} habitants, "
+               f"situation au {matrix.as_of.isoformat()}")
+    for item in gap_exports.summaries(matrix):
+        if item["mode"] == "territorial":
+            click.echo(f"  {item['label']} : {item['communes_sans_offre']} commune(s) sans offre, "
+                       f"{item['communes_chevauchement']} avec plusieurs partenaires, "
+                       f"{item['communes_non_inventoriees']} non inventoriée(s)")
+        elif "distance_mediane_m" in item:
+            click.echo(f"  {item['label']} : type de proximité (pas de zone de compétence à compter) — distance "
+                       f"médiane au site le plus proche {item['distance_mediane_m'] / 1000:.1f} km"
+                       + (f", {item['places_pour_100k']} places pour 100 000 hab." if "places_pour_100k" in item else ""))
+        else:
+            click.echo(f"  {item['label']} : type de proximité, aucun site en service : pas de distance calculable")
+    for path in written:
+        click.echo(f"  → {path}")
+
+
+@main.group("inventory")
+def inventory_group():
+    """États d'inventaire : quels territoires ont été recensés pour quels types."""
+
+
+@inventory_group.command("set")
+@click.argument("territory")
+@click.argument("kinds")
+@click.argument("status", type=click.Choice(["inventorie", "non_inventorie"]))
+@click.option("--note", help="Précision (source, date du recensement).")
+@click.pass_context
+def inventory_set(ctx, territory, kinds, status, note):
+    """Ex. : maillage inventory set departement:93 clsm,empp inventorie"""
+    from app import db, inventory
+
+    engine = _require_schema(ctx)
+    try:
+        with db.transaction(engine) as session:
+            changed = inventory.set_status(session, territory, [k.strip() for k in kinds.split(",") if k.strip()],
+                                           status, note=note)
+    except MaillageError as exc:
+        _fail(exc)
+    click.echo(f"{changed} état(s) d'inventaire enregistré(s).")
+
+
+@inventory_group.command("list")
+@click.pass_context
+def inventory_list(ctx):
+    """Liste les états d'inventaire."""
+    from app import db, inventory
+
+    engine = _require_schema(ctx)
+    with db.transaction(engine) as session:
+        for row in inventory.listing(session):
+            click.echo(f"{row.code:22} {row.kind_code:24} {inventory.STATUS_LABELS[row.status]:16} {row.source or ''}")
+
+
 # --------------------------------------------------------------------------------------------- reference
 
 

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from app import spatial, territories
 from app.errors import InvalidInput
-from app.lookup import availability
-from app.models import CoverageArea, Kind, Territory
+from app.models import CoverageArea, Kind
 
 DISPLAY_TOLERANCE = 0.0003  # degrees
 COORD_DECIMALS = 5  # ~1 m: enough for a screen, a third of the bytes of full precision
@@ -90,8 +89,11 @@ class UnitCoverage:
 
 def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.date | None = None) -> list[UnitCoverage]:
     """Each commune (arrondissement in Paris, Lyon, Marseille) of the territory with the partners of
-    a territorial kind covering it at a date: a unit is covered by a partner when the partner's
-    area holds at least half of it, partially when some of it (5 %–50 %)."""
+    a territorial kind covering it at a date — the gap analysis' rule: a partner covers a unit when
+    its area holds the unit's representative point — and, for units nobody covers that way, the
+    partners whose area still overlaps 5 % or more of them ("partiellement couvert")."""
+    from app import gaps
+
     kind = session.get(Kind, kind_code)
     if kind is None:
         raise InvalidInput(f"Type de partenaire inconnu « {kind_code} ».", code="unknown-kind", field="kind")
@@ -100,79 +102,40 @@ def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.d
                            "à cartographier.", code="not-territorial", field="kind")
     typed = territories.parse_code(territory, field="territory")
     as_of = as_of or dt.date.today()
-    units = _units(session, typed)
+    units = gaps.display_units(session, typed)
     if not units:
         raise InvalidInput(f"Aucune commune dans {typed}.", code="unknown-territory", field="territory")
-    bounds = shapely.total_bounds([u[3] for u in units])
+    bounds = shapely.total_bounds([u.shape for u in units])
     backend = spatial.backend_for(session)
-    rows = session.execute(text(
-        "SELECT p.id, p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) FROM coverage_area ca "
-        "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
-        + backend.box_filter("coverage_area", "ca")),
-        {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}).all()
     areas = []
-    for pid, name, status, valid_from, valid_to, geom in rows:
-        facts = _Facts(status, _date(valid_from), _date(valid_to))
-        if availability(facts, as_of) == "active":
-            shape = wkb.loads(bytes(geom))
-            shapely.prepare(shape)
-            areas.append((name, shape))
+    for row in gaps.active_rows(session, (
+            "SELECT p.id, p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
+            "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
+            + backend.box_filter("coverage_area", "ca")),
+            {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}, as_of):
+        shape = wkb.loads(bytes(row.geom))
+        shapely.prepare(shape)
+        areas.append((row.name, shape))
     tree = shapely.STRtree([a[1] for a in areas]) if areas else None
     out = []
-    for code, name, population, geom in units:
+    for unit in units:
         covering, partial, best = [], [], 0.0
         if tree is not None:
-            for index in tree.query(geom, predicate="intersects"):
+            point = shapely.Point(unit.x, unit.y)
+            for index in tree.query(unit.shape, predicate="intersects"):
                 pname, shape = areas[index]
-                share = shape.intersection(geom).area / geom.area if geom.area else 0.0
-                best = max(best, share)
-                if share >= 0.5:
+                if shape.contains(point):
                     covering.append(pname)
-                elif share >= 0.05:
+                    best = 1.0
+                    continue
+                share = shape.intersection(unit.shape).area / unit.shape.area if unit.shape.area else 0.0
+                best = max(best, share)
+                if share >= 0.05:
                     partial.append(pname)
         status = "several" if len(covering) > 1 else "one" if covering else "partial" if partial else "none"
-        out.append(UnitCoverage(code, name, population, status, sorted(covering or partial), round(best, 3), geom))
+        out.append(UnitCoverage(unit.code, unit.name, unit.population, status, sorted(covering or partial),
+                                round(best, 3), unit.shape))
     return out
-
-
-@dataclass
-class _Facts:
-    status: str
-    valid_from: dt.date | None
-    valid_to: dt.date | None
-
-
-def _date(value):
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
-def _units(session: Session, typed) -> list[tuple[str, str, int | None, object]]:
-    """(typed code, name, population, shape) of the territory's display units: its communes, with
-    Paris, Lyon and Marseille shown by arrondissement."""
-    big = {"75056", "13055", "69123"}
-    if typed.is_unit:
-        query = select(Territory.level, Territory.code, Territory.name, Territory.population,
-                       Territory.geom.ST_AsBinary()).where(Territory.level == typed.level, Territory.code == typed.code)
-        rows = session.execute(query).all()
-        if typed.level == "commune" and typed.code in big:
-            rows = session.execute(select(Territory.level, Territory.code, Territory.name, Territory.population,
-                                          Territory.geom.ST_AsBinary()).where(
-                Territory.level == "arrondissement", Territory.parent_code == typed.code)).all() or rows
-    else:
-        column = territories.GROUP_COLUMNS[typed.level]
-        rows = session.execute(select(Territory.level, Territory.code, Territory.name, Territory.population,
-                                      Territory.geom.ST_AsBinary()).where(
-            Territory.level == "commune", column == typed.code)).all()
-        parents = [r.code for r in rows if r.code in big]
-        if parents:
-            arrondissements = session.execute(select(Territory.level, Territory.code, Territory.name,
-                                                     Territory.population, Territory.geom.ST_AsBinary()).where(
-                Territory.level == "arrondissement", Territory.parent_code.in_(parents))).all()
-            if arrondissements:
-                rows = [r for r in rows if r.code not in parents] + list(arrondissements)
-    return sorted(((f"{r[0]}:{r[1]}", r[2], r[3], wkb.loads(bytes(r[4]))) for r in rows), key=lambda u: u[0])
 
 
 def summary(units: list[UnitCoverage]) -> dict:

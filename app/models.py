@@ -305,3 +305,22 @@ class Address(Base):
     lat: Mapped[float] = mapped_column(Float)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
     source: Mapped[str | None] = mapped_column(String(200))
+
+
+INVENTORY_STATUSES = ("inventorie", "non_inventorie")
+
+
+class Inventory(Base):
+    """Whether a territory has been surveyed for a kind: a 0 in a gap analysis means "no offer"
+    only where the kind was inventoried (set by hand, or by an exhaustive source such as FINESS)."""
+
+    __tablename__ = "inventory"
+    __table_args__ = (UniqueConstraint("code", "kind_code", name="uq_inventory_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))  # typed territory code: departement:93, epci:…, commune:…
+    kind_code: Mapped[str] = mapped_column(ForeignKey("kind.code"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)

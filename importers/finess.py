@@ -327,7 +327,8 @@ def read(path, *, report: Report, session: Session, departements: str | None = N
     if out_of_scope:
         report.warn(None, "departement", f"{out_of_scope} établissement(s) suivi(s) hors des départements "
                     f"demandés ({', '.join(sorted(scope))}) non importé(s)")
-    return Batch(rows, {"file": path.name, "date": file_date, "closing": closing, "existing": existing})
+    return Batch(rows, {"file": path.name, "date": file_date, "closing": closing, "existing": existing,
+                        "scope": sorted(scope) if scope else None, "kinds": {r.kind for r in rules}})
 
 
 def _scope(departements: str | None) -> set[str] | None:
@@ -490,6 +491,7 @@ def load(session: Session, batch: Batch, *, report: Report, progress=None, **_) 
             report.count(result.action)
             if progress:
                 progress(1)
+    _mark_inventoried(session, batch)
     closing = batch.extra["closing"]
     for start in range(0, len(closing), 500):
         stored = registry.load_stored(session, closing[start:start + 500])
@@ -501,6 +503,21 @@ def load(session: Session, batch: Batch, *, report: Report, progress=None, **_) 
             report.count("closed")
             if progress:
                 progress(1)
+
+
+def _mark_inventoried(session: Session, batch: Batch) -> None:
+    """FINESS is exhaustive for the categories it follows: the kinds they map to are inventoried
+    in the départements imported (all the reference's when no --departements was given)."""
+    from app import inventory
+    from app.models import Territory
+
+    scope = batch.extra["scope"] or sorted(set(session.scalars(
+        select(Territory.departement).where(Territory.level == "commune", Territory.departement.is_not(None)))))
+    kinds = sorted(batch.extra["kinds"])
+    known = set(session.scalars(select(Territory.departement).where(Territory.departement.in_(scope)).distinct()))
+    for dep in sorted(known):
+        inventory.set_status(session, f"departement:{dep}", kinds, "inventorie",
+                             source=f"FINESS {batch.extra['date']} ({batch.extra['file']})")
 
 
 def merge(stored: dict, finess: dict) -> dict:

@@ -156,3 +156,30 @@ def test_export_data_inclusion(cli_url, tmp_path):
     services = json.loads((tmp_path / "di" / "services.json").read_text())
     assert len(structures) == len(services) > 20
     assert f"{len(structures)} structure(s)" in result.output
+
+
+def test_gaps_writes_every_format_and_inventory_commands(cli_url, tmp_path):
+    result = run(cli_url, "inventory", "set", "departement:93", "clsm", "inventorie", "--note", "recensement ARS 2026")
+    assert result.exit_code == 0 and "1 état(s)" in result.output
+    assert "departement:93" in run(cli_url, "inventory", "list").output
+    out = tmp_path / "ecarts"
+    result = run(cli_url, "gaps", "--territory", "departement:93", "--kinds", "clsm,cmp", "--as-of", "2026-12-01",
+                 "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "Conseil local de santé mentale (CLSM) : 36 commune(s) sans offre" in result.output
+    assert "type de proximité (pas de zone de compétence à compter)" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["communes.csv", "communes.geojson", "ecarts.gpkg", "ecarts.xlsx",
+                                                     "rapport.html", "rapport.pdf", "types.csv"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--territory", "departement:01"], "absent du référentiel"),
+    (["--territory", "departement:93", "--kinds", "clsn"], "Type(s) inconnu(s)"),
+    (["--territory", "departement:93", "--formats", "docx"], "format(s) inconnu(s) : docx"),
+    (["--territory", "departement:93", "--as-of", "demain"], "AAAA-MM-JJ"),
+])
+def test_gaps_bad_input_writes_nothing(cli_url, tmp_path, args, message):
+    out = tmp_path / "ecarts"
+    result = run(cli_url, "gaps", "--out", str(out), *args)
+    assert result.exit_code != 0 and message in result.output
+    assert not out.exists() or not any(out.iterdir())

