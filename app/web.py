@@ -276,6 +276,14 @@ def coverage_map_frame():
     return response
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico on pages without an icon link (JSON answers): give them one."""
+    from flask import send_from_directory
+
+    return send_from_directory(bp.root_path + "/static", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
+
+
 @bp.get("/api/docs")
 def api_docs():
     return render_template("api/docs.html", spec=openapi_document(), problems=TITLES)
