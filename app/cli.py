@@ -424,8 +424,11 @@ def geocode(ctx, query, limit, as_json):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Dossier des fichiers produits.")
 @click.option("--formats", default=",".join(("csv", "xlsx", "geojson", "gpkg", "html", "pdf")), show_default=True,
               help="Formats produits.")
+@click.option("--compare-to", help="Date antérieure AAAA-MM-JJ : ce qui a changé entre elle et --as-of.")
+@click.option("--level", type=click.Choice(["commune", "iris"]), default="commune", show_default=True,
+              help="Unités d'analyse (iris : les IRIS chargés).")
 @click.pass_context
-def gaps(ctx, territory, kinds, as_of, out_dir, formats):
+def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level):
     """Analyse des écarts : couverture par commune et par type, places pour 100 000 hab., DAC, distances."""
     import datetime as dt
 
@@ -436,18 +439,28 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats):
     if unknown or not wanted:
         raise click.BadParameter(f"format(s) inconnu(s) : {', '.join(unknown) or '(aucun)'} "
                                  f"(formats : {', '.join(gap_exports.FORMATS)})", param_hint="--formats")
-    try:
-        date = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise click.BadParameter("date au format AAAA-MM-JJ attendue", param_hint="--as-of") from None
+    dates = {}
+    for name, raw in (("--as-of", as_of), ("--compare-to", compare_to)):
+        try:
+            dates[name] = dt.date.fromisoformat(raw) if raw else None
+        except ValueError:
+            raise click.BadParameter("date au format AAAA-MM-JJ attendue", param_hint=name) from None
+    date = dates["--as-of"]
+    if dates["--compare-to"] and dates["--compare-to"] >= (date or dt.date.today()):
+        raise click.BadParameter("doit précéder la date --as-of", param_hint="--compare-to")
     engine = _require_schema(ctx)
     try:
         with db.transaction(engine) as session:
             n_kinds = len(gaps_module.parse_kinds(session, kinds))
             progress = _Progress("Analyse", n_kinds + len(wanted))
-            matrix = gaps_module.compute(session, territory, kinds, date, progress=progress)
+            matrix = gaps_module.compute(session, territory, kinds, date, progress=progress, level=level)
+            comparison = None
+            if dates["--compare-to"]:
+                earlier = gaps_module.compute(session, territory, kinds, dates["--compare-to"], level=level)
+                comparison = gaps_module.compare(session, earlier, matrix)
             sources = gaps_module.sources(session)
-        written = gap_exports.write(matrix, Path(out_dir), wanted, sources=sources, progress=progress)
+        written = gap_exports.write(matrix, Path(out_dir), wanted, sources=sources, progress=progress,
+                                    comparison=comparison)
     except MaillageError as exc:
         _fail(exc)
     finally:
@@ -467,6 +480,9 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats):
                        + (f", {item['places_pour_100k']} places pour 100 000 hab." if "places_pour_100k" in item else ""))
         else:
             click.echo(f"  {item['label']} : type de proximité, aucun site en service : pas de distance calculable")
+    if comparison is not None:
+        click.echo(f"  Évolution depuis le {comparison.date_a.isoformat()} : {len(comparison.partners)} partenaire(s) "
+                   f"changent d'état, {len(comparison.units)} couverture(s) de commune changent")
     for path in written:
         click.echo(f"  → {path}")
 

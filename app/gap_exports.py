@@ -62,15 +62,18 @@ def summaries(matrix: GapMatrix) -> list[dict]:
 
 
 def write(matrix: GapMatrix, out: Path, formats=FORMATS, *, sources: list[str] | None = None, progress=None,
-          static_dir: Path | None = None) -> list[Path]:
+          static_dir: Path | None = None, comparison=None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     header, rows = unit_table(matrix)
     for fmt in formats:
         if fmt == "csv":
             written += [_csv(out / "communes.csv", header, rows), _csv_dicts(out / "types.csv", summaries(matrix))]
+            if comparison is not None:
+                written += [_csv_dicts(out / "evolution-partenaires.csv", comparison.partners or [{"changement": "aucun"}]),
+                            _csv_dicts(out / "evolution-communes.csv", comparison.units or [{"changement": "aucun"}])]
         elif fmt == "xlsx":
-            written.append(_xlsx(out / "ecarts.xlsx", matrix, header, rows, sources or []))
+            written.append(_xlsx(out / "ecarts.xlsx", matrix, header, rows, sources or [], comparison))
         elif fmt == "geojson":
             path = out / "communes.geojson"
             path.write_text(json.dumps(geojson(matrix, header, rows), ensure_ascii=False), encoding="utf-8")
@@ -79,10 +82,11 @@ def write(matrix: GapMatrix, out: Path, formats=FORMATS, *, sources: list[str] |
             written.append(_gpkg(out / "ecarts.gpkg", matrix, header, rows))
         elif fmt == "html":
             path = out / "rapport.html"
-            path.write_text(report_html(matrix, sources or []), encoding="utf-8")
+            path.write_text(report_html(matrix, sources or [], comparison=comparison), encoding="utf-8")
             written.append(path)
         elif fmt == "pdf":
-            written.append(_pdf(out / "rapport.pdf", report_html(matrix, sources or [], for_pdf=True), static_dir))
+            written.append(_pdf(out / "rapport.pdf", report_html(matrix, sources or [], for_pdf=True,
+                                                                 comparison=comparison), static_dir))
         if progress:
             progress(1)
     return written
@@ -119,7 +123,7 @@ def _gpkg(path: Path, matrix: GapMatrix, header, rows) -> Path:
     return path
 
 
-def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str]) -> Path:
+def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str], comparison=None) -> Path:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -171,6 +175,16 @@ def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str]) -> Pa
         dac.append(["DAC", "population couverte", "communes", "fourchette 80 000–100 000"])
         for d in matrix.dac:
             dac.append([d["name"], d["population"], d["communes"], d["status"]])
+    if comparison is not None:
+        evo = wb.create_sheet("Évolution")
+        evo.append([f"Entre le {comparison.date_a.isoformat()} et le {comparison.date_b.isoformat()}"])
+        evo.append(["partenaire", "type", f"état au {comparison.date_a}", f"état au {comparison.date_b}", "changement", "date"])
+        for p in comparison.partners:
+            evo.append([p["name"], p["kind"], p["state_a"], p["state_b"], p["change"], p["date"]])
+        evo.append([])
+        evo.append(["commune", "code", "type", f"partenaires au {comparison.date_a}", f"partenaires au {comparison.date_b}"])
+        for u in comparison.units:
+            evo.append([u["name"], u["code"], u["kind"], u["count_a"], u["count_b"]])
     method = wb.create_sheet("Méthode")
     method.append(["Élément", "Définition"])
     for key, text in METHOD.items():
@@ -192,7 +206,7 @@ def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str]) -> Pa
 COLOURS = {"ecart": "#c9191e", "couvert": "#18753c", "chevauchement": "#000091", "non_inventorie": "#b7b7b7"}
 
 
-def svg_map(matrix: GapMatrix, kind: KindResult, width: int = 340, height: int = 300) -> str:
+def svg_map(matrix: GapMatrix, kind: KindResult, width: int = 340, height: int = 300, colour_of=None) -> str:
     """A small static map (SVG) of the units coloured by state, for the printed report."""
     minx, miny, maxx, maxy = shapely.total_bounds([u.shape for u in matrix.units])
     k = math.cos(math.radians((miny + maxy) / 2))
@@ -207,7 +221,7 @@ def svg_map(matrix: GapMatrix, kind: KindResult, width: int = 340, height: int =
         geom = unit.shape.simplify(0.002 / max(scale / 2000, 1), preserve_topology=True)
         polys = geom.geoms if hasattr(geom, "geoms") else [geom]
         d = " ".join(f"M{project(p.exterior.coords)}Z" for p in polys if not p.is_empty)
-        colour = COLOURS[state(kind, i)]
+        colour = colour_of(i, unit) if colour_of else COLOURS[state(kind, i)]
         title = f"{unit.name} : {STATE_LABELS[state(kind, i)]}"
         paths.append(f'<path d="{d}" fill="{colour}" stroke="#fff" stroke-width="0.4"><title>{_esc(title)}</title></path>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {span_x * scale:.0f} {span_y * scale:.0f}" '
@@ -237,7 +251,7 @@ def _esc(text) -> str:
     return str(escape(text))
 
 
-def report_html(matrix: GapMatrix, sources: list[str], *, for_pdf: bool = False) -> str:
+def report_html(matrix: GapMatrix, sources: list[str], *, for_pdf: bool = False, comparison=None) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     from app.config import PROJECT_ROOT
@@ -255,7 +269,23 @@ def report_html(matrix: GapMatrix, sources: list[str], *, for_pdf: bool = False)
     css = (PROJECT_ROOT / "app" / "static" / "report.css").read_text(encoding="utf-8")
     return env.get_template("gaps/report.html").render(
         m=matrix, items=items, maps=maps, bars=bars, housing=housing, method=METHOD, sources=sources,
-        colours=COLOURS, state_labels=STATE_LABELS, credit=CREDIT, css=Markup(css), for_pdf=for_pdf)
+        colours=COLOURS, state_labels=STATE_LABELS, credit=CREDIT, css=Markup(css), for_pdf=for_pdf,
+        comparison=comparison, delta_maps=_delta_maps(matrix, comparison, Markup))
+
+
+def _delta_maps(matrix: GapMatrix, comparison, Markup) -> list:
+    """One small map per kind whose coverage changed: communes gaining (green) or losing (red)."""
+    if comparison is None or not comparison.units:
+        return []
+    out = []
+    for kind in matrix.kinds:
+        if kind.counts is None:
+            continue
+        changes = {u["code"]: u["count_b"] - u["count_a"] for u in comparison.units if u["kind"] == kind.label}
+        if changes:
+            colour = {c: ("#18753c" if d > 0 else "#c9191e") for c, d in changes.items()}
+            out.append((kind, Markup(svg_map(matrix, kind, colour_of=lambda i, u: colour.get(u.code, "#e5e5e5")))))
+    return out
 
 
 def _pdf(path: Path, html: str, static_dir: Path | None) -> Path:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from shapely import wkb
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from app import spatial, territories
@@ -103,14 +103,30 @@ def parse_kinds(session: Session, raw: str | list[str] | None) -> list[Kind]:
     return [all_kinds[c] for c in dict.fromkeys(codes)]
 
 
-def territory_units(session: Session, territory: str) -> tuple[str, list[Unit]]:
-    """The communes (arrondissements for Paris, Lyon, Marseille) of a typed territory or of a
-    `|`-separated list of typed codes."""
+def territory_units(session: Session, territory: str, level: str = "commune") -> tuple[str, list[Unit]]:
+    """The communes (arrondissements for Paris, Lyon, Marseille) of a typed territory, of a
+    `|`-separated list of typed codes, or of the whole reference (`france`)."""
+    if (territory or "").strip().lower() == "france":
+        # every région of the loaded reference
+        regions = sorted(set(session.scalars(select(Territory.region).where(
+            Territory.level == "commune", Territory.region.is_not(None)).distinct())))
+        if not regions:
+            raise InvalidInput("Aucune commune dans le référentiel chargé.", field="territory")
+        territory = "|".join(f"region:{r}" for r in regions)
+        typed_codes = territories.parse_codes(territory, field="territory")
+        _, units = _collect(session, typed_codes, level)
+        return "France (référentiel chargé)", units
     typed_codes = territories.parse_codes(territory, field="territory")
+    return _collect(session, typed_codes, level)
+
+
+def _collect(session: Session, typed_codes, level: str = "commune") -> tuple[str, list[Unit]]:
     units: dict[str, Unit] = {}
     names = []
     for typed in typed_codes:
-        found = display_units(session, typed)
+        found = display_units(session, typed) if level == "commune" else iris_units(session, typed)
+        if not found and level == "iris" and str(typed) in territories.existing(session, [typed]):
+            continue  # a known territory without IRIS loaded: said once by compute()
         if not found:
             raise InvalidInput(f"Territoire {typed} absent du référentiel chargé.{territories.absent_hint(session, typed)}",
                                code="unknown-territory", field="territory")
@@ -122,6 +138,27 @@ def territory_units(session: Session, territory: str) -> tuple[str, list[Unit]]:
 
 
 BIG_CITIES = {"75056", "13055", "69123"}
+
+
+def iris_units(session: Session, typed) -> list[Unit]:
+    """The IRIS loaded for a territory (`maillage import communes … --level iris`)."""
+    columns = (Territory.level, Territory.code, Territory.name, Territory.population, Territory.departement,
+               Territory.epci, Territory.geom.ST_AsBinary())
+    query = select(*columns).where(Territory.level == "iris")
+    if typed.is_unit:
+        query = query.where(Territory.code.like(f"{typed.code[:5]}%")) if typed.level != "iris" else query.where(
+            Territory.code == typed.code)
+    elif typed.level == "departement":
+        query = query.where(Territory.departement == typed.code)
+    else:
+        column = territories.GROUP_COLUMNS[typed.level]
+        communes = list(session.scalars(select(Territory.code).where(Territory.level == "commune", column == typed.code)))
+        query = query.where(Territory.parent_code.in_(communes or ["-"]))
+    rows = session.execute(query).all()
+    shapes = shapely.from_wkb([bytes(r[6]) for r in rows]) if rows else []
+    points = shapely.point_on_surface(shapes) if rows else []
+    return [Unit(f"{r[0]}:{r[1]}", r[2], r[3], r[4], r[5], float(shapely.get_x(p)), float(shapely.get_y(p)), s)
+            for r, s, p in zip(rows, shapes, points)]
 
 
 def display_units(session: Session, typed) -> list[Unit]:
@@ -148,13 +185,23 @@ def display_units(session: Session, typed) -> list[Unit]:
 
 
 def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | None = None,
-            progress=None) -> GapMatrix:
+            progress=None, level: str = "commune") -> GapMatrix:
+    """The gap matrix; `level` "iris" analyses the IRIS loaded for the territory instead of its
+    communes (IRIS carry no population in the reference: counts and distances, no rates)."""
+    if level not in ("commune", "iris"):
+        raise InvalidInput(f"Niveau « {level} » inconnu (commune ou iris).", field="level")
     as_of = as_of or dt.date.today()
     kinds = parse_kinds(session, kind_codes)
-    name, units = territory_units(session, territory)
+    if level == "iris":
+        name, units = territory_units(session, territory, "iris")
+        if not units:
+            raise InvalidInput(f"Aucun IRIS chargé pour {territory} : `maillage import communes iris.geojson --level iris`.",
+                               code="no-iris", field="territory")
+    else:
+        name, units = territory_units(session, territory)
     if not units:
         raise InvalidInput(f"Aucune commune dans {territory}.", field="territory")
-    if all(u.population is None for u in units):
+    if level == "commune" and all(u.population is None for u in units):
         raise InvalidInput(f"Aucune population connue pour {territory} : importer d'abord les populations "
                            "(`maillage import populations communes-france-2026.csv`).", code="no-population",
                            field="territory")
@@ -177,7 +224,9 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
     dac = _dac_populations(session, as_of, bounds, point_tree) if any(k.code == "dac" for k in kinds) else []
     notes = []
     missing = [u.name for u in units if u.population is None]
-    if missing:
+    if level == "iris":
+        notes.append("Analyse à l'IRIS : les IRIS n'ont pas de population dans le référentiel (pas de taux).")
+    elif missing:
         notes.append(f"{len(missing)} commune(s) sans population connue (comptées 0 dans les taux) : "
                      + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
     return GapMatrix(territory, name, as_of, units, results, dac,
@@ -381,3 +430,70 @@ def sources(session: Session) -> list[str]:
         out.append(f"Partenaires : {source} — {count}, dernier import {str(last)[:10]}")
     out.append(f"Version des données : {data_version(session) or 'initiale'}")
     return out
+
+
+# --------------------------------------------------------------------------------------------- two dates
+
+CHANGE_LABELS = {
+    "ouverture": "ouverture",
+    "fermeture": "fermeture ou fin de financement",
+    "prevu": "prévu après la seconde date",
+    "suspension": "suspension",
+    "reprise": "reprise d'activité",
+}
+
+
+@dataclass
+class Comparison:
+    date_a: dt.date
+    date_b: dt.date
+    partners: list[dict]  # name, kind, state_a, state_b, change, date
+    units: list[dict]  # code, name, kind, count_a, count_b
+
+
+def compare(session: Session, matrix_a: GapMatrix, matrix_b: GapMatrix) -> Comparison:
+    """What changed between two dates on the same territory: partners opening, closing (or losing
+    their funding), suspended or planned, and the communes whose coverage count changed."""
+    units = []
+    for kind_a, kind_b in zip(matrix_a.kinds, matrix_b.kinds):
+        if kind_a.counts is None:
+            continue
+        for unit, a, b in zip(matrix_a.units, kind_a.counts, kind_b.counts):
+            if a != b:
+                units.append({"code": unit.code, "name": unit.name, "kind": kind_a.label,
+                              "count_a": int(a), "count_b": int(b)})
+    partners = []
+    codes = [k.code for k in matrix_a.kinds]
+    points = shapely.STRtree(shapely.points([u.x for u in matrix_a.units], [u.y for u in matrix_a.units]))
+    unit_shapes = shapely.STRtree([u.shape for u in matrix_a.units])
+    rows = session.execute(text(
+        "SELECT p.id, p.name, p.kind_code, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS area, "
+        "(SELECT ST_AsBinary(s.geom) FROM site s WHERE s.partner_id = p.id AND s.geom IS NOT NULL "
+        " ORDER BY s.position LIMIT 1) AS site FROM partner p LEFT JOIN coverage_area ca ON ca.partner_id = p.id "
+        "WHERE p.kind_code IN :kinds").bindparams(bindparam("kinds", expanding=True)), {"kinds": codes}).all()
+    labels = {k.code: k.label for k in matrix_a.kinds}
+    for row in rows:
+        inside = False
+        if row.area is not None:
+            inside = len(points.query(wkb.loads(bytes(row.area)), predicate="contains")) > 0
+        elif row.site is not None:
+            inside = len(unit_shapes.query(wkb.loads(bytes(row.site)), predicate="within")) > 0
+        if not inside:
+            continue
+        facts = _Facts(row.status, _date(row.valid_from), _date(row.valid_to))
+        state_a, state_b = availability(facts, matrix_a.as_of), availability(facts, matrix_b.as_of)
+        change, when = None, None
+        if state_a != "active" and state_b == "active":
+            change, when = ("reprise" if state_a == "suspended" else "ouverture"), facts.valid_from
+        elif state_a == "active" and state_b == "closed":
+            change, when = "fermeture", facts.valid_to
+        elif state_a == "active" and state_b == "suspended":
+            change = "suspension"
+        elif state_b == "planned":
+            change, when = "prevu", facts.valid_from
+        if change:
+            partners.append({"name": row.name, "kind": labels[row.kind_code], "state_a": state_a, "state_b": state_b,
+                             "change": CHANGE_LABELS[change], "date": when.isoformat() if when else None})
+    partners.sort(key=lambda p: (p["kind"], p["name"]))
+    units.sort(key=lambda u: (u["kind"], u["code"]))
+    return Comparison(matrix_a.as_of, matrix_b.as_of, partners, units)

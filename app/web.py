@@ -276,6 +276,67 @@ def coverage_map_frame():
     return response
 
 
+def _gaps_request(session):
+    """(form values, matrix, comparison) for the gap analysis page and its downloads."""
+    from app import gaps
+
+    form = {"territoire": (request.args.get("territoire") or "").strip()[:2000],
+            "date": (request.args.get("date") or "").strip()[:10],
+            "comparer": (request.args.get("comparer") or "").strip()[:10],
+            "types": [t for t in request.args.getlist("types") if t][:40],
+            "niveau": request.args.get("niveau") or "commune"}
+    if not form["territoire"]:
+        return form, None, None
+    date = _date(form["date"])
+    matrix = gaps.compute(session, form["territoire"], form["types"] or None, date, level=form["niveau"])
+    comparison = None
+    if form["comparer"]:
+        earlier = _date(form["comparer"])
+        if earlier >= matrix.as_of:
+            raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
+        comparison = gaps.compare(session, gaps.compute(session, form["territoire"], form["types"] or None, earlier,
+                                                        level=form["niveau"]), matrix)
+    return form, matrix, comparison
+
+
+@bp.get("/ecarts")
+def gaps_page():
+    from app import gap_exports
+
+    session = get_session()
+    error, matrix, comparison = None, None, None
+    form = {"territoire": "", "date": "", "comparer": "", "types": [], "niveau": "commune"}
+    try:
+        form, matrix, comparison = _gaps_request(session)
+    except MaillageError as exc:
+        error = exc.message
+        form = {"territoire": request.args.get("territoire", "")[:2000], "date": request.args.get("date", "")[:10],
+                "comparer": request.args.get("comparer", "")[:10], "types": request.args.getlist("types"),
+                "niveau": request.args.get("niveau", "commune")[:10]}
+    query = request.query_string.decode()
+    return render_template("ecarts.html", form=form, matrix=matrix, comparison=comparison, error=error,
+                           kinds=kinds_module.all_kinds(session),
+                           items=gap_exports.summaries(matrix) if matrix else [], query=query,
+                           formats=gap_exports.FORMATS), (400 if error else 200)
+
+
+@bp.get("/ecarts/export.<fmt>")
+def gaps_download(fmt: str):
+    from app import gap_exports, gaps
+
+    if fmt not in gap_exports.FORMATS:
+        abort(404)
+    session = get_session()
+    try:
+        _, matrix, _ = _gaps_request(session)
+    except MaillageError as exc:
+        abort(Response(exc.message, status=400, mimetype="text/plain"))
+    if matrix is None:
+        abort(Response("Choisir un territoire.", status=400, mimetype="text/plain"))
+    content, mimetype, name = gap_exports.report_bytes(matrix, fmt, gaps.sources(session))
+    return Response(content, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @bp.get("/favicon.ico")
 def favicon():
     """Browsers ask for /favicon.ico on pages without an icon link (JSON answers): give them one."""

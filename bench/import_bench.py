@@ -1,8 +1,8 @@
 """Import benchmark: a synthetic national FINESS file of 100,000 establishments and a partner sheet
 of 5,000 rows covering all of France, on SpatiaLite and PostGIS.
 
-Each import runs as `maillage import …` in its own process (what an operator runs), so its wall
-time includes start-up and its peak memory (ru_maxrss of that process) is the import's own. The
+Each import runs as `maillage import …` in its own process (what an operator runs, through
+bench/peak.py), so its wall time includes start-up and its peak memory (VmHWM) is the import's own. The
 baseline, measured in the same run on the same database, is the floor any FINESS import pays:
 parse the same file with the csv module, reproject every geolocation with pyproj, and INSERT one
 plain row per establishment with executemany. Reported: seconds, rows/s, ratio to the baseline,
@@ -38,16 +38,26 @@ ALL_MAPPED = "categetab,kind\n156,cmp\n425,cattp\n292,etablissement_psy\n258,pen
 
 
 def timed(args: list[str], url: str) -> dict:
-    """Run a maillage command; wall seconds and the process's own peak RSS."""
+    """Run a maillage command; wall seconds and the process's own peak RSS. Output goes to files
+    (a pipe that fills up would block the process while we wait for it)."""
+    import tempfile
+
     env = {**os.environ, "DATABASE_URL": url}
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([MAILLAGE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, _, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    out, err = proc.stdout.read(), proc.stderr.read()
-    if proc.returncode not in (0, None) and "refusé" in out + err:
-        raise SystemExit(f"{' '.join(args)} failed:\n{out}\n{err[-2000:]}")
-    return {"s": round(seconds, 2), "peak_rss_mb": usage.ru_maxrss // 1024, "summary": out.strip().splitlines()[0]}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        peak_file = Path(tempfile.mkstemp(suffix=".txt")[1])
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "peak.py"), str(peak_file), *args], env=env,
+                                stdout=out, stderr=err, text=True)
+        status = proc.wait()
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+        peak = int(peak_file.read_text() or -1)
+        peak_file.unlink()
+    if status != 0 and "refusé" in stdout + stderr:
+        raise SystemExit(f"{' '.join(args)} failed:\n{stdout}\n{stderr[-2000:]}")
+    return {"s": round(seconds, 2), "peak_rss_mb": peak, "summary": stdout.strip().splitlines()[0]}
 
 
 def baseline(url: str, path: Path) -> float:

@@ -241,3 +241,20 @@ def test_use_my_position(browser, live_url):
     expect(kind_region(page, "secteur_psy_adulte")).to_contain_text("93G11")
     assert errors == []
     context.close()
+
+
+def test_gap_analysis_page_and_download(browser, live_url, artifacts, backend):
+    page = watched_page(browser)
+    page.goto(live_url + "/ecarts")
+    page.get_by_label(re.compile("^Territoire")).fill("departement:93")
+    page.get_by_label("Conseil local de santé mentale (CLSM)").check()
+    page.get_by_label("Résidence accueil").check()
+    page.get_by_role("button", name="Analyser").click()
+    expect(page.get_by_role("heading", level=2, name=re.compile("Seine-Saint-Denis"))).to_be_visible()
+    expect(page.locator("table").first).to_contain_text("Conseil local de santé mentale (CLSM)")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="XLSX").click()
+    assert download.value.suggested_filename == "ecarts.xlsx"
+    page.screenshot(path=artifacts / f"journey-gaps-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()

@@ -157,3 +157,39 @@ def test_representative_points_lie_in_their_units(session):
         assert unit.shape.contains(shapely.Point(unit.x, unit.y)), unit.code
     geom = session.scalar(select(Territory.geom.ST_AsBinary()).where(Territory.code == "93010"))
     assert wkb.loads(bytes(geom)).equals_exact(next(u.shape for u in matrix.units if u.code == "commune:93010"), 1e-9)
+
+
+def test_what_changed_between_two_dates(session, tmp_path):
+    before = gaps.compute(session, "departement:93", "clsm", dt.date(2025, 3, 1))
+    after = gaps.compute(session, "departement:93", "clsm", AS_OF)
+    comparison = gaps.compare(session, before, after)
+    changes = {(p["name"], p["change"], p["date"]) for p in comparison.partners}
+    # from the demo file: Bobigny's CLSM closed on 2025-06-30, Est Ensemble's opened on 2026-01-01
+    assert changes == {("CLSM de Bobigny (démo)", "fermeture ou fin de financement", "2025-06-30"),
+                       ("CLSM intercommunal Est Ensemble (démo)", "ouverture", "2026-01-01")}
+    units = {(u["code"], u["count_a"], u["count_b"]) for u in comparison.units}
+    assert units == {("commune:93008", 1, 0), ("commune:93048", 1, 2), ("commune:93055", 0, 1)}
+    written = gap_exports.write(after, tmp_path, ["csv", "xlsx", "html"], comparison=comparison)
+    assert {p.name for p in written} >= {"evolution-partenaires.csv", "evolution-communes.csv"}
+    html = (tmp_path / "rapport.html").read_text()
+    assert "Évolution du 01/03/2025 au 01/12/2026" in html and "en vert les communes qui gagnent" in html
+
+
+def test_iris_level_where_iris_are_loaded(session, demo_conn, tmp_path):
+    from importers import communes
+    from tests.conftest import shared
+    from tests.helpers import import_file
+
+    with pytest.raises(InvalidInput, match="Aucun IRIS chargé pour commune:93010"):
+        gaps.compute(session, "commune:93010", "clsm", AS_OF, level="iris")
+    import_file(demo_conn, communes, shared("iris-2022-dep93.geojson"), level="iris")
+    matrix = gaps.compute(session, "commune:93010", "clsm,secteur_psy_adulte", AS_OF, level="iris")
+    iris = json.loads(shared("iris-2022-dep93.geojson").read_text())["features"]
+    bondy = {f["properties"]["CODE_IRIS"] for f in iris if f["properties"]["INSEE_COM"] == "93010"}
+    assert {u.code for u in matrix.units} == {f"iris:{c}" for c in bondy}
+    clsm, sector = matrix.kinds
+    assert all(c == 1 for c in clsm.counts)  # the CLSM covers all of Bondy
+    # the adult sectors split Bondy: 93G10 (the north, a polygon) and 93G11 (the rest)
+    names = {n for partners in sector.partners for n in partners}
+    assert any("93G10" in n for n in names) and any("93G11" in n for n in names)
+    assert "pas de population" in matrix.notes[0]

@@ -193,3 +193,32 @@ def test_json_post_is_the_only_post_and_forms_cannot_forge_it(client):
     for url in ("/", "/annuaire", "/carte"):
         page = client.get(url).data.decode()
         assert 'method="post"' not in page.lower()
+
+
+def test_gaps_page_with_downloads(client):
+    _, page = get(client, "/ecarts")
+    assert "Analyse des écarts" in page and 'name="types" value="clsm"' in page
+    query = "territoire=departement:93&types=clsm&types=residence_accueil&date=2026-12-01&comparer=2025-03-01"
+    _, page = get(client, f"/ecarts?{query}")
+    assert "Seine-Saint-Denis — situation au 01/12/2026" in page
+    assert "CLSM de Bobigny (démo)" in page and "fermeture ou fin de financement" in page
+    for fmt, kind in (("csv", "text/csv"), ("xlsx", "spreadsheetml"), ("geojson", "geo+json"), ("pdf", "pdf"),
+                      ("gpkg", "geopackage"), ("html", "text/html")):
+        assert f'href="/ecarts/export.{fmt}?{query.replace("&", "&amp;")}"' in page
+        response = client.get(f"/ecarts/export.{fmt}?{query}")
+        assert response.status_code == 200 and kind in response.mimetype, fmt
+        assert "attachment" in response.headers["Content-Disposition"]
+    csv_text = client.get(f"/ecarts/export.csv?{query}").data.decode("utf-8-sig")
+    assert csv_text.count("\n") == 40 and "commune:93010;Bondy" in csv_text
+
+
+@pytest.mark.parametrize("query,message", [
+    ("territoire=93", "sans type, donc ambigu"),
+    ("territoire=departement:01", "absent du référentiel"),
+    ("territoire=departement:93&types=inconnu", "Type(s) inconnu(s)"),
+    ("territoire=departement:93&date=2026-01-01&comparer=2026-06-01", "doit précéder"),
+])
+def test_gaps_page_bad_choices(client, query, message):
+    _, page = get(client, f"/ecarts?{query}", status=400)
+    assert message in page
+    assert client.get(f"/ecarts/export.csv?{query}").status_code == 400
