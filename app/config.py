@@ -49,6 +49,9 @@ class Settings:
     TILE_ATTRIBUTION: str = ""
     # Where "signaler une erreur" on a partner page writes to (a mailto: link; no form, no personal data).
     REPORT_EMAIL: str = "signalement@example.org"
+    # Unmet-demand counts (off by default): each lookup that finds no partner of a territorial kind
+    # adds 1 to (commune, ISO week, kind) — never an address, a point or a time of day.
+    DEMAND_COUNTS: bool = False
 
     def as_flask_config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

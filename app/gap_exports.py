@@ -15,6 +15,7 @@ import shapely
 from shapely.geometry import mapping
 
 from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group
+from app.demand import shown as demand_shown
 from app.inventory import STATUS_LABELS as INVENTORY_LABELS
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
@@ -35,6 +36,8 @@ def unit_table(matrix: GapMatrix) -> tuple[list[str], list[list]]:
     for kind in matrix.kinds:
         if kind.counts is not None:
             header += [f"{kind.code}_nombre", f"{kind.code}_etat", f"{kind.code}_partenaires", f"{kind.code}_inventaire"]
+            if kind.demand is not None:
+                header.append(f"{kind.code}_demandes_non_couvertes_52_sem")
         else:
             header += [f"{kind.code}_distance_m", f"{kind.code}_plus_proche"]
             if kind.places is not None:
@@ -46,6 +49,8 @@ def unit_table(matrix: GapMatrix) -> tuple[list[str], list[list]]:
             if kind.counts is not None:
                 row += [int(kind.counts[i]), STATE_LABELS[state(kind, i)], ", ".join(kind.partners[i]),
                         INVENTORY_LABELS[kind.inventory[i]]]
+                if kind.demand is not None:
+                    row.append(demand_shown(kind.demand[i]))
             else:
                 d = kind.distance_m[i]
                 row += [None if np.isnan(d) else int(d), kind.nearest[i] or None]

@@ -45,6 +45,9 @@ METHOD = {
            f"conception {DAC_RANGE[0]:,}–{DAC_RANGE[1]:,} habitants.".replace(",", " "),
     "inventaire": "« non inventorié » : le territoire n'a pas été recensé pour ce type ; un 0 y n'est pas une absence "
                   "d'offre. « inconnu » : aucun état d'inventaire n'est enregistré.",
+    "demande": "Demandes non couvertes (si le comptage est activé) : nombre de recherches d'une adresse de la commune "
+               "sans partenaire du type, sur les 52 semaines précédant la date ; aucune adresse n'est conservée ; "
+               "les nombres inférieurs à 5 sont affichés « < 5 ».",
 }
 
 
@@ -69,6 +72,7 @@ class KindResult:
     counts: np.ndarray | None = None  # territorial: partners covering each unit
     partners: list[list[str]] = field(default_factory=list)  # names per unit
     inventory: list[str] = field(default_factory=list)  # per unit: inventorie | non_inventorie | inconnu
+    demand: list[int] | None = None  # territorial: uncovered lookups over the 52 weeks to the date
     distance_m: np.ndarray | None = None  # proximity: nearest site per unit
     places: np.ndarray | None = None  # housing: places located in each unit
     nearest: list[str] = field(default_factory=list)
@@ -218,6 +222,12 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
         else:
             _proximity(session, kind.code, as_of, units, xs, ys, result)
         result.inventory = inventory.get(kind.code, ["inconnu"] * len(units))
+        if kind.mode == "territorial":
+            from app import demand
+
+            found = demand.counts(session, kind.code, as_of - dt.timedelta(weeks=52), as_of)
+            if found:
+                result.demand = [found.get(u.code, 0) for u in units]
         results.append(result)
         if progress:
             progress(1)

@@ -324,3 +324,17 @@ class Inventory(Base):
     source: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class UnmetDemand(Base):
+    """How many lookups found no partner of a kind, per commune and ISO week (optional, see
+    MAILLAGE_DEMAND_COUNTS). Counts only: no address, no point, no time of day."""
+
+    __tablename__ = "unmet_demand"
+    __table_args__ = (UniqueConstraint("code", "week", "kind_code", name="uq_unmet_demand_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))  # typed unit code: commune:93010, arrondissement:75113
+    week: Mapped[str] = mapped_column(String(8))  # ISO week, e.g. 2026-W48
+    kind_code: Mapped[str] = mapped_column(ForeignKey("kind.code"), index=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

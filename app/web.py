@@ -128,7 +128,10 @@ def _answer() -> tuple[dict | None, dict | None, str | None, int]:
 
 @bp.get("/couverture")
 def coverage_card():
+    from app import demand
+
     geocoding, answer, error, status = _answer()
+    demand.record_if_enabled(state(), answer)
     session = get_session()
     features = maps.card_features(session, answer) if answer else None
     return render_template("couverture.html", geocoding=geocoding, answer=answer, error=error,

@@ -258,3 +258,13 @@ def test_a_mapping_to_a_territorial_kind_is_refused(demo_conn, tmp_path):
     with pytest.raises(ImportRejected) as info:
         import_file(demo_conn, finess, write(tmp_path / "f.csv", [CMP_A], POSITIONS), mapping=mapping)
     assert "« clsm » a une zone de compétence" in info.value.report.rejected[0].message
+
+
+def test_finess_marks_its_kinds_inventoried_where_imported(demo_conn, tmp_path):
+    from app.models import Inventory
+
+    import_file(demo_conn, finess, write(tmp_path / "f.csv", [CMP_A], POSITIONS), departements="93")
+    with session_of(demo_conn) as session:
+        rows = {(r.code, r.kind_code, r.status) for r in session.scalars(select(Inventory))}
+    assert ("departement:93", "cmp", "inventorie") in rows and ("departement:93", "pension_de_famille", "inventorie") in rows
+    assert not any(code == "departement:75" for code, _, _ in rows)

@@ -8,7 +8,7 @@ import shapely
 from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
-from app import directory, get_session, kinds, spatial, state, territories
+from app import demand, directory, get_session, kinds, spatial, state, territories
 from app.api import bp
 from app.api.openapi import openapi_document
 from app.db import get_meta
@@ -89,11 +89,15 @@ def lookup_point():
             raise InvalidInput("Donner soit « address », soit « lon » et « lat », pas les deux.", field="address")
         options = _options(request.args)
         settings = state().settings
-        return jsonify(lookup_address(get_session(), state().geocoder, request.args["address"], options,
-                                      boundary_m=settings.BOUNDARY_DISTANCE_M))
+        result = lookup_address(get_session(), state().geocoder, request.args["address"], options,
+                                boundary_m=settings.BOUNDARY_DISTANCE_M)
+        demand.record_if_enabled(state(), result["lookup"])
+        return jsonify(result)
     lon, lat = _float_param("lon"), _float_param("lat")
     options = _options(request.args)
-    return jsonify(lookup(get_session(), lon, lat, options))
+    answer = lookup(get_session(), lon, lat, options)
+    demand.record_if_enabled(state(), answer)
+    return jsonify(answer)
 
 
 @bp.get("/geocode")

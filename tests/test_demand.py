@@ -1,0 +1,67 @@
+"""Optional unmet-demand counts: per commune, week and kind — never an address or a point."""
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app import create_app, gap_exports, gaps
+from app.models import UnmetDemand
+from tests.points import BONDY_NORD, BONDY_SUD, LYON
+
+
+@pytest.fixture
+def counting_app(demo_url):
+    app = create_app({"DATABASE_URL": demo_url, "DEMAND_COUNTS": True})
+    engine = app.extensions["maillage"].engine
+    try:
+        yield app
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM unmet_demand"))
+        engine.dispose()
+
+
+def rows(app):
+    with Session(app.extensions["maillage"].engine) as session:
+        return sorted((r.code, r.week, r.kind_code, r.count) for r in session.scalars(select(UnmetDemand)))
+
+
+def test_uncovered_lookups_are_counted_per_commune_week_and_kind(counting_app):
+    client = counting_app.test_client()
+    week = "{}-W{:02d}".format(*dt.date.today().isocalendar()[:2])
+    assert client.get("/api/v1/lookup?lon={}&lat={}".format(*BONDY_NORD)).status_code == 200
+    assert client.get("/couverture?lon={}&lat={}".format(*BONDY_NORD)).status_code == 200
+    counted = rows(counting_app)
+    assert ("commune:93010", week, "savs", 2) in counted  # nobody offers a SAVS in Bondy (demo)
+    assert all(code == "commune:93010" and count == 2 for code, _, _, count in counted)
+    assert "clsm" not in {kind for _, _, kind, _ in counted}  # Bondy has a CLSM
+    # outside the reference, or about another date: nothing is counted
+    client.get("/api/v1/lookup?lon={}&lat={}".format(*LYON))
+    client.get("/api/v1/lookup?lon={}&lat={}&as_of=2025-01-01".format(*BONDY_NORD))
+    assert rows(counting_app) == counted
+    # the table holds codes and counts only
+    columns = set(UnmetDemand.__table__.columns.keys())
+    assert columns == {"id", "code", "week", "kind_code", "count"}
+
+
+def test_gap_exports_show_small_counts_as_less_than_five(counting_app):
+    client = counting_app.test_client()
+    for _ in range(6):
+        client.get("/api/v1/lookup?lon={}&lat={}".format(*BONDY_NORD))
+    client.get("/api/v1/lookup?lon={}&lat={}".format(*BONDY_SUD))  # Bondy too, once more
+    with Session(counting_app.extensions["maillage"].engine) as session:
+        matrix = gaps.compute(session, "departement:93", "savs,clsm", dt.date.today())
+    header, table = gap_exports.unit_table(matrix)
+    bondy = dict(zip(header, next(r for r in table if r[0] == "commune:93010")))
+    assert bondy["savs_demandes_non_couvertes_52_sem"] == 7
+    montreuil = dict(zip(header, next(r for r in table if r[0] == "commune:93048")))
+    assert montreuil["savs_demandes_non_couvertes_52_sem"] == 0
+    assert "clsm_demandes_non_couvertes_52_sem" not in header or bondy["clsm_demandes_non_couvertes_52_sem"] == 0
+
+
+def test_small_counts_are_hidden():
+    from app.demand import shown
+
+    assert (shown(0), shown(1), shown(4), shown(5), shown(12)) == (0, "< 5", "< 5", 5, 12)
