@@ -182,6 +182,14 @@
     if (map && window.L) setupMap(map);
     var position = document.getElementById("ma-position");
     if (position) setupPosition(position);
+    document.querySelectorAll("form[data-busy]").forEach(function (form) {
+      form.addEventListener("submit", function () {
+        var status = form.querySelector(".busy");
+        if (status) status.textContent = form.getAttribute("data-busy");
+        var button = form.querySelector("button[type=submit]");
+        if (button) button.setAttribute("aria-disabled", "true");
+      });
+    });
     var print = document.getElementById("imprimer");
     if (print) print.addEventListener("click", function () { window.print(); });
   });
