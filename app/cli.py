@@ -467,7 +467,8 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level):
         if "progress" in locals():
             progress.close()
     population = f"{matrix.population:,}".replace(",", " ")
-    click.echo(f"{matrix.territory_name} : {len(matrix.units)} commune(s), {population} habitants, "
+    what = "commune(s)" if all(u.code.startswith("commune:") for u in matrix.units) else "unité(s)"
+    click.echo(f"{matrix.territory_name} : {len(matrix.units)} {what}, {population} habitants, "
                f"situation au {matrix.as_of.isoformat()}")
     for item in gap_exports.summaries(matrix):
         if item["mode"] == "territorial":

@@ -136,9 +136,13 @@ def _collect(session: Session, typed_codes, level: str = "commune") -> tuple[str
                                code="unknown-territory", field="territory")
         for unit in found:
             units.setdefault(unit.code, unit)
-        names.append(territories.group_name(session, typed) if not typed.is_unit else found[0].name
-                     if len(found) == 1 else str(typed))
-    return " + ".join(n or "" for n in names), sorted(units.values(), key=lambda u: u.code)
+        if typed.is_unit:
+            name = session.scalar(select(Territory.name).where(Territory.level == typed.level,
+                                                               Territory.code == typed.code))
+        else:
+            name = territories.group_name(session, typed)
+        names.append(name or str(typed))
+    return " + ".join(names), sorted(units.values(), key=lambda u: u.code)
 
 
 BIG_CITIES = {"75056", "13055", "69123"}
