@@ -43,9 +43,17 @@ system_packages() {
     fi
 }
 
+# What the virtualenv is built from: it is rebuilt when this changes.
+lock_digest() {
+    cat requirements-build.lock requirements.lock pyproject.toml
+    # an `if`, not `[ … ] && cat`: under set -e a false test as the substitution's last command
+    # ends the script silently — it did, for `dev.sh demo` (tests/test_docs.py guards it)
+    if [ "${1:-}" = "test" ]; then cat requirements-dev.lock; fi
+}
+
 virtualenv() {
     local stamp="$VENV/.maillage-installed" want
-    want="$(cat requirements-build.lock requirements.lock pyproject.toml; [ "${1:-}" = "test" ] && cat requirements-dev.lock)"
+    want="$(lock_digest "${1:-}")"
     if [ ! -x "$VENV/bin/python" ]; then
         log "virtualenv $VENV"
         "$PYTHON" -m venv "$VENV"
@@ -120,6 +128,10 @@ case "$cmd" in
         log "pytest"
         export MAILLAGE_CHROMIUM="${MAILLAGE_CHROMIUM:-/usr/bin/chromium}"
         exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    lock-digest)
+        # internal: what `setup`/`demo`/`test` compare with the installed virtualenv
+        lock_digest "${1:-}"
         ;;
     *)
         sed -n '2,12p' "$0"

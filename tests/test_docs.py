@@ -35,3 +35,15 @@ def test_readme_starts_with_the_two_commands():
     head = README[:1500]
     assert "bash dev.sh demo" in head and "bash dev.sh test" in head
     assert (PROJECT_ROOT / ".ci" / "run").read_text().strip().endswith("exec bash dev.sh test")
+
+
+def test_dev_sh_computes_its_lock_digest_for_demo_and_test():
+    """`bash dev.sh demo` once stopped silently under set -e: the digest for a non-test install ended
+    with a false `[ … ]`. CI only runs `dev.sh test`, so the demo path is checked here."""
+    import subprocess
+
+    demo = subprocess.run(["bash", "dev.sh", "lock-digest"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    test = subprocess.run(["bash", "dev.sh", "lock-digest", "test"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert demo.returncode == 0 and test.returncode == 0, demo.stderr + test.stderr
+    assert "pysqlite3==" in demo.stdout and "pytest==" not in demo.stdout
+    assert "pytest==" in test.stdout
