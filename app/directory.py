@@ -96,17 +96,11 @@ def partner_detail(session: Session, partner_id: int, *, tolerance: float | None
     names, compiled coverage as a GeoJSON feature (simplified when asked), provenance."""
     from geoalchemy2.shape import to_shape
     from shapely.geometry import mapping
-    from sqlalchemy.orm import selectinload
-
     from app.errors import NotFound
     from app.models import Landlord
+    from app.registry import STORED_OPTIONS
 
-    p = session.scalar(
-        select(Partner).where(Partner.id == partner_id).options(
-            selectinload(Partner.sites), selectinload(Partner.contacts), selectinload(Partner.parts),
-            selectinload(Partner.landlord_links), selectinload(Partner.area),
-        )
-    )
+    p = session.scalar(select(Partner).where(Partner.id == partner_id).options(*STORED_OPTIONS))
     if p is None:
         raise NotFound(f"Aucun partenaire n° {partner_id}.")
     coverage = None

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping
 
 from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group
+from app.maps import DISPLAY_TOLERANCE, rounded
 from app.demand import shown as demand_shown
 from app.inventory import STATUS_LABELS as INVENTORY_LABELS
 
@@ -97,11 +97,17 @@ def write(matrix: GapMatrix, out: Path, formats=FORMATS, *, sources: list[str] |
     return written
 
 
+def csv_bytes(header, rows) -> bytes:
+    """`;`-separated UTF-8 with a byte-order mark, as a French spreadsheet opens it."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, delimiter=";")
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
 def _csv(path: Path, header, rows) -> Path:
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh, delimiter=";")
-        writer.writerow(header)
-        writer.writerows(["" if v is None else v for v in row] for row in rows)
+    path.write_bytes(csv_bytes(header, rows))
     return path
 
 
@@ -110,11 +116,11 @@ def _csv_dicts(path: Path, items: list[dict]) -> Path:
     return _csv(path, keys, [[item.get(k) for k in keys] for item in items])
 
 
-def geojson(matrix: GapMatrix, header, rows, tolerance: float = 0.0003) -> dict:
+def geojson(matrix: GapMatrix, header, rows, tolerance: float = DISPLAY_TOLERANCE) -> dict:
     features = []
     for unit, row in zip(matrix.units, rows):
-        geom = shapely.set_precision(unit.shape.simplify(tolerance, preserve_topology=True), 1e-5)
-        features.append({"type": "Feature", "geometry": mapping(geom), "properties": dict(zip(header, row))})
+        geom = rounded(unit.shape.simplify(tolerance, preserve_topology=True))
+        features.append({"type": "Feature", "geometry": geom, "properties": dict(zip(header, row))})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -309,11 +315,7 @@ def report_bytes(matrix: GapMatrix, fmt: str, sources: list[str]) -> tuple[bytes
     """One output in memory (the web page's download buttons): (content, mimetype, file name)."""
     header, rows = unit_table(matrix)
     if fmt == "csv":
-        buf = io.StringIO(newline="")
-        writer = csv.writer(buf, delimiter=";")
-        writer.writerow(header)
-        writer.writerows(["" if v is None else v for v in row] for row in rows)
-        return ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8", "communes.csv"
+        return csv_bytes(header, rows), "text/csv; charset=utf-8", "communes.csv"
     if fmt == "geojson":
         return (json.dumps(geojson(matrix, header, rows), ensure_ascii=False).encode("utf-8"),
                 "application/geo+json", "communes.geojson")

@@ -26,7 +26,7 @@ from shapely import wkb
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from app import spatial, territories
+from app import demand, spatial, territories
 from app.errors import InvalidInput
 from app.geometry import haversine_m_array
 from app.lookup import availability
@@ -146,13 +146,23 @@ def _collect(session: Session, typed_codes, level: str = "commune") -> tuple[str
 
 
 BIG_CITIES = {"75056", "13055", "69123"}
+UNIT_COLUMNS = (Territory.level, Territory.code, Territory.name, Territory.population, Territory.departement,
+                Territory.epci, Territory.geom.ST_AsBinary())
+
+
+def _to_units(rows) -> list[Unit]:
+    """Territory rows (UNIT_COLUMNS) as units with their representative points (vectorised)."""
+    if not rows:
+        return []
+    shapes = shapely.from_wkb([bytes(r[6]) for r in rows])
+    points = shapely.point_on_surface(shapes)
+    return [Unit(f"{r[0]}:{r[1]}", r[2], r[3], r[4], r[5], float(shapely.get_x(p)), float(shapely.get_y(p)), s)
+            for r, s, p in zip(rows, shapes, points)]
 
 
 def iris_units(session: Session, typed) -> list[Unit]:
     """The IRIS loaded for a territory (`maillage import communes … --level iris`)."""
-    columns = (Territory.level, Territory.code, Territory.name, Territory.population, Territory.departement,
-               Territory.epci, Territory.geom.ST_AsBinary())
-    query = select(*columns).where(Territory.level == "iris")
+    query = select(*UNIT_COLUMNS).where(Territory.level == "iris")
     if typed.is_unit:
         query = query.where(Territory.code.like(f"{typed.code[:5]}%")) if typed.level != "iris" else query.where(
             Territory.code == typed.code)
@@ -163,33 +173,25 @@ def iris_units(session: Session, typed) -> list[Unit]:
         communes = list(session.scalars(select(Territory.code).where(Territory.level == "commune", column == typed.code)))
         query = query.where(Territory.parent_code.in_(communes or ["-"]))
     rows = session.execute(query).all()
-    shapes = shapely.from_wkb([bytes(r[6]) for r in rows]) if rows else []
-    points = shapely.point_on_surface(shapes) if rows else []
-    return [Unit(f"{r[0]}:{r[1]}", r[2], r[3], r[4], r[5], float(shapely.get_x(p)), float(shapely.get_y(p)), s)
-            for r, s, p in zip(rows, shapes, points)]
+    return _to_units(rows)
 
 
 def display_units(session: Session, typed) -> list[Unit]:
-    columns = (Territory.level, Territory.code, Territory.name, Territory.population, Territory.departement,
-               Territory.epci, Territory.geom.ST_AsBinary())
     if typed.is_unit:
-        rows = session.execute(select(*columns).where(Territory.level == typed.level, Territory.code == typed.code)).all()
+        rows = session.execute(select(*UNIT_COLUMNS).where(Territory.level == typed.level, Territory.code == typed.code)).all()
         if typed.level == "commune" and typed.code in BIG_CITIES:
-            rows = session.execute(select(*columns).where(Territory.level == "arrondissement",
+            rows = session.execute(select(*UNIT_COLUMNS).where(Territory.level == "arrondissement",
                                                           Territory.parent_code == typed.code)).all() or rows
     else:
         column = territories.GROUP_COLUMNS[typed.level]
-        rows = session.execute(select(*columns).where(Territory.level == "commune", column == typed.code)).all()
+        rows = session.execute(select(*UNIT_COLUMNS).where(Territory.level == "commune", column == typed.code)).all()
         parents = [r.code for r in rows if r.code in BIG_CITIES]
         if parents:
-            arrondissements = session.execute(select(*columns).where(
+            arrondissements = session.execute(select(*UNIT_COLUMNS).where(
                 Territory.level == "arrondissement", Territory.parent_code.in_(parents))).all()
             if arrondissements:
                 rows = [r for r in rows if r.code not in parents] + list(arrondissements)
-    shapes = shapely.from_wkb([bytes(r[6]) for r in rows]) if rows else []
-    points = shapely.point_on_surface(shapes) if rows else []
-    return [Unit(f"{r[0]}:{r[1]}", r[2], r[3], r[4], r[5], float(shapely.get_x(p)), float(shapely.get_y(p)), s)
-            for r, s, p in zip(rows, shapes, points)]
+    return _to_units(rows)
 
 
 def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | None = None,
@@ -200,13 +202,10 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
         raise InvalidInput(f"Niveau « {level} » inconnu (commune ou iris).", field="level")
     as_of = as_of or dt.date.today()
     kinds = parse_kinds(session, kind_codes)
-    if level == "iris":
-        name, units = territory_units(session, territory, "iris")
-        if not units:
-            raise InvalidInput(f"Aucun IRIS chargé pour {territory} : `maillage import communes iris.geojson --level iris`.",
-                               code="no-iris", field="territory")
-    else:
-        name, units = territory_units(session, territory)
+    name, units = territory_units(session, territory, level)
+    if not units and level == "iris":
+        raise InvalidInput(f"Aucun IRIS chargé pour {territory} : `maillage import communes iris.geojson --level iris`.",
+                           code="no-iris", field="territory")
     if not units:
         raise InvalidInput(f"Aucune commune dans {territory}.", field="territory")
     if level == "commune" and all(u.population is None for u in units):
@@ -223,15 +222,12 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
         result = KindResult(kind.code, kind.label, kind.mode, kind.is_housing)
         if kind.mode == "territorial":
             _territorial(session, kind.code, as_of, units, point_tree, bounds, result)
-        else:
-            _proximity(session, kind.code, as_of, units, xs, ys, result)
-        result.inventory = inventory.get(kind.code, ["inconnu"] * len(units))
-        if kind.mode == "territorial":
-            from app import demand
-
             found = demand.counts(session, kind.code, as_of - dt.timedelta(weeks=52), as_of)
             if found:
                 result.demand = [found.get(u.code, 0) for u in units]
+        else:
+            _proximity(session, kind.code, as_of, units, xs, ys, result)
+        result.inventory = inventory.get(kind.code, ["inconnu"] * len(units))
         results.append(result)
         if progress:
             progress(1)
@@ -268,19 +264,24 @@ def _date(value):
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def _territorial(session, kind_code, as_of, units, point_tree, bounds, result: KindResult) -> None:
+def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> list[tuple[str, object]]:
+    """(name, compiled area) of the partners of a kind in service at the date whose area meets the
+    box (spatial index on both backends)."""
     backend = spatial.backend_for(session)
     sql = ("SELECT p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
            "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
            + backend.box_filter("coverage_area", "ca"))
     params = {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}
+    return [(row.name, wkb.loads(bytes(row.geom))) for row in active_rows(session, sql, params, as_of)]
+
+
+def _territorial(session, kind_code, as_of, units, point_tree, bounds, result: KindResult) -> None:
     counts = np.zeros(len(units), dtype=int)
     partners: list[list[str]] = [[] for _ in units]
-    for row in active_rows(session, sql, params, as_of):
-        area = wkb.loads(bytes(row.geom))
+    for name, area in active_areas(session, kind_code, bounds, as_of):
         for index in point_tree.query(area, predicate="contains"):
             counts[index] += 1
-            partners[index].append(row.name)
+            partners[index].append(name)
     result.counts = counts
     result.partners = [sorted(p) for p in partners]
 
@@ -325,15 +326,9 @@ def _dac_populations(session, as_of, bounds, point_tree) -> list[dict]:
     """Each DAC covering at least one commune of the territory, with the population of all the
     communes it covers (Paris, Lyon, Marseille counted by arrondissement, never twice)."""
     backend = spatial.backend_for(session)
-    rows = list(active_rows(session, (
-        "SELECT p.id, p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
-        "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = 'dac' AND ca.geom IS NOT NULL AND "
-        + backend.box_filter("coverage_area", "ca")),
-        {"minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}, as_of))
     out = []
     big = ",".join(f"'{c}'" for c in sorted(BIG_CITIES))
-    for row in rows:
-        area = wkb.loads(bytes(row.geom))
+    for name, area in active_areas(session, "dac", bounds, as_of):
         if len(point_tree.query(area, predicate="contains")) == 0:
             continue  # a neighbour's DAC whose box meets the territory
         minx, miny, maxx, maxy = area.bounds
@@ -346,7 +341,7 @@ def _dac_populations(session, as_of, bounds, point_tree) -> list[dict]:
         population = int(sum((c[0] or 0) for c, ok in zip(communes, inside) if ok))
         status = "dans la fourchette" if DAC_RANGE[0] <= population <= DAC_RANGE[1] else (
             "en dessous" if population < DAC_RANGE[0] else "au-dessus")
-        out.append({"name": row.name, "population": population, "communes": int(sum(bool(v) for v in inside)),
+        out.append({"name": name, "population": population, "communes": int(sum(bool(v) for v in inside)),
                     "status": status})
     return sorted(out, key=lambda d: d["name"])
 

@@ -35,7 +35,8 @@ STATUS_LABELS = {
 STATUS_COLOURS = {"none": "#c9191e", "partial": "#f2a900", "one": "#18753c", "several": "#000091"}
 
 
-def _rounded(geom) -> dict:
+def rounded(geom) -> dict:
+    """GeoJSON geometry rounded to COORD_DECIMALS."""
     return mapping(shapely.set_precision(geom, 10 ** -COORD_DECIMALS))
 
 
@@ -66,7 +67,7 @@ def card_features(session: Session, answer: dict) -> dict:
                 CoverageArea.partner_id.in_(ids), CoverageArea.geom.is_not(None))):
             shape = to_shape(geom).simplify(DISPLAY_TOLERANCE, preserve_topology=True)
             kind_label, name = labels[pid]
-            features.append({"type": "Feature", "geometry": _rounded(shape),
+            features.append({"type": "Feature", "geometry": rounded(shape),
                              "properties": {"role": "zone", "kind": kind_label, "name": name}})
     # zones under points, drawn first
     features.sort(key=lambda f: 0 if f["properties"]["role"] == "zone" else 1)
@@ -106,16 +107,9 @@ def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.d
     if not units:
         raise InvalidInput(f"Aucune commune dans {typed}.", code="unknown-territory", field="territory")
     bounds = shapely.total_bounds([u.shape for u in units])
-    backend = spatial.backend_for(session)
-    areas = []
-    for row in gaps.active_rows(session, (
-            "SELECT p.id, p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
-            "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
-            + backend.box_filter("coverage_area", "ca")),
-            {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}, as_of):
-        shape = wkb.loads(bytes(row.geom))
+    areas = gaps.active_areas(session, kind_code, bounds, as_of)
+    for _, shape in areas:
         shapely.prepare(shape)
-        areas.append((row.name, shape))
     tree = shapely.STRtree([a[1] for a in areas]) if areas else None
     out = []
     for unit in units:
@@ -154,7 +148,7 @@ def summary(units: list[UnitCoverage]) -> dict:
 def units_geojson(units: list[UnitCoverage], *, tolerance: float = DISPLAY_TOLERANCE) -> dict:
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature",
-         "geometry": _rounded(u.geometry.simplify(tolerance, preserve_topology=True)),
+         "geometry": rounded(u.geometry.simplify(tolerance, preserve_topology=True)),
          "properties": {"code": u.code, "nom": u.name, "population": u.population, "statut": u.status,
                         "statut_libelle": STATUS_LABELS[u.status], "partenaires": ", ".join(u.partners) or "—",
                         "part_couverte": u.share}}
@@ -189,11 +183,6 @@ def folium_map(geojson: dict, *, static_url, tile_url: str = "", tile_attributio
     return html
 
 
-def reference_extent(session: Session) -> tuple | None:
-    row = session.execute(text(spatial.backend_for(session).extent_sql("territory"))).one()
-    return None if row[0] is None else tuple(round(float(v), 4) for v in row)
-
-
 def communes_geojson(session: Session, bbox: tuple[float, float, float, float], limit: int = 1500) -> dict:
     """Simplified commune outlines meeting a box (spatial index on both backends)."""
     backend = spatial.backend_for(session)
@@ -203,5 +192,5 @@ def communes_geojson(session: Session, bbox: tuple[float, float, float, float], 
         dict(zip(("minx", "miny", "maxx", "maxy"), bbox))).all()
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"code": code, "nom": name},
-         "geometry": _rounded(wkb.loads(bytes(geom)).simplify(DISPLAY_TOLERANCE * 2, preserve_topology=True))}
+         "geometry": rounded(wkb.loads(bytes(geom)).simplify(DISPLAY_TOLERANCE * 2, preserve_topology=True))}
         for code, name, geom in rows]}

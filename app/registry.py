@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point, box
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app import coverage, territories
@@ -253,13 +253,10 @@ def _kind(session: Session, code: str, cache: dict | None) -> Kind | None:
 
 
 def _reference_extent(session: Session, cache: dict | None) -> tuple | None:
-    """Bounding box of the loaded reference (None when no territory is loaded)."""
+    """The reference's bounding box, once per import."""
     if cache is not None and "extent" in cache:
         return cache["extent"]
-    from app.spatial import backend_for
-
-    row = session.execute(text(backend_for(session).extent_sql("territory"))).one()
-    extent = None if row[0] is None else tuple(float(v) for v in row)
+    extent = territories.reference_extent(session)
     if cache is not None:
         cache["extent"] = extent
     return extent

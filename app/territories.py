@@ -343,6 +343,14 @@ def unit_names(session: Session, typed_codes: list[str]) -> dict[str, str]:
     return names
 
 
+def reference_extent(session: Session) -> tuple[float, float, float, float] | None:
+    """Bounding box (minx, miny, maxx, maxy) of the loaded reference; None when it is empty."""
+    from app.spatial import backend_for
+
+    row = session.execute(text(backend_for(session).extent_sql("territory"))).one()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
 def reference_summary(session: Session) -> dict:
     rows = session.execute(select(Territory.level, func.count()).group_by(Territory.level)).all()
     return {level: count for level, count in rows}

@@ -82,7 +82,14 @@ def _age_label(value: str) -> str:
 def home():
     session = get_session()
     return render_template("home.html", filters=_filters_from_request(), choices=_filter_choices(session),
-                           tile=_tile(), extent=maps.reference_extent(session))
+                           tile=_tile(), extent=_rounded_extent(session))
+
+
+def _rounded_extent(session):
+    from app.territories import reference_extent
+
+    extent = reference_extent(session)
+    return tuple(round(v, 4) for v in extent) if extent else None
 
 
 @bp.get("/carte/communes.geojson")

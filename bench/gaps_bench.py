@@ -80,7 +80,6 @@ def geopandas_baseline(url: str, territory: str) -> dict:
 
     import geopandas as gpd
     import shapely
-    from sqlalchemy import text
 
     from app.config import load_settings
     from app.db import engine_from_settings, transaction
@@ -90,10 +89,9 @@ def geopandas_baseline(url: str, territory: str) -> dict:
     with transaction(engine) as session:
         _, units = gaps.territory_units(session, territory)
         today = dt.date.today()
-        rows = [r for r in session.execute(text(
+        rows = list(gaps.active_rows(session, (
             "SELECT p.kind_code, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
-            "JOIN partner p ON p.id = ca.partner_id WHERE ca.geom IS NOT NULL"))
-            if gaps.availability(gaps._Facts(r.status, gaps._date(r.valid_from), gaps._date(r.valid_to)), today) == "active"]
+            "JOIN partner p ON p.id = ca.partner_id WHERE ca.geom IS NOT NULL"), {}, today))
     engine.dispose()
     points = gpd.GeoDataFrame({"code": [u.code for u in units]},
                               geometry=gpd.points_from_xy([u.x for u in units], [u.y for u in units]), crs=4326)

@@ -511,11 +511,12 @@ def _mark_inventoried(session: Session, batch: Batch) -> None:
     from app import inventory
     from app.models import Territory
 
-    scope = batch.extra["scope"] or sorted(set(session.scalars(
-        select(Territory.departement).where(Territory.level == "commune", Territory.departement.is_not(None)))))
+    query = select(Territory.departement).where(Territory.level == "commune",
+                                                Territory.departement.is_not(None)).distinct()
+    if batch.extra["scope"]:
+        query = query.where(Territory.departement.in_(batch.extra["scope"]))
     kinds = sorted(batch.extra["kinds"])
-    known = set(session.scalars(select(Territory.departement).where(Territory.departement.in_(scope)).distinct()))
-    for dep in sorted(known):
+    for dep in sorted(session.scalars(query)):
         inventory.set_status(session, f"departement:{dep}", kinds, "inventorie",
                              source=f"FINESS {batch.extra['date']} ({batch.extra['file']})")
 
