@@ -14,13 +14,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import PROJECT_ROOT, Settings, load_settings
+from app.json_provider import OrjsonProvider
 
 
 @dataclass
 class State:
     settings: Settings
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # read-write, one transaction each (demand counts)
+    read_sessions: sessionmaker[Session]  # requests: read only, no transaction
     geocoder: object  # app.geocoding.Geocoder
 
 
@@ -34,10 +36,10 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "app" / "static"))
     app.config.update(settings.as_flask_config())
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json = OrjsonProvider(app)
     engine = db.engine_from_settings(settings)
-    app.extensions["maillage"] = State(settings, engine, db.session_factory(engine), geocoding.from_settings(settings))
+    app.extensions["maillage"] = State(settings, engine, db.session_factory(engine), db.read_session_factory(engine),
+                                         geocoding.from_settings(settings))
     logging.getLogger("maillage").setLevel(settings.LOG_LEVEL.upper())
     privacy.install()
 
@@ -105,5 +107,5 @@ def state(app: Flask | None = None) -> State:
 def get_session() -> Session:
     """The request's session (read-mostly; closed at the end of the request)."""
     if "db_session" not in g:
-        g.db_session = state().sessions()
+        g.db_session = state().read_sessions()
     return g.db_session

@@ -35,6 +35,20 @@ def session_factory(bind: Engine | Connection) -> sessionmaker[Session]:
     return sessionmaker(bind, expire_on_commit=False, join_transaction_mode="create_savepoint")
 
 
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for web and API requests, which only read: no transaction is opened, each
+    statement reads what is committed (as PostgreSQL's default READ COMMITTED does inside a
+    transaction anyway). On PostgreSQL this saves the BEGIN and ROLLBACK round trips of every
+    request; on SQLite the BEGIN. Writes (the optional demand counts) use `session_factory`."""
+    if engine.dialect.name == "postgresql":
+        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        # not SQLAlchemy's AUTOCOMMIT on pysqlite: resetting it on return to the pool would give
+        # the connection back pysqlite's own transaction handling (see spatial.make_engine)
+        bind = engine.execution_options(**{spatial.NO_BEGIN: True})
+    return sessionmaker(bind, expire_on_commit=False)
+
+
 @contextmanager
 def transaction(engine: Engine | Connection):
     """One session, one transaction: committed on success, rolled back on any error."""
@@ -89,21 +103,30 @@ def set_meta(session: Session, key: str, value: str) -> None:
 DATA_VERSION_KEY = "data_version"
 
 
-def _mark_written(session: Session) -> None:
+# Tables no read-side cache depends on: writing them leaves the data version alone. The optional
+# demand counts are written after lookups; bumping the version there would make every uncovered
+# lookup throw away the partner cards, shapes and geocoding indexes of every process.
+UNVERSIONED_TABLES = frozenset({"unmet_demand"})
+
+
+def _mark_written(session: Session, tables) -> None:
     session.info["maillage_wrote"] = True
-    session.info["maillage_bump"] = True
+    if any(t not in UNVERSIONED_TABLES for t in tables):
+        session.info["maillage_bump"] = True
 
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session, _flush_context):
-    if session.new or session.dirty or session.deleted:
-        _mark_written(session)
+    changed = [*session.new, *session.dirty, *session.deleted]
+    if changed:
+        _mark_written(session, {getattr(o, "__tablename__", None) for o in changed})
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _on_execute(state):
     if state.is_insert or state.is_update or state.is_delete:
-        _mark_written(state.session)
+        mapper = state.bind_mapper
+        _mark_written(state.session, {mapper.local_table.name if mapper is not None else None})
 
 
 @event.listens_for(Session, "before_commit")

@@ -25,6 +25,8 @@ def read_catalogue(path: Path = CATALOGUE) -> list[dict]:
                     raise ValueError(f"mode {row['mode']!r} (attendu {', '.join(KIND_MODES)})")
                 if row["age_band"] not in AGE_BANDS:
                     raise ValueError(f"age_band {row['age_band']!r}")
+                if row["radius_m"] and int(row["radius_m"]) <= 0:
+                    raise ValueError(f"radius_m {row['radius_m']!r} (mètres, > 0 ou vide)")
                 rows.append({
                     "code": row["code"].strip(),
                     "label": row["label"].strip(),

@@ -318,65 +318,97 @@ def _shapes(session: Session, ref: Reference, table: str, ids: list[int]) -> dic
     return cache
 
 
-_POINT_SQL: dict[str, str] = {}
+_POINT_SQL: dict[tuple[str, bool], str] = {}
+
+# Sites of proximity kinds near the point: the index finds those in the widest kind's box
+# (:minx, :miny, :maxx, :maxy); each kind's own box (its radius, or the request's :radius, or
+# :default_radius; :kx/:ky metres per degree) leaves out the rows it could not use.
+_SITES_FROM = (
+    "FROM site s JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
+    "WHERE k.mode = 'proximity' AND {box} "
+    "AND ABS(ST_X(s.geom) - :lon) * :kx <= COALESCE(:radius, k.radius_m, :default_radius) "
+    "AND ABS(ST_Y(s.geom) - :lat) * :ky <= COALESCE(:radius, k.radius_m, :default_radius)"
+)
 
 
-def _point_candidates(session: Session, lon: float, lat: float):
-    """One round trip: the data version, and the territories and coverage areas whose bounding
-    box contains the point (through each table's spatial index)."""
-    backend = spatial.backend_for(session)
-    sql = _POINT_SQL.get(backend.name)
+def point_sql(backend: spatial.Backend, with_sites: bool) -> str:
+    """The single lookup's one round trip: the data version, the territories that contain the point
+    (:lon, :lat) — small polygons, tested exactly in SQL after the index —, the coverage areas whose
+    bounding box contains it (large unions, tested in memory on cached shapes), and, with
+    `with_sites`, the sites of proximity kinds around it (`_SITES_FROM`). Each goes through its
+    table's spatial index. Columns: tag, id, partner_id, x, y, then the territory fields (the
+    version in `code`)."""
+    key = (backend.name, with_sites)
+    sql = _POINT_SQL.get(key)
     if sql is None:
-        sql = _POINT_SQL[backend.name] = (
-            "SELECT 'v', CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), m.value, NULL, NULL, NULL, NULL, NULL, NULL "
+        sql = (
+            "SELECT 'v', CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS DOUBLE PRECISION), "
+            "CAST(NULL AS DOUBLE PRECISION), NULL, m.value, NULL, NULL, NULL, NULL, NULL "
             "FROM meta m WHERE m.key = 'data_version' "
             "UNION ALL "
-            "SELECT 't', t.id, CAST(NULL AS INTEGER), t.level, t.code, t.name, t.parent_code, t.departement, "
+            "SELECT 't', t.id, NULL, NULL, NULL, t.level, t.code, t.name, t.parent_code, t.departement, "
             f"t.region, t.epci FROM territory t WHERE {backend.point_box_filter('territory', 't')} "
+            f"AND {backend.intersects_point('t')} "
             "UNION ALL "
-            "SELECT 'c', ca.id, ca.partner_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+            "SELECT 'c', ca.id, ca.partner_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
             f"FROM coverage_area ca WHERE {backend.point_box_filter('coverage_area', 'ca')}"
         )
-    version, units, areas = None, [], []
-    for row in session.execute(text(sql), {"lon": lon, "lat": lat}):
-        if row[0] == "v":
-            version = row[3]
-        elif row[0] == "t":
-            units.append((row[1], UnitAtPoint(*row[3:])))
-        else:
-            areas.append((row[1], row[2]))
-    return version, units, areas
+        if with_sites:
+            sql += (" UNION ALL SELECT 's', NULL, s.partner_id, ST_X(s.geom), ST_Y(s.geom), NULL, NULL, NULL, "
+                    "NULL, NULL, NULL, NULL " + _SITES_FROM.format(box=backend.box_filter("site", "s")))
+        _POINT_SQL[key] = sql
+    return sql
+
+
+def _site_params(lon: float, lat: float, widest: int, options: Options) -> dict:
+    minx, miny, maxx, maxy = degree_box(lon, lat, widest)
+    return {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy, "radius": options.radius_m,
+            "default_radius": options.default_radius_m, "kx": widest / (maxx - lon), "ky": widest / (maxy - lat)}
+
+
+def _sites_near(session: Session, lon: float, lat: float, widest: int, options: Options) -> list:
+    """(partner_id, x, y) of the proximity sites around the point (apart from `point_sql`)."""
+    backend = spatial.backend_for(session)
+    sql = "SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) " + _SITES_FROM.format(box=backend.box_filter("site", "s"))
+    return spatial.fetch_all(session, sql, {"lon": lon, "lat": lat, **_site_params(lon, lat, widest, options)})
 
 
 def _fetch_sql(session: Session, lon: float, lat: float, options: Options) -> tuple[Reference, list[KindInfo], Candidates]:
-    """Index lookups on the database (bounding boxes), exact point-in-polygon tests in memory on
-    the same stored geometries, prepared once and cached with the reference data."""
+    """One indexed round trip on the database; exact point-in-polygon tests of coverage areas in
+    memory on the same stored geometries, prepared once and cached with the reference data.
+
+    The sites' search box depends on the kinds' radii, known from the reference data this process
+    already holds; on its first lookup, or if the kinds changed, the sites are fetched apart."""
     backend = spatial.backend_for(session)
-    version, unit_rows, area_rows = _point_candidates(session, lon, lat)
+    known = _REFERENCES.get(db.engine_of(session))
+    guess = _max_radius(_kinds(known, options), options) if known is not None else 0
+    params = {"lon": lon, "lat": lat}
+    if guess:
+        params.update(_site_params(lon, lat, guess, options))
+    version, unit_rows, area_rows, site_rows = None, [], [], []
+    for row in spatial.fetch_all(session, point_sql(backend, bool(guess)), params):
+        tag = row[0]
+        if tag == "t":
+            unit_rows.append(UnitAtPoint(*row[5:]))
+        elif tag == "c":
+            area_rows.append((row[1], row[2]))
+        elif tag == "s":
+            site_rows.append((row[2], row[3], row[4]))
+        else:
+            version = row[6]
     ref = _reference(session, version)
     kinds = _kinds(ref, options)
-    shapes = _shapes(session, ref, "territory", [i for i, _ in unit_rows])
-    units = sorted((u for i, u in unit_rows if shapes.get(i) is not None and shapely.intersects_xy(shapes[i], lon, lat)),
-                   key=lambda u: (u.level, u.code))
+    radius = _max_radius(kinds, options)
+    if radius != guess:
+        site_rows = _sites_near(session, lon, lat, radius, options) if radius else []
+    units = sorted(unit_rows, key=lambda u: (u.level, u.code))
     shapes = _shapes(session, ref, "coverage_area", [i for i, _ in area_rows])
     covering = {pid for i, pid in area_rows if shapes.get(i) is not None and shapely.intersects_xy(shapes[i], lon, lat)}
     nearby: list[tuple[int, float]] = []
-    radius = _max_radius(kinds, options)
-    if radius:
-        minx, miny, maxx, maxy = degree_box(lon, lat, radius)
-        rows = session.execute(
-            text(
-                "SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) FROM site s "
-                "JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
-                f"WHERE k.mode = 'proximity' AND {backend.box_filter('site', 's')}"
-            ),
-            {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy},
-        )
-        rows = rows.all()
-        if rows:
-            xy = np.array([(x, y) for _, x, y in rows])
-            distances = haversine_m_array(lon, lat, xy[:, 0], xy[:, 1]).tolist()
-            nearby = [(row[0], d) for row, d in zip(rows, distances)]
+    if site_rows:
+        xy = np.array([(x, y) for _, x, y in site_rows])
+        distances = haversine_m_array(lon, lat, xy[:, 0], xy[:, 1]).tolist()
+        nearby = [(row[0], d) for row, d in zip(site_rows, distances)]
     return ref, kinds, Candidates(units, covering, nearby)
 
 

@@ -8,6 +8,7 @@ Measures, in one run and on the same machine, each figure next to its baseline:
     compiled coverage polygons, with a check that both find the same covering partners.
 
     .venv/bin/python bench/lookup_bench.py [--backends spatialite,postgis] [--requests 2000] [--points 100000]
+                                          [--reuse]
 
 Needs ../shared/data/communes-france-2025.geojson.gz. PostGIS: MAILLAGE_BENCH_POSTGRES_URL (default:
 the test role of dev.sh on 127.0.0.1). Results go to bench/results/.
@@ -33,8 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from app import kinds  # noqa: E402
 from app.config import load_settings  # noqa: E402
-from app.db import engine_from_settings, transaction, upgrade  # noqa: E402
+from app.db import engine_from_settings, set_meta, transaction, upgrade  # noqa: E402
 from app.lookup import lookup_many, parse_options  # noqa: E402
+from bench import generate_partners  # noqa: E402
 from bench.generate_partners import generate, random_points  # noqa: E402
 from bench.serving import served  # noqa: E402
 from importers import communes, partners_json  # noqa: E402
@@ -43,22 +45,46 @@ from importers.base import run  # noqa: E402
 SHARED = Path(os.environ.get("MAILLAGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 COMMUNES = SHARED / "communes-france-2025.geojson.gz"
 RESULTS = ROOT / "bench" / "results"
+# Changes when the generator or the data change, so that --reuse never measures a stale database.
+BUILD_MARK = f"{generate_partners.SEED}:{COMMUNES.name}"
 PG_ADMIN = os.environ.get("MAILLAGE_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://maillage_test:maillage_test@127.0.0.1:5432/postgres")
 
 
-def database_url(backend: str) -> str:
+def database_url(backend: str, reuse: bool = False) -> tuple[str, bool]:
+    """The benchmark database of a backend, and whether it must be built. With `reuse`, a database
+    left complete by an earlier run (same generator, same communes) is kept."""
     if backend == "spatialite":
         path = RESULTS / "bench.sqlite"
+        url = f"sqlite:///{path}"
+        if reuse and path.exists() and _complete(url):
+            return url, False
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-        return f"sqlite:///{path}"
+        return url, True
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/maillage_bench"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'maillage_bench'")).first()
+        if reuse and exists and _complete(url):
+            admin.dispose()
+            return url, False
         conn.execute(text('DROP DATABASE IF EXISTS "maillage_bench" WITH (FORCE)'))
         conn.execute(text('CREATE DATABASE "maillage_bench"'))
     admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/maillage_bench"
+    return url, True
+
+
+def _complete(url: str) -> bool:
+    """True when `build` finished on this database (it records the marker last)."""
+    engine = engine_from_settings(load_settings({"DATABASE_URL": url}))
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT value FROM meta WHERE key = 'bench_built'")).scalar() == BUILD_MARK
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
 
 
 def build(url: str, partners_file: Path) -> dict:
@@ -74,6 +100,8 @@ def build(url: str, partners_file: Path) -> dict:
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
+    with transaction(engine) as session:
+        set_meta(session, "bench_built", BUILD_MARK)
     engine.dispose()
     return {"communes_loaded": report.created, "communes_s": round(t1 - t0, 1),
             "partners_loaded": preport.created, "partners_s": round(t2 - t1, 1)}
@@ -161,6 +189,8 @@ def main() -> None:
     parser.add_argument("--backends", default="spatialite,postgis")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the databases a previous complete run built (skips the build)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     partners_file = RESULTS / "partners-france.json"
@@ -169,8 +199,8 @@ def main() -> None:
     out = {}
     for backend in args.backends.split(","):
         print(f"== {backend}", flush=True)
-        url = database_url(backend)
-        out[backend] = {"build": build(url, partners_file)}
+        url, fresh = database_url(backend, args.reuse)
+        out[backend] = {"build": build(url, partners_file) if fresh else "reused"}
         print(" build", out[backend]["build"], flush=True)
         out[backend]["http"] = http_bench(url, points, args.requests)
         print(" http ", out[backend]["http"], flush=True)

@@ -7,6 +7,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app import create_app, gap_exports, gaps
+from app.db import data_version
 from app.models import UnmetDemand
 from tests.points import BONDY_NORD, BONDY_SUD, LYON
 
@@ -44,6 +45,18 @@ def test_uncovered_lookups_are_counted_per_commune_week_and_kind(counting_app):
     # the table holds codes and counts only
     columns = set(UnmetDemand.__table__.columns.keys())
     assert columns == {"id", "code", "week", "kind_code", "count"}
+
+
+def test_counting_leaves_the_data_version_so_read_caches_stay(counting_app):
+    """A count written after every uncovered lookup must not invalidate the partner cards, shapes
+    and geocoding indexes that every process caches per data version."""
+    engine = counting_app.extensions["maillage"].engine
+    with Session(engine) as session:
+        before = data_version(session)
+    assert counting_app.test_client().get("/api/v1/lookup?lon={}&lat={}".format(*BONDY_NORD)).status_code == 200
+    assert rows(counting_app), "the lookup was counted"
+    with Session(engine) as session:
+        assert data_version(session) == before
 
 
 def test_gap_exports_show_small_counts_as_less_than_five(counting_app):

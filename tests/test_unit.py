@@ -110,3 +110,26 @@ def test_redaction_of_addresses_and_points():
     record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, "%s", ("GET /x?address=5+rue+X",), None)
     RedactingFilter().filter(record)
     assert record.getMessage() == "GET /x?address=***"
+
+
+@pytest.mark.parametrize("column,value,message", [
+    ("radius_m", "0", "ligne 3 : valeur invalide radius_m '0' (mètres, > 0 ou vide)"),
+    ("mode", "partout", "ligne 3 : valeur invalide mode 'partout'"),
+])
+def test_kind_catalogue_rows_are_checked(tmp_path, column, value, message):
+    import csv
+
+    from app.errors import InvalidInput
+    from app.kinds import CATALOGUE, read_catalogue
+
+    rows = list(csv.DictReader(CATALOGUE.open(encoding="utf-8")))
+    rows[1][column] = value
+    path = tmp_path / "kinds.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(InvalidInput) as err:
+        read_catalogue(path)
+    assert message in err.value.message
+    assert len(read_catalogue(CATALOGUE)) == len(rows)
