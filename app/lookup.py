@@ -14,7 +14,10 @@ same `_assemble`, so both forms give identical answers.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+import gc
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -402,13 +405,13 @@ def _fetch_sql(session: Session, lon: float, lat: float, options: Options) -> tu
     if radius != guess:
         site_rows = _sites_near(session, lon, lat, radius, options) if radius else []
     units = sorted(unit_rows, key=lambda u: (u.level, u.code))
-    shapes = _shapes(session, ref, "coverage_area", [i for i, _ in area_rows])
-    covering = {pid for i, pid in area_rows if shapes.get(i) is not None and shapely.intersects_xy(shapes[i], lon, lat)}
-    nearby: list[tuple[int, float]] = []
-    if site_rows:
-        xy = np.array([(x, y) for _, x, y in site_rows])
-        distances = haversine_m_array(lon, lat, xy[:, 0], xy[:, 1]).tolist()
-        nearby = [(row[0], d) for row, d in zip(site_rows, distances)]
+    covering: set[int] = set()
+    if area_rows:
+        shapes = _shapes(session, ref, "coverage_area", [i for i, _ in area_rows])
+        inside = shapely.intersects_xy(np.array([shapes.get(i) for i, _ in area_rows], dtype=object), lon, lat)
+        covering = {pid for (_, pid), hit in zip(area_rows, inside.tolist()) if hit}
+    # a handful of sites: plain floats beat numpy's per-call overhead
+    nearby = [(pid, haversine_m(lon, lat, x, y)) for pid, x, y in site_rows]
     return ref, kinds, Candidates(units, covering, nearby)
 
 
@@ -492,16 +495,36 @@ class KindSelection:
 
 
 def _empty_selection(kind: KindInfo, inside: bool, options: Options) -> KindSelection:
+    radius = None if kind.mode == "territorial" else options.radius_m or kind.radius_m or options.default_radius_m
+    return _empty_selection_for(kind, inside, radius)
+
+
+@functools.lru_cache(maxsize=4096)
+def _empty_selection_for(kind: KindInfo, inside: bool, radius: int | None) -> KindSelection:
+    """What most kinds answer at most points: nothing here (shared, never modified)."""
     if kind.mode == "territorial":
         status, message = ("none", _kind_none_message(kind)) if inside else ("outside", OUTSIDE_MESSAGE)
-        return KindSelection(kind, status, message, None, [], [], [], 0)
-    radius = options.radius_m or kind.radius_m or options.default_radius_m
+        return KindSelection(kind, status, message, None, (), (), (), 0)
     article = "Aucune" if kind.feminine else "Aucun"
     return KindSelection(kind, "none", f"{article} {kind.short_label} à moins de {radius / 1000:g} km.", radius,
-                         [], [], [], 0)
+                         (), (), (), 0)
 
 
-def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts], options: Options) -> list[KindSelection]:
+class _Defaults:
+    """Per kinds list and options: each kind's position, and its empty selection inside and
+    outside the reference (None where the age filter leaves the kind out). Built once per lookup,
+    or once for a whole batch."""
+
+    def __init__(self, kinds: list[KindInfo], options: Options):
+        self.position = {k.code: i for i, k in enumerate(kinds)}
+        self.empty = {inside: [None if options.age and k.age_band not in (options.age, "tous")
+                               else _empty_selection(k, inside, options) for k in kinds]
+                      for inside in (True, False)}
+
+
+def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts], options: Options,
+            defaults: _Defaults | None = None) -> list[KindSelection]:
+    defaults = defaults or _Defaults(kinds, options)
     inside = bool(cand.units)
     by_kind_cover: dict[str, list[PartnerFacts]] = {}
     for pid in cand.covering:
@@ -518,13 +541,12 @@ def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, Partner
         if p is not None:
             by_kind_near.setdefault(p.kind, []).append((d, p))
 
-    selections = []
-    for kind in kinds:
-        if options.age and kind.age_band not in (options.age, "tous"):
-            continue
-        if kind.code not in by_kind_cover and kind.code not in by_kind_near:
-            selections.append(_empty_selection(kind, inside, options))  # most kinds, most points
-            continue
+    selections = list(defaults.empty[inside])  # most kinds, most points: nothing here
+    for code in by_kind_cover.keys() | by_kind_near.keys():
+        position = defaults.position.get(code)
+        if position is None or selections[position] is None:
+            continue  # a kind not asked for, or left out by the age filter
+        kind = kinds[position]
         entries, upcoming, unavailable, filtered_out = [], [], [], 0
         if kind.mode == "territorial":
             radius = None
@@ -547,7 +569,7 @@ def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, Partner
                 entries.append((p, distance))
         if kind.mode == "territorial":
             entries.sort(key=lambda e: (bool(e[0].landlords), e[0].name, e[0].id))
-            if entries and all(p.landlords for p, _ in entries):
+            if entries and entries[0][0].landlords:  # sorted: unrestricted partners first
                 status, message = "restricted", "Seulement des services réservés aux locataires de certains bailleurs."
             elif entries:
                 status = "covered"
@@ -561,12 +583,12 @@ def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, Partner
             article = "Aucune" if kind.feminine else "Aucun"
             status = "found" if entries else "none"
             message = None if entries else f"{article} {kind.short_label} à moins de {radius / 1000:g} km."
-        selections.append(KindSelection(kind, status, message, radius, entries, upcoming, unavailable, filtered_out))
-    return selections
+        selections[position] = KindSelection(kind, status, message, radius, entries, upcoming, unavailable, filtered_out)
+    return [sel for sel in selections if sel is not None]
 
 
 def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts],
-              names: dict[str, str], options: Options, dataset: str | None) -> dict:
+              names: dict[str, str], options: Options, dataset: str | None, defaults: _Defaults | None = None) -> dict:
     codes = territories.codes_at_point(cand.units)
     inside = bool(cand.units)
     warnings = []
@@ -588,8 +610,11 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
                 code = f"{level}:{value}"
                 groups[level] = {"code": code, "name": names.get(code, code)}
     answers = []
-    for sel in _select(cand, kinds, partners, options):
+    for sel in _select(cand, kinds, partners, options, defaults):
         kind = sel.kind
+        if not (sel.entries or sel.upcoming or sel.unavailable or sel.filtered_out):
+            answers.append(dict(_kind_answer(kind, sel.status, sel.message, sel.radius_m)))  # callers add keys
+            continue
         if kind.mode == "territorial":
             partners_out = [{"partner": p.card, "matched_part": _matched_part(p, codes, names, lon, lat),
                              "restriction": _restriction(p), "sites": _nearest_sites(p, lon, lat)}
@@ -598,9 +623,7 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
             partners_out = [{"partner": p.card, "distance_m": round(d), "restriction": _restriction(p),
                              "sites": _nearest_sites(p, lon, lat)} for p, d in sel.entries]
         answers.append({
-            "kind": kind.code, "label": kind.label, "short_label": kind.short_label, "mode": kind.mode,
-            "is_housing": kind.is_housing, "radius_m": sel.radius_m, "status": sel.status, "message": sel.message,
-            "if_none": kind.if_none if sel.status in ("none", "outside", "restricted") else None,
+            **_kind_answer(kind, sel.status, sel.message, sel.radius_m),
             "partners": partners_out,
             "upcoming": [_state_entry(p, state, d) for p, state, d in sel.upcoming],
             "unavailable": [_state_entry(p, state, d) for p, state, d in sel.unavailable],
@@ -618,6 +641,18 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
     }
 
 
+@functools.lru_cache(maxsize=4096)
+def _kind_answer(kind: KindInfo, status: str, message: str | None, radius_m: int | None) -> dict:
+    """A kind's entry in the answer with no partner in it (shared: copied before use). Its empty
+    lists are never filled in place: answers with partners get their own."""
+    return {
+        "kind": kind.code, "label": kind.label, "short_label": kind.short_label, "mode": kind.mode,
+        "is_housing": kind.is_housing, "radius_m": radius_m, "status": status, "message": message,
+        "if_none": kind.if_none if status in ("none", "outside", "restricted") else None,
+        "partners": [], "upcoming": [], "unavailable": [], "filtered_out": 0,
+    }
+
+
 def _matched_code(p: PartnerFacts, codes: dict, lon: float, lat: float) -> str:
     """The compact form of _matched_part: the typed code, or the polygon's label."""
     positions = [p.include_index[c] for c in codes if c in p.include_index]
@@ -629,10 +664,13 @@ def _matched_code(p: PartnerFacts, codes: dict, lon: float, lat: float) -> str:
 
 def _assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo],
                       partners: dict[int, PartnerFacts], codes: dict, options: Options,
-                      cards: dict[int, dict]) -> dict:
+                      cards: dict[int, dict], defaults: _Defaults) -> dict:
     """The compact answer: partner ids per kind with the matched part; cards collected once."""
     out_kinds = {}
-    for sel in _select(cand, kinds, partners, options):
+    for sel in _select(cand, kinds, partners, options, defaults):
+        if not sel.entries:
+            out_kinds[sel.kind.code] = _EMPTY_COMPACT[sel.status]
+            continue
         entries = []
         for p, distance in sel.entries:
             cards.setdefault(p.id, p.card)
@@ -649,6 +687,11 @@ def _assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[Kind
             "territory": {"status": "inside" if cand.units else "outside",
                           "units": [f"{u.level}:{u.code}" for u in cand.units]},
             "kinds": out_kinds}
+
+
+# Shared by every point of a batch that has nothing for a kind (read only).
+_EMPTY_COMPACT = {status: {"status": status, "partners": []}
+                  for status in ("none", "outside", "restricted", "covered", "found")}
 
 
 def _kinds(ref: Reference, options: Options) -> list[KindInfo]:
@@ -785,21 +828,24 @@ def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[KindInfo], opt
         bx0 = degree_box(box["minx"], box["miny"], radius)
         bx1 = degree_box(box["maxx"], box["maxy"], radius)
         site_rows = session.execute(
-            text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) FROM site s "
-                 "JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
+            text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom), COALESCE(:radius, k.radius_m, :default_radius) "
+                 "FROM site s JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
                  f"WHERE k.mode = 'proximity' AND {backend.box_filter('site', 's')}"),
-            {"minx": bx0[0], "miny": bx0[1], "maxx": bx1[2], "maxy": bx1[3]},
+            {"minx": bx0[0], "miny": bx0[1], "maxx": bx1[2], "maxy": bx1[3], "radius": options.radius_m,
+             "default_radius": options.default_radius_m},
         ).all()
         if site_rows:
             site_xy = np.array([(r[1], r[2]) for r in site_rows])
             tree = shapely.STRtree(shapely.points(site_xy))
-            # dwithin in degrees with the widest longitude span, refined by haversine later
+            # dwithin in degrees with the widest longitude span, refined by haversine
             dlat = radius / 111_132.0
             dlon = max(degree_box(0, float(max(abs(miny), abs(maxy))), radius)[2], dlat)
             pi, si = tree.query(geoms, predicate="dwithin", distance=dlon)
-            distances = haversine_m_array(points[pi, 0], points[pi, 1], site_xy[si, 0], site_xy[si, 1]).tolist()
+            distances = haversine_m_array(points[pi, 0], points[pi, 1], site_xy[si, 0], site_xy[si, 1])
+            # each site within its own kind's radius only: the rest could never be answered
+            keep = distances <= np.array([r[3] for r in site_rows], dtype=float)[si]
             site_partner = [r[0] for r in site_rows]
-            for p_idx, s_idx, d in zip(pi.tolist(), si.tolist(), distances):
+            for p_idx, s_idx, d in zip(pi[keep].tolist(), si[keep].tolist(), distances[keep].tolist()):
                 per_point_near[p_idx].append((site_partner[s_idx], d))
     return [Candidates(per_point_units[i], per_point_cover[i], per_point_near[i])
             for i in range(len(points))]
@@ -829,16 +875,37 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
     array = np.array(coords, dtype=float)
     ref = _reference(session)
     kinds = _kinds(ref, options)
-    cands = _fetch_bulk(session, array, kinds, options)
-    ids = set()
-    for c in cands:
-        ids |= c.covering
-        ids |= {pid for pid, _ in c.nearby}
-    partners = _load_partners(session, ids, ref)
-    names = _names_for(session, [c.units for c in cands], ref)
-    dataset = ref.dataset
+    with _gc_paused():
+        cands = _fetch_bulk(session, array, kinds, options)
+        ids = set()
+        for c in cands:
+            ids |= c.covering
+            ids |= {pid for pid, _ in c.nearby}
+        partners = _load_partners(session, ids, ref)
+        names = _names_for(session, [c.units for c in cands], ref)
+        return _answer_all(coords, cands, kinds, partners, names, options, ref.dataset, compact)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """A batch builds millions of small dicts and lists, all kept until the answer is sent and
+    none in a reference cycle (freed by reference counting). The cyclic collector, triggered by
+    those allocations, kept re-scanning them and the caches: 40 % of a 100,000-point batch.
+    Paused while a batch is answered (process-wide, so only that long; cycles made meanwhile are
+    collected once it is back on)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _answer_all(coords, cands, kinds, partners, names, options, dataset, compact) -> dict:
     results = []
     cards: dict[int, dict] = {}
+    defaults = _Defaults(kinds, options)
     codes_by_units: dict[tuple, dict] = {}  # many points share a commune: derive its codes once
     for (lon, lat), cand in zip(coords, cands):
         if compact:
@@ -846,9 +913,9 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
             codes = codes_by_units.get(key)
             if codes is None:
                 codes = codes_by_units[key] = territories.codes_at_point(cand.units)
-            results.append(_assemble_compact(lon, lat, cand, kinds, partners, codes, options, cards))
+            results.append(_assemble_compact(lon, lat, cand, kinds, partners, codes, options, cards, defaults))
         else:
-            results.append(_assemble(lon, lat, cand, kinds, partners, names, options, dataset))
+            results.append(_assemble(lon, lat, cand, kinds, partners, names, options, dataset, defaults))
     if compact:
         return {"results": results, "partners": cards}
     return {"results": results}

@@ -207,7 +207,8 @@ def test_absurd_coordinates_are_refused(demo_session, lon, lat):
 
 def test_batch_gives_the_same_answers_as_single_lookups(demo_session):
     points = [BONDY_NORD, BONDY_SUD, PARIS_13, MONTREUIL, BOBIGNY, VINCENNES, SAINT_DENIS, LYON, PARIS_8]
-    for filters in ({}, {"as_of": "2027-02-01", "age": "adulte"}, {"landlord": "habitat-exemple-93"}):
+    for filters in ({}, {"as_of": "2027-02-01", "age": "adulte"}, {"landlord": "habitat-exemple-93"},
+                    {"radius": "12000"}, {"radius": "300"}, {"kinds": "cmp,pension_de_famille,clsm"}):
         options = parse_options(demo_session, today=dt.date(2026, 11, 28), **filters)
         batch = lookup_many(demo_session, points, options)["results"]
         single = [lookup(demo_session, lon, lat, options) for lon, lat in points]
