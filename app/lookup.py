@@ -284,6 +284,7 @@ class Reference:
     partners: dict[int, PartnerFacts] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     shapes: dict[str, dict] = field(default_factory=dict)  # table -> row id -> prepared geometry
+    defaults: dict = field(default_factory=dict)  # Options -> (kinds, _Defaults)
 
     @classmethod
     def load(cls, session: Session, version: str | None) -> Reference:
@@ -398,7 +399,8 @@ def _sites_near(session: Session, lon: float, lat: float, widest: int, options: 
     return spatial.fetch_all(session, sql, {"lon": lon, "lat": lat, **_site_params(lon, lat, widest, options)})
 
 
-def _fetch_sql(session: Session, lon: float, lat: float, options: Options) -> tuple[Reference, list[KindInfo], Candidates]:
+def _fetch_sql(session: Session, lon: float, lat: float,
+               options: Options) -> tuple[Reference, list[KindInfo], _Defaults, Candidates]:
     """One indexed round trip on the database; exact point-in-polygon tests of coverage areas in
     memory on the same stored geometries, prepared once and cached with the reference data.
 
@@ -406,7 +408,7 @@ def _fetch_sql(session: Session, lon: float, lat: float, options: Options) -> tu
     already holds; on its first lookup, or if the kinds changed, the sites are fetched apart."""
     backend = spatial.backend_for(session)
     known = _REFERENCES.get(db.engine_of(session))
-    guess = _max_radius(_kinds(known, options), options) if known is not None else 0
+    guess = _defaults(known, options)[1].radius if known is not None else 0
     params = {"lon": lon, "lat": lat}
     if guess:
         params.update(_site_params(lon, lat, guess, options))
@@ -422,8 +424,8 @@ def _fetch_sql(session: Session, lon: float, lat: float, options: Options) -> tu
         else:
             version = row[6]
     ref = _reference(session, version)
-    kinds = _kinds(ref, options)
-    radius = _max_radius(kinds, options)
+    kinds, defaults = _defaults(ref, options)
+    radius = defaults.radius
     if radius != guess:
         site_rows = _sites_near(session, lon, lat, radius, options) if radius else []
     units = sorted(unit_rows, key=lambda u: (u.level, u.code))
@@ -434,7 +436,7 @@ def _fetch_sql(session: Session, lon: float, lat: float, options: Options) -> tu
         covering = {pid for (_, pid), hit in zip(area_rows, inside.tolist()) if hit}
     # a handful of sites: plain floats beat numpy's per-call overhead
     nearby = [(pid, haversine_m(lon, lat, x, y)) for pid, x, y in site_rows]
-    return ref, kinds, Candidates(units, covering, nearby)
+    return ref, kinds, defaults, Candidates(units, covering, nearby)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,10 +540,30 @@ class _Defaults:
     or once for a whole batch."""
 
     def __init__(self, kinds: list[KindInfo], options: Options):
+        self.kinds, self.options = kinds, options
         self.position = {k.code: i for i, k in enumerate(kinds)}
-        self.empty = {inside: [None if options.age and k.age_band not in (options.age, "tous")
-                               else _empty_selection(k, inside, options) for k in kinds]
-                      for inside in (True, False)}
+        self.radius = _max_radius(kinds, options)  # the widest proximity search
+        self._empty: dict[bool, list] = {}
+
+    def empty(self, inside: bool) -> list:
+        found = self._empty.get(inside)
+        if found is None:
+            age = self.options.age
+            found = self._empty[inside] = [
+                None if age and k.age_band not in (age, "tous") else _empty_selection(k, inside, self.options)
+                for k in self.kinds]
+        return found
+
+
+def _defaults(ref: Reference, options: Options) -> tuple[list[KindInfo], _Defaults]:
+    """The kinds asked for and their defaults, kept with the reference data per set of options."""
+    found = ref.defaults.get(options)
+    if found is None:
+        kinds = _kinds(ref, options)
+        if len(ref.defaults) > 256:  # a date or a radius per request: keep it bounded
+            ref.defaults.clear()
+        found = ref.defaults[options] = (kinds, _Defaults(kinds, options))
+    return found
 
 
 def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts], options: Options,
@@ -563,7 +585,7 @@ def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, Partner
         if p is not None:
             by_kind_near.setdefault(p.kind, []).append((d, p))
 
-    selections = list(defaults.empty[inside])  # most kinds, most points: nothing here
+    selections = list(defaults.empty(inside))  # most kinds, most points: nothing here
     for code in by_kind_cover.keys() | by_kind_near.keys():
         position = defaults.position.get(code)
         if position is None or selections[position] is None:
@@ -749,11 +771,11 @@ class Uncertainty:
 def lookup(session: Session, lon, lat, options: Options, uncertainty: Uncertainty | None = None) -> dict:
     """Answer for one point (index-assisted SQL on either backend)."""
     lon, lat = check_lon_lat(lon, lat)
-    ref, kinds, cand = _fetch_sql(session, lon, lat, options)
+    ref, kinds, defaults, cand = _fetch_sql(session, lon, lat, options)
     ids = cand.covering | {pid for pid, _ in cand.nearby}
     partners = _load_partners(session, ids, ref)
     names = _names_for(session, [cand.units], ref)
-    answer = _assemble(lon, lat, cand, kinds, partners, names, options, ref.dataset)
+    answer = _assemble(lon, lat, cand, kinds, partners, names, options, ref.dataset, defaults)
     if uncertainty is not None:
         _flag_uncertain(session, ref, kinds, cand, options, answer, uncertainty)
     return answer
@@ -896,7 +918,7 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
         return {"results": [], "partners": {}} if compact else {"results": []}
     array = np.array(coords, dtype=float)
     ref = _reference(session)
-    kinds = _kinds(ref, options)
+    kinds, defaults = _defaults(ref, options)
     with _gc_paused():
         cands = _fetch_bulk(session, array, kinds, options)
         ids = set()
@@ -905,7 +927,7 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
             ids |= {pid for pid, _ in c.nearby}
         partners = _load_partners(session, ids, ref)
         names = _names_for(session, [c.units for c in cands], ref)
-        return _answer_all(coords, cands, kinds, partners, names, options, ref.dataset, compact)
+        return _answer_all(coords, cands, kinds, defaults, partners, names, options, ref.dataset, compact)
 
 
 @contextlib.contextmanager
@@ -924,10 +946,9 @@ def _gc_paused():
             gc.enable()
 
 
-def _answer_all(coords, cands, kinds, partners, names, options, dataset, compact) -> dict:
+def _answer_all(coords, cands, kinds, defaults, partners, names, options, dataset, compact) -> dict:
     results = []
     cards: dict[int, dict] = {}
-    defaults = _Defaults(kinds, options)
     codes_by_units: dict[tuple, dict] = {}  # many points share a commune: derive its codes once
     for (lon, lat), cand in zip(coords, cands):
         if compact:
