@@ -7,9 +7,10 @@ kind of partner:
   "aucune couverture" entry with what to do instead;
 - proximity kinds: sites within a radius, nearest first.
 
-Single points use index-only SQL refined on cached shapes (`_fetch_sql`); batches fetch the candidate shapes of
-the batch's extent once and join in memory with shapely's STRtree (`_fetch_bulk`). Both feed the
-same `_assemble`, so both forms give identical answers.
+Single points use one indexed statement (`point_sql`), coverage areas refined on cached shapes
+(`_fetch_sql`); batches fetch the candidate shapes of the batch's extent once and join in memory
+with shapely's STRtree (`_fetch_bulk`). Both feed the same `_select`, so both forms give identical
+answers (tested).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ class Backend:
 
     def point_box_filter(self, table: str, alias: str, column: str = "geom") -> str:
         """SQL predicate: row's bounding box contains the point (:lon, :lat), index only. Callers
-        refine with the exact geometry (app.lookup tests it in memory on cached shapes)."""
+        refine with the exact geometry (app.lookup: in SQL with intersects_point for territories,
+        in memory on cached shapes for coverage areas)."""
         raise NotImplementedError
 
     def point(self) -> str:
@@ -177,16 +178,18 @@ def _ping_if_idle(dialect):
     dead one makes the pool open a new connection (SQLAlchemy's documented checkout-event recipe)."""
 
     def on_checkout(dbapi_conn, record, _proxy):
-        now = time.monotonic()
-        last = record.info.get("maillage_used")
-        record.info["maillage_used"] = now
-        if last is not None and now - last > PING_AFTER_IDLE_S:
+        last = record.info.get("maillage_returned")
+        if last is not None and time.monotonic() - last > PING_AFTER_IDLE_S:
             try:
                 dialect.do_ping(dbapi_conn)
             except Exception as exc:
                 raise DisconnectionError("connexion PostgreSQL perdue") from exc
 
     return on_checkout
+
+
+def _note_return(_dbapi_conn, record):
+    record.info["maillage_returned"] = time.monotonic()
 
 
 def make_engine(url: str, options: EngineOptions | None = None) -> Engine:
@@ -221,6 +224,7 @@ def make_engine(url: str, options: EngineOptions | None = None) -> Engine:
     if url.startswith("postgresql"):
         engine = create_engine(url, echo=options.echo)
         event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
+        event.listen(engine, "checkin", _note_return)
         return engine
     raise ValueError(
         f"DATABASE_URL non pris en charge : {url.split(':', 1)[0]!r} "
