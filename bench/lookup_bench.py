@@ -19,6 +19,7 @@ the test role of dev.sh on 127.0.0.1). Results go to bench/results/.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -38,7 +39,6 @@ from app import kinds  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db import engine_from_settings, set_meta, transaction, upgrade  # noqa: E402
 from app.lookup import lookup_many, parse_options  # noqa: E402
-from bench import generate_partners  # noqa: E402
 from bench.generate_partners import generate, random_points  # noqa: E402
 from bench.serving import served  # noqa: E402
 from importers import communes, partners_json  # noqa: E402
@@ -47,19 +47,24 @@ from importers.base import run  # noqa: E402
 SHARED = Path(os.environ.get("MAILLAGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 COMMUNES = SHARED / "communes-france-2025.geojson.gz"
 RESULTS = ROOT / "bench" / "results"
-# Changes when the generator or the data change, so that --reuse never measures a stale database.
-BUILD_MARK = f"{generate_partners.SEED}:{COMMUNES.name}"
 PG_ADMIN = os.environ.get("MAILLAGE_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://maillage_test:maillage_test@127.0.0.1:5432/postgres")
 
 
-def database_url(backend: str, reuse: bool = False) -> tuple[str, bool]:
-    """The benchmark database of a backend, and whether it must be built. With `reuse`, a database
-    left complete by an earlier run (same generator, same communes) is kept."""
+def build_mark(partners_file: Path) -> str:
+    """What a database was built from: the communes file and the generated partners (their bytes),
+    so that --reuse never measures a database built from other data. Code changes in the importers
+    or the coverage compilation are not tracked: a full run rebuilds."""
+    return f"{COMMUNES.name}:{hashlib.sha256(partners_file.read_bytes()).hexdigest()[:16]}"
+
+
+def database_url(backend: str, mark: str | None = None) -> tuple[str, bool]:
+    """The benchmark database of a backend, and whether it must be built. With a `mark` (--reuse), a
+    database that an earlier run left complete with the same mark is kept."""
     if backend == "spatialite":
         path = RESULTS / "bench.sqlite"
         url = f"sqlite:///{path}"
-        if reuse and path.exists() and _complete(url):
+        if mark and path.exists() and _complete(url, mark):
             return url, False
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
@@ -68,7 +73,7 @@ def database_url(backend: str, reuse: bool = False) -> tuple[str, bool]:
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'maillage_bench'")).first()
-        if reuse and exists and _complete(url):
+        if mark and exists and _complete(url, mark):
             admin.dispose()
             return url, False
         conn.execute(text('DROP DATABASE IF EXISTS "maillage_bench" WITH (FORCE)'))
@@ -77,12 +82,12 @@ def database_url(backend: str, reuse: bool = False) -> tuple[str, bool]:
     return url, True
 
 
-def _complete(url: str) -> bool:
+def _complete(url: str, mark: str) -> bool:
     """True when `build` finished on this database (it records the marker last)."""
     engine = engine_from_settings(load_settings({"DATABASE_URL": url}))
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT value FROM meta WHERE key = 'bench_built'")).scalar() == BUILD_MARK
+            return conn.execute(text("SELECT value FROM meta WHERE key = 'bench_built'")).scalar() == mark
     except Exception:
         return False
     finally:
@@ -103,7 +108,7 @@ def build(url: str, partners_file: Path) -> dict:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     with transaction(engine) as session:
-        set_meta(session, "bench_built", BUILD_MARK)
+        set_meta(session, "bench_built", build_mark(partners_file))
     engine.dispose()
     return {"communes_loaded": report.created, "communes_s": round(t1 - t0, 1),
             "partners_loaded": preport.created, "partners_s": round(t2 - t1, 1)}
@@ -213,7 +218,7 @@ def main() -> None:
     out = {}
     for backend in args.backends.split(","):
         print(f"== {backend}", flush=True)
-        url, fresh = database_url(backend, args.reuse)
+        url, fresh = database_url(backend, build_mark(partners_file) if args.reuse else None)
         out[backend] = {"build": build(url, partners_file) if fresh else "reused"}
         print(" build", out[backend]["build"], flush=True)
         out[backend]["http"] = http_bench(url, points, args.requests)
