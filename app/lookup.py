@@ -271,6 +271,9 @@ class KindInfo:
     feminine: bool
     is_housing: bool
 
+    def __hash__(self) -> int:  # a cache key on every lookup: the code is enough (equality checks all)
+        return hash(self.code)
+
 
 @dataclass
 class Reference:
@@ -517,6 +520,7 @@ class KindSelection:
     upcoming: list  # [(PartnerFacts, state, distance_m | None)]
     unavailable: list
     filtered_out: int
+    empty_answer: dict | None = None  # for a kind with nothing here: its answer entry, built once
 
 
 def _empty_selection(kind: KindInfo, inside: bool, options: Options) -> KindSelection:
@@ -529,10 +533,11 @@ def _empty_selection_for(kind: KindInfo, inside: bool, radius: int | None) -> Ki
     """What most kinds answer at most points: nothing here (shared, never modified)."""
     if kind.mode == "territorial":
         status, message = ("none", _kind_none_message(kind)) if inside else ("outside", OUTSIDE_MESSAGE)
-        return KindSelection(kind, status, message, None, (), (), (), 0)
-    article = "Aucune" if kind.feminine else "Aucun"
-    return KindSelection(kind, "none", f"{article} {kind.short_label} à moins de {radius / 1000:g} km.", radius,
-                         (), (), (), 0)
+    else:
+        article = "Aucune" if kind.feminine else "Aucun"
+        status, message = "none", f"{article} {kind.short_label} à moins de {radius / 1000:g} km."
+    return KindSelection(kind, status, message, radius, (), (), (), 0,
+                         empty_answer=_kind_answer(kind, status, message, radius))
 
 
 class _Defaults:
@@ -657,8 +662,8 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
     answers = []
     for sel in _select(cand, kinds, partners, options, defaults):
         kind = sel.kind
-        if not (sel.entries or sel.upcoming or sel.unavailable or sel.filtered_out):
-            answers.append(dict(_kind_answer(kind, sel.status, sel.message, sel.radius_m)))  # callers add keys
+        if sel.empty_answer is not None:
+            answers.append(dict(sel.empty_answer))  # a copy: callers add keys
             continue
         if kind.mode == "territorial":
             partners_out = [{"partner": p.card, "matched_part": _matched_part(p, codes, names, lon, lat),
