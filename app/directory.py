@@ -43,8 +43,8 @@ def partners_in_territory(session: Session, typed: TypedCode) -> list[int]:
         if shape.relate_pattern(wkb.loads(bytes(geom)), "T********"):
             ids.add(pid)
     for pid, x, y in session.execute(
-        text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) FROM site s JOIN partner p ON p.id = s.partner_id "
-             f"JOIN kind k ON k.code = p.kind_code WHERE k.mode = 'proximity' AND {backend.box_filter('site', 's')}"),
+        text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) "
+             + kinds.PROXIMITY_SITES_SQL.format(box=backend.box_filter("site", "s"))),
         box,
     ):
         if shapely.contains_xy(shape, x, y):

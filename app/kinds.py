@@ -12,6 +12,11 @@ from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
 from app.models import AGE_BANDS, KIND_MODES, Kind
 
+# Sites of proximity kinds (housing, CMP, GEM…) whose box meets `{box}`, a spatial.Backend box
+# filter on alias `s`; `p` is the partner, `k` its kind.
+PROXIMITY_SITES_SQL = ("FROM site s JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
+                       "WHERE k.mode = 'proximity' AND {box}")
+
 CATALOGUE = PROJECT_ROOT / "geodata" / "kinds.csv"
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "oui": True, "non": False}
 

@@ -30,6 +30,7 @@ from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import Session
 
 from app import db, spatial, territories
+from app.kinds import PROXIMITY_SITES_SQL
 from app.errors import InvalidInput, reject_nul
 from app.geometry import check_lon_lat, degree_box, haversine_m, haversine_m_array
 from app.models import Contact, CoveragePart, Kind, Landlord, Partner, PartnerLandlord, Site, TerritoryGroup
@@ -354,10 +355,9 @@ _POINT_SQL: dict[tuple[str, bool], str] = {}
 # (:minx, :miny, :maxx, :maxy); each kind's own box (its radius, or the request's :radius, or
 # :default_radius; :kx/:ky metres per degree) leaves out the rows it could not use.
 _SITES_FROM = (
-    "FROM site s JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
-    "WHERE k.mode = 'proximity' AND {box} "
-    "AND ABS(ST_X(s.geom) - :lon) * :kx <= COALESCE(:radius, k.radius_m, :default_radius) "
-    "AND ABS(ST_Y(s.geom) - :lat) * :ky <= COALESCE(:radius, k.radius_m, :default_radius)"
+    PROXIMITY_SITES_SQL
+    + " AND ABS(ST_X(s.geom) - :lon) * :kx <= COALESCE(:radius, k.radius_m, :default_radius)"
+    " AND ABS(ST_Y(s.geom) - :lat) * :ky <= COALESCE(:radius, k.radius_m, :default_radius)"
 )
 
 
@@ -412,7 +412,8 @@ def _fetch_sql(session: Session, lon: float, lat: float,
     already holds; on its first lookup, or if the kinds changed, the sites are fetched apart."""
     backend = spatial.backend_for(session)
     known = _REFERENCES.get(db.engine_of(session))
-    guess = _defaults(known, options)[1].radius if known is not None else 0
+    known_defaults = _defaults(known, options) if known is not None else None
+    guess = known_defaults[1].radius if known_defaults else 0
     params = {"lon": lon, "lat": lat}
     if guess:
         params.update(_site_params(lon, lat, guess, options))
@@ -428,7 +429,7 @@ def _fetch_sql(session: Session, lon: float, lat: float,
         else:
             version = row[6]
     ref = _reference(session, version)
-    kinds, defaults = _defaults(ref, options)
+    kinds, defaults = known_defaults if ref is known else _defaults(ref, options)
     radius = defaults.radius
     if radius != guess:
         site_rows = _sites_near(session, lon, lat, radius, options) if radius else []
@@ -524,13 +525,8 @@ class KindSelection:
 
 
 def _empty_selection(kind: KindInfo, inside: bool, options: Options) -> KindSelection:
+    """What most kinds answer at most points: nothing here (kept in _Defaults, never modified)."""
     radius = None if kind.mode == "territorial" else options.radius_m or kind.radius_m or options.default_radius_m
-    return _empty_selection_for(kind, inside, radius)
-
-
-@functools.lru_cache(maxsize=4096)
-def _empty_selection_for(kind: KindInfo, inside: bool, radius: int | None) -> KindSelection:
-    """What most kinds answer at most points: nothing here (shared, never modified)."""
     if kind.mode == "territorial":
         status, message = ("none", _kind_none_message(kind)) if inside else ("outside", OUTSIDE_MESSAGE)
     else:
@@ -879,8 +875,7 @@ def _fetch_bulk(session: Session, points: np.ndarray, kinds: list[KindInfo], opt
         bx1 = degree_box(box["maxx"], box["maxy"], radius)
         site_rows = session.execute(
             text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom), COALESCE(:radius, k.radius_m, :default_radius) "
-                 "FROM site s JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
-                 f"WHERE k.mode = 'proximity' AND {backend.box_filter('site', 's')}"),
+                 + PROXIMITY_SITES_SQL.format(box=backend.box_filter("site", "s"))),
             {"minx": bx0[0], "miny": bx0[1], "maxx": bx1[2], "maxy": bx1[3], "radius": options.radius_m,
              "default_radius": options.default_radius_m},
         ).all()
