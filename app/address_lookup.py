@@ -39,18 +39,18 @@ def uncertainty_for(session: Session, candidate: Candidate, boundary_m: int) -> 
         return Uncertainty(region, "approximate-match",
                            "adresse trouvée à la voie seulement (numéro inconnu) : la couverture change le long de "
                            "cette voie ; préciser le numéro")
-    region = None
+    region, scope = None, "local"
     if candidate.code_insee:
         row = session.execute(text(
             "SELECT ST_AsBinary(geom) FROM territory WHERE code = :code AND level IN ('commune', 'arrondissement') "
             "ORDER BY level"), {"code": candidate.code_insee}).first()
         if row:
-            region = wkb.loads(bytes(row[0]))
+            region, scope = wkb.loads(bytes(row[0])), "commune"
     if region is None:
         region = buffer_m(shapely.Point(candidate.lon, candidate.lat), 2000)
     return Uncertainty(region, "approximate-match",
                        "adresse trouvée à la commune seulement : la couverture varie dans la commune ; "
-                       "préciser la voie et le numéro")
+                       "préciser la voie et le numéro", scope)
 
 
 def lookup_address(session: Session, geocoder: Geocoder, address, options: Options, *, boundary_m: int = 50) -> dict:

@@ -351,12 +351,18 @@ def lookup(ctx, address, lon, lat, as_of, age, landlord, housing, kinds, as_json
         click.secho(f"! {warning['message']}", fg="yellow")
     units = ", ".join(f"{u['name']} ({u['code']})" for u in answer["territory"]["units"])
     click.echo(f"Point {lon}, {lat} — {units or 'hors référentiel'} — au {answer['as_of']}")
+    for c in answer.get("competent_cmp", []):
+        site = c["site"]
+        click.echo(f"{c['label']} : {site['name']}"
+                   + "".join(f", {v}" for v in (site.get("address"), site.get("phone")) if v))
     for kind in answer["kinds"]:
         click.secho(f"\n{kind['label']}", bold=True)
         for entry in kind["partners"]:
             p = entry["partner"]
             why = entry.get("matched_part", {}).get("label") or (f"à {entry['distance_m']} m" if "distance_m" in entry else "")
-            click.echo(f"  • {p['name']} — {why}")
+            sector = {"adulte": " — CMP du secteur adulte", "enfant": " — CMP du secteur enfants"}.get(
+                entry.get("in_sector"), " — hors secteur" if "in_sector" in entry else "")
+            click.echo(f"  • {p['name']} — {why}{sector}")
             if entry.get("restriction"):
                 click.echo(f"    {entry['restriction']['message']}")
             for c in p["contacts"][:2]:

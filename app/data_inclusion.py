@@ -157,8 +157,8 @@ def _objects(session: Session, partner: Partner, record: dict, kind: Kind, kind_
         "description": (partner.description if len(partner.description or "") >= 5 else kind.description),
         "date_maj": date_maj,
         "thematiques": list(kind_map.thematiques) if kind_map and kind_map.thematiques else None,
-        "publics": list(kind_map.publics) if kind_map and kind_map.publics else None,
-        "conditions_acces": partner.eligibility or None,
+        "publics": _publics(kind_map, kind, partner),
+        "conditions_acces": _conditions(partner, kind),
         "mobilisation_precisions": partner.how_to_refer or None,
         "modes_mobilisation": modes or None,
         "mobilisable_par": ["professionnels"] if partner.how_to_refer else None,
@@ -167,6 +167,40 @@ def _objects(session: Session, partner: Partner, record: dict, kind: Kind, kind_
         **place,
     }
     return structure, service, note
+
+
+def _publics(kind_map: KindMapping | None, kind: Kind, partner: Partner) -> list[str] | None:
+    """The kind's publics, corrected by the partner's own age band, which wins over its kind's
+    (docs/eligibility.md): an all-ages partner of a children's kind serves everyone, a children's
+    partner of another kind serves young people. data·inclusion has no "adultes" public: an adult
+    band is said in conditions_acces."""
+    publics = list(kind_map.publics) if kind_map and kind_map.publics else []
+    if partner.age_band == kind.age_band:
+        return publics or None
+    if partner.age_band == "enfant":
+        publics = [p for p in publics if p != "tous-publics"] + ["jeunes"]
+    elif kind.age_band == "enfant":  # an adult or all-ages partner of a children's kind
+        publics = [p for p in publics if p not in ("jeunes", "familles")] or ["tous-publics"]
+    return sorted(set(publics)) or None
+
+
+# The age band in conditions_acces, in words the import reads back (importers/data_inclusion.py).
+AGE_CONDITIONS = {"adulte": "Public : adultes (18 ans et plus).", "enfant": "Public : enfants et adolescents."}
+
+
+def _conditions(partner: Partner, kind: Kind) -> str | None:
+    parts = [AGE_CONDITIONS[partner.age_band]] if partner.age_band in AGE_CONDITIONS else []
+    if partner.eligibility:
+        parts.append(partner.eligibility)
+    return " ".join(parts) or None
+
+
+def age_from_conditions(text: str | None) -> tuple[str | None, str]:
+    """(age band, the rest) of an exported conditions_acces."""
+    for band, sentence in AGE_CONDITIONS.items():
+        if text and text.startswith(sentence):
+            return band, text[len(sentence):].strip()
+    return None, text or ""
 
 
 def _name(value: str) -> str:

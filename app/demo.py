@@ -28,5 +28,21 @@ def build(engine: Engine, *, progress=None, log=print) -> dict:
                               progress=progress)
     log(reports["partners"].summary())
     with transaction(engine) as session:
+        reports["inventory"] = _load_inventory(session)
         set_meta(session, "dataset", "demo")
     return reports
+
+
+def _load_inventory(session) -> int:
+    """Which demo territories count as surveyed for which kinds (geodata/demo/inventory.csv), so the
+    card shows the three cases: a real gap, a territory never surveyed, and an unknown state."""
+    import csv
+
+    from app import inventory
+
+    changed = 0
+    with (DEMO_DIR / "inventory.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            changed += inventory.set_status(session, row["code"], row["kinds"].split("|"), row["status"],
+                                            source="démo", note=row["note"])
+    return changed

@@ -43,3 +43,35 @@ def set_status(session: Session, code: str, kind_codes: list[str], status: str, 
 
 def listing(session: Session) -> list[Inventory]:
     return list(session.scalars(select(Inventory).order_by(Inventory.code, Inventory.kind_code)))
+
+
+# Most specific first: an IRIS record wins over its commune's, a commune's over its EPCI's, and so on.
+_SPECIFICITY = ("iris", "arrondissement", "commune", "epci", "departement", "region")
+
+UNKNOWN = {"status": "inconnu", "label": STATUS_LABELS["inconnu"], "territory": None, "territory_name": None,
+           "date": None, "source": None}
+
+
+def records(session: Session) -> dict[str, dict[str, dict]]:
+    """Every inventory record: typed territory code -> kind code -> its answer entry."""
+    out: dict[str, dict[str, dict]] = {}
+    for row in listing(session):
+        out.setdefault(row.code, {})[row.kind_code] = {
+            "status": row.status, "label": STATUS_LABELS[row.status], "territory": row.code,
+            "territory_name": None, "date": row.updated_at.date().isoformat() if row.updated_at else None,
+            "source": row.source,
+        }
+    return out
+
+
+def at_units(recs: dict[str, dict[str, dict]], codes: dict, names: dict[str, str]) -> dict[str, dict]:
+    """Per kind code, the inventory entry that applies at a point whose typed codes are `codes`
+    (app.territories.codes_at_point): the most specific record; kinds without one are unknown."""
+    if not recs:
+        return {}
+    ordered = sorted((c for c in codes if c in recs), key=lambda c: _SPECIFICITY.index(c.split(":", 1)[0]))
+    out: dict[str, dict] = {}
+    for code in reversed(ordered):  # the most specific last, so it wins
+        for kind_code, entry in recs[code].items():
+            out[kind_code] = {**entry, "territory_name": names.get(code, code)}
+    return out

@@ -29,7 +29,7 @@ from shapely import wkb
 from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import Session
 
-from app import db, spatial, territories
+from app import db, inventory, spatial, territories
 from app.kinds import PROXIMITY_SITES_SQL
 from app.errors import InvalidInput, reject_nul
 from app.geometry import check_lon_lat, degree_box, haversine_m, haversine_m_array
@@ -290,6 +290,12 @@ class Reference:
     names: dict[str, str] = field(default_factory=dict)
     shapes: dict[str, dict] = field(default_factory=dict)  # table -> row id -> prepared geometry
     defaults: dict = field(default_factory=dict)  # Options -> (kinds, _Defaults)
+    # Per kind, the age bands its partners serve (any status, anywhere): a kind is answered for an
+    # age when its catalogue band or one of its partners' bands serves it (docs/eligibility.md).
+    kind_ages: dict[str, frozenset] = field(default_factory=dict)
+    # Inventory records: typed territory code -> kind -> Inventoried (app/inventory.py)
+    inventory: dict[str, dict] = field(default_factory=dict)
+    inventory_at: dict = field(default_factory=dict)  # units key -> kind -> inventory entry
 
     @classmethod
     def load(cls, session: Session, version: str | None) -> Reference:
@@ -303,7 +309,29 @@ class Reference:
         # Département, région and EPCI names: a few hundred rows, needed by almost every answer.
         ref.names.update({f"{level}:{code}": name for level, code, name in session.execute(
             select(TerritoryGroup.level, TerritoryGroup.code, TerritoryGroup.name))})
+        ages: dict[str, set] = {}
+        for kind_code, age_band in session.execute(select(Partner.kind_code, Partner.age_band).distinct()):
+            ages.setdefault(kind_code, set()).add(age_band)
+        ref.kind_ages = {code: frozenset(bands) for code, bands in ages.items()}
+        ref.inventory = inventory.records(session)
         return ref
+
+    def serves_age(self, kind: KindInfo, age: str | None) -> bool:
+        """Whether anything of this kind could serve this age (else the kind is left out)."""
+        if age is None or kind.age_band in (age, "tous"):
+            return True
+        return bool(self.kind_ages.get(kind.code, frozenset()) & {age, "tous"})
+
+    def inventory_for(self, units: list[UnitAtPoint], codes: dict | None = None) -> dict:
+        """Per kind code, the inventory entry at a point (most specific record), cached per units."""
+        key = tuple((u.level, u.code) for u in units)
+        found = self.inventory_at.get(key)
+        if found is None:
+            if len(self.inventory_at) > 20000:
+                self.inventory_at.clear()
+            found = self.inventory_at[key] = inventory.at_units(
+                self.inventory, codes if codes is not None else territories.codes_at_point(units), self.names)
+        return found
 
 
 _REFERENCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -471,7 +499,8 @@ def _matched_part(p: PartnerFacts, codes: dict, names: dict, lon: float, lat: fl
 
 
 def _passes_filters(p: PartnerFacts, options: Options) -> str | None:
-    """None if the partner fits the filters, else the reason it is left out."""
+    """None if the partner fits the filters, else the reason it is left out. The partner's own age
+    band counts, never its kind's default (docs/eligibility.md)."""
     if options.age and p.age_band not in (options.age, "tous"):
         return "age"
     if options.housing and p.housing_types and options.housing not in p.housing_types:
@@ -481,11 +510,32 @@ def _passes_filters(p: PartnerFacts, options: Options) -> str | None:
     return None
 
 
-def _restriction(p: PartnerFacts) -> dict | None:
+def _applies(p: PartnerFacts, options: Options) -> bool | None:
+    """Whether a listed partner applies to the tenant: True when open to all or reserved to the
+    landlord given, None (unknown) when reserved and no landlord was given."""
+    if not p.landlords or options.landlord:
+        return True  # a landlord given: _passes_filters has left out the partners reserved to others
+    return None
+
+
+def _order_group(p: PartnerFacts, options: Options) -> int:
+    """With a landlord, its own services first; without, the services open to all first."""
+    if options.landlord:
+        return 0 if p.landlords else 1
+    return 1 if p.landlords else 0
+
+
+def _restriction(p: PartnerFacts, options: Options) -> dict | None:
     if not p.landlords:
         return None
-    names = [r["name"] for r in p.card["reserved_to"]]
-    return {"reserved_to": p.card["reserved_to"], "message": "Réservé aux locataires de : " + ", ".join(names)}
+    names = ", ".join(r["name"] for r in p.card["reserved_to"])
+    if options.landlord:
+        own = next((r["name"] for r in p.card["reserved_to"] if r["code"] == options.landlord), names)
+        return {"reserved_to": p.card["reserved_to"], "applies": True,
+                "message": f"Réservé aux locataires de {own} — c'est le bailleur indiqué."}
+    return {"reserved_to": p.card["reserved_to"], "applies": None,
+            "message": f"Réservé aux locataires de {names} : ne s'applique que si le locataire est logé par "
+                       + ("ce bailleur." if len(p.card["reserved_to"]) == 1 else "l'un de ces bailleurs.")}
 
 
 def _state_entry(p: PartnerFacts, state: str, distance: float | None) -> dict:
@@ -538,22 +588,22 @@ def _empty_selection(kind: KindInfo, inside: bool, options: Options) -> KindSele
 
 class _Defaults:
     """Per kinds list and options: each kind's position, and its empty selection inside and
-    outside the reference (None where the age filter leaves the kind out). Built once per lookup,
-    or once for a whole batch."""
+    outside the reference (None where nothing of the kind could serve the requested age). Built
+    once per set of options and kept with the reference data."""
 
-    def __init__(self, kinds: list[KindInfo], options: Options):
+    def __init__(self, kinds: list[KindInfo], options: Options, ref: Reference):
         self.kinds, self.options = kinds, options
         self.position = {k.code: i for i, k in enumerate(kinds)}
         self.radius = _max_radius(kinds, options)  # the widest proximity search
+        self.answered = [ref.serves_age(k, options.age) for k in kinds]
         self._empty: dict[bool, list] = {}
 
     def empty(self, inside: bool) -> list:
         found = self._empty.get(inside)
         if found is None:
-            age = self.options.age
             found = self._empty[inside] = [
-                None if age and k.age_band not in (age, "tous") else _empty_selection(k, inside, self.options)
-                for k in self.kinds]
+                _empty_selection(k, inside, self.options) if answered else None
+                for k, answered in zip(self.kinds, self.answered)]
         return found
 
 
@@ -564,13 +614,12 @@ def _defaults(ref: Reference, options: Options) -> tuple[list[KindInfo], _Defaul
         kinds = _kinds(ref, options)
         if len(ref.defaults) > 256:  # a date or a radius per request: keep it bounded
             ref.defaults.clear()
-        found = ref.defaults[options] = (kinds, _Defaults(kinds, options))
+        found = ref.defaults[options] = (kinds, _Defaults(kinds, options, ref))
     return found
 
 
 def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts], options: Options,
-            defaults: _Defaults | None = None) -> list[KindSelection]:
-    defaults = defaults or _Defaults(kinds, options)
+            defaults: _Defaults) -> list[KindSelection]:
     inside = bool(cand.units)
     by_kind_cover: dict[str, list[PartnerFacts]] = {}
     for pid in cand.covering:
@@ -591,7 +640,7 @@ def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, Partner
     for code in by_kind_cover.keys() | by_kind_near.keys():
         position = defaults.position.get(code)
         if position is None or selections[position] is None:
-            continue  # a kind not asked for, or left out by the age filter
+            continue  # a kind not asked for, or one nothing of which serves the requested age
         kind = kinds[position]
         entries, upcoming, unavailable, filtered_out = [], [], [], 0
         if kind.mode == "territorial":
@@ -614,12 +663,12 @@ def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, Partner
             else:
                 entries.append((p, distance))
         if kind.mode == "territorial":
-            entries.sort(key=lambda e: (bool(e[0].landlords), e[0].name, e[0].id))
-            if entries and entries[0][0].landlords:  # sorted: unrestricted partners first
-                status, message = "restricted", "Seulement des services réservés aux locataires de certains bailleurs."
-            elif entries:
+            entries.sort(key=lambda e: (_order_group(e[0], options), e[0].name, e[0].id))
+            if any(_applies(p, options) is not None for p, _ in entries):
                 status = "covered"
                 message = None if len(entries) == 1 else f"{len(entries)} structures couvrent cette adresse (chevauchement)."
+            elif entries:  # only services reserved to landlords, and the tenant's landlord not given
+                status, message = "restricted", "Seulement des services réservés aux locataires de certains bailleurs."
             elif not inside:
                 status, message = "outside", OUTSIDE_MESSAGE
             else:
@@ -634,8 +683,10 @@ def _select(cand: Candidates, kinds: list[KindInfo], partners: dict[int, Partner
 
 
 def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts],
-              names: dict[str, str], options: Options, dataset: str | None, defaults: _Defaults | None = None) -> dict:
+              ref: Reference, options: Options, defaults: _Defaults) -> dict:
+    names, dataset = ref.names, ref.dataset
     codes = territories.codes_at_point(cand.units)
+    surveyed = ref.inventory_for(cand.units, codes)
     inside = bool(cand.units)
     warnings = []
     if not inside:
@@ -656,25 +707,40 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
                 code = f"{level}:{value}"
                 groups[level] = {"code": code, "name": names.get(code, code)}
     answers = []
+    sectors = []  # listed psychiatric sectors, for the competent CMP
     for sel in _select(cand, kinds, partners, options, defaults):
         kind = sel.kind
         if sel.empty_answer is not None:
-            answers.append(dict(sel.empty_answer))  # a copy: callers add keys
-            continue
-        if kind.mode == "territorial":
-            partners_out = [{"partner": p.card, "matched_part": _matched_part(p, codes, names, lon, lat),
-                             "restriction": _restriction(p), "sites": _nearest_sites(p, lon, lat)}
-                            for p, _ in sel.entries]
+            entry = dict(sel.empty_answer)  # a copy: callers add keys
         else:
-            partners_out = [{"partner": p.card, "distance_m": round(d), "restriction": _restriction(p),
-                             "sites": _nearest_sites(p, lon, lat)} for p, d in sel.entries]
-        answers.append({
-            **_kind_answer(kind, sel.status, sel.message, sel.radius_m),
-            "partners": partners_out,
-            "upcoming": [_state_entry(p, state, d) for p, state, d in sel.upcoming],
-            "unavailable": [_state_entry(p, state, d) for p, state, d in sel.unavailable],
-            "filtered_out": sel.filtered_out,
-        })
+            if kind.mode == "territorial":
+                partners_out = [{"partner": p.card, "matched_part": _matched_part(p, codes, names, lon, lat),
+                                 "restriction": _restriction(p, options), "sites": _nearest_sites(p, lon, lat)}
+                                for p, _ in sel.entries]
+            else:
+                partners_out = [{"partner": p.card, "distance_m": round(d), "restriction": _restriction(p, options),
+                                 "sites": _nearest_sites(p, lon, lat)} for p, d in sel.entries]
+            entry = {
+                **_kind_answer(kind, sel.status, sel.message, sel.radius_m),
+                "partners": partners_out,
+                "upcoming": [_state_entry(p, state, d) for p, state, d in sel.upcoming],
+                "unavailable": [_state_entry(p, state, d) for p, state, d in sel.unavailable],
+                "filtered_out": sel.filtered_out,
+            }
+            if kind.code in SECTOR_KINDS:
+                sectors.extend((kind, item) for item in partners_out)
+        found = surveyed.get(kind.code, inventory.UNKNOWN)
+        entry["inventory"] = found
+        if entry["status"] == "none":
+            entry["message"] = _none_message(kind, found["status"], found["date"], sel.radius_m)
+        answers.append(entry)
+    competent = _competent_cmp(sectors)
+    if competent:
+        # "hors secteur" only when every sector kind that could serve the request was answered
+        # (a `kinds` list may leave one out: then the CMPs not matched are left unmarked)
+        answered = {a["kind"] for a in answers}
+        complete = all(code in answered for code, band in SECTOR_KINDS.items() if options.age in (None, band))
+        _mark_sector_cmp(answers, competent, complete)
     return {
         "point": {"lon": lon, "lat": lat},
         "as_of": options.as_of.isoformat(),
@@ -682,6 +748,7 @@ def _assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], p
                     "kinds": list(options.kinds) if options.kinds else None, "radius_m": options.radius_m},
         "territory": {"status": "inside" if inside else "outside", "units": units_out, **groups},
         "kinds": answers,
+        "competent_cmp": competent,
         "warnings": warnings,
         "dataset": dataset or "production",
     }
@@ -699,6 +766,75 @@ def _kind_answer(kind: KindInfo, status: str, message: str | None, radius_m: int
     }
 
 
+@functools.lru_cache(maxsize=4096)
+def _none_message(kind: KindInfo, surveyed: str, date: str | None, radius_m: int | None) -> str:
+    """What a kind with nothing here says: a real gap where the territory was inventoried for the
+    kind, and plainly not a gap where it never was, or where nobody knows (docs/eligibility.md)."""
+    article, e = ("Aucune", "e") if kind.feminine else ("Aucun", "")
+    where = f"à moins de {_km(radius_m)}" if kind.mode == "proximity" else None
+    if surveyed == "inventorie":
+        when = f" (territoire inventorié le {dt.date.fromisoformat(date).strftime('%d/%m/%Y')})" if date else ""
+        head = f"{article} {kind.short_label} {where}" if where else f"{article} {kind.short_label} ne couvre cette adresse"
+        return head + when + "."
+    if surveyed == "non_inventorie":
+        return (f"{article} {kind.short_label} recensé{e}{' ' + where if where else ''} — ce territoire n'a pas été "
+                "inventorié pour ce type.")
+    return (f"{article} {kind.short_label} connu{e} {where or 'pour cette adresse'} — inventaire inconnu pour ce "
+            "territoire.")
+
+
+def _km(radius_m: int | None) -> str:
+    return f"{radius_m / 1000:g} km".replace(".", ",") if radius_m else "proximité"
+
+
+# Psychiatric sector kinds and the age band whose CMP they hold (docs/eligibility.md, "The competent CMP").
+SECTOR_KINDS = {"secteur_psy_adulte": "adulte", "secteur_psy_infanto": "enfant"}
+_SECTOR_CMP_LABELS = {"adulte": ("CMP du secteur de psychiatrie adulte", "CMP du secteur adulte"),
+                      "enfant": ("CMP du secteur de psychiatrie infanto-juvénile", "CMP du secteur enfants")}
+SAME_PLACE_M = 30  # a CMP partner within this distance of a sector's CMP site is that site
+
+
+def _competent_cmp(sectors: list) -> list[dict]:
+    """The CMP sites of the sectors listed at the point, adult before child, nearest first."""
+    out = []
+    for kind, item in sectors:
+        band = SECTOR_KINDS[kind.code]
+        p = item["partner"]
+        for site in item["sites"]:
+            if site.get("role") == "cmp":
+                label, short_label = _SECTOR_CMP_LABELS[band]
+                out.append({"age_band": band, "label": label, "short_label": short_label,
+                            "sector": {"id": p["id"], "ref": p["ref"], "name": p["name"], "kind": kind.code},
+                            "site": site})
+    return out
+
+
+def _mark_sector_cmp(answers: list[dict], competent: list[dict], complete: bool) -> None:
+    """In the CMP kind, mark the partners that are a competent sector's CMP (same FINESS number,
+    or the same place) and put them first; the others are "hors secteur"."""
+    entry = next((a for a in answers if a["kind"] == "cmp"), None)
+    if entry is None or not entry["partners"]:
+        return
+    rank = {}
+    for item in entry["partners"]:
+        if complete:
+            item["in_sector"] = None
+        p = item["partner"]
+        numbers = {p.get("finess")} | {s.get("finess") for s in p["sites"]}
+        for position, c in enumerate(competent):
+            site = c["site"]
+            same = (site.get("finess") and site["finess"] in numbers) or (
+                site.get("lon") is not None and any(
+                    s.get("lon") is not None and haversine_m(s["lon"], s["lat"], site["lon"], site["lat"]) <= SAME_PLACE_M
+                    for s in p["sites"]))
+            if same:
+                item["in_sector"] = c["age_band"]
+                rank[id(item)] = position
+                break
+    # the sector's CMP in the order of competent_cmp (adult, then child), then the others by distance
+    entry["partners"].sort(key=lambda item: rank.get(id(item), len(competent)))
+
+
 def _matched_code(p: PartnerFacts, codes: dict, lon: float, lat: float) -> str:
     """The compact form of _matched_part: the typed code, or the polygon's label."""
     positions = [p.include_index[c] for c in codes if c in p.include_index]
@@ -710,12 +846,14 @@ def _matched_code(p: PartnerFacts, codes: dict, lon: float, lat: float) -> str:
 
 def _assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo],
                       partners: dict[int, PartnerFacts], codes: dict, options: Options,
-                      cards: dict[int, dict], defaults: _Defaults) -> dict:
-    """The compact answer: partner ids per kind with the matched part; cards collected once."""
+                      cards: dict[int, dict], defaults: _Defaults, surveyed: dict) -> dict:
+    """The compact answer: partner ids per kind with the matched part; cards collected once.
+    A kind with nothing here says whether its territory was inventoried."""
     out_kinds = {}
     for sel in _select(cand, kinds, partners, options, defaults):
         if not sel.entries:
-            out_kinds[sel.kind.code] = _EMPTY_COMPACT[sel.status]
+            survey = surveyed.get(sel.kind.code, inventory.UNKNOWN)["status"] if sel.status == "none" else None
+            out_kinds[sel.kind.code] = _EMPTY_COMPACT[sel.status, survey]
             continue
         entries = []
         for p, distance in sel.entries:
@@ -727,6 +865,7 @@ def _assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[Kind
                 item["distance_m"] = round(distance)
             if p.landlords:
                 item["restricted"] = True
+                item["applies"] = _applies(p, options)
             entries.append(item)
         out_kinds[sel.kind.code] = {"status": sel.status, "partners": entries}
     return {"point": {"lon": lon, "lat": lat},
@@ -736,8 +875,11 @@ def _assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[Kind
 
 
 # Shared by every point of a batch that has nothing for a kind (read only).
-_EMPTY_COMPACT = {status: {"status": status, "partners": []}
-                  for status in ("none", "outside", "restricted", "covered", "found")}
+_EMPTY_COMPACT = {
+    (status, survey): {"status": status, "partners": [], **({"inventory": survey} if survey else {})}
+    for status in ("none", "outside", "restricted", "covered", "found")
+    for survey in (None, "inventorie", "non_inventorie", "inconnu")
+}
 
 
 def _kinds(ref: Reference, options: Options) -> list[KindInfo]:
@@ -768,6 +910,25 @@ class Uncertainty:
     region: object  # shapely geometry, WGS84
     code: str  # approximate-match | near-boundary
     message: str
+    # "commune": the region is a commune's contour, whose neighbours' areas share its outline (and
+    # overlap it by the slivers of simplified contours); "local": a disc or a street, small.
+    scope: str = "local"
+
+
+# A partner's area counts in an uncertainty region when it covers more than this of it
+# (docs/eligibility.md): a share of a commune, or a few square metres of a disc or a street.
+COMMUNE_SHARE_TOLERANCE = 0.005
+LOCAL_TOLERANCE_M2 = 1.0
+
+
+def _tolerance_deg2(uncertainty: Uncertainty) -> float:
+    region = uncertainty.region
+    lat = region.centroid.y
+    m2_per_deg2 = 111_320.0 * math.cos(math.radians(lat)) * 110_574.0
+    floor = LOCAL_TOLERANCE_M2 / m2_per_deg2
+    if uncertainty.scope == "commune":
+        return max(COMMUNE_SHARE_TOLERANCE * region.area, floor)
+    return floor
 
 
 def lookup(session: Session, lon, lat, options: Options, uncertainty: Uncertainty | None = None) -> dict:
@@ -776,8 +937,8 @@ def lookup(session: Session, lon, lat, options: Options, uncertainty: Uncertaint
     ref, kinds, defaults, cand = _fetch_sql(session, lon, lat, options)
     ids = cand.covering | {pid for pid, _ in cand.nearby}
     partners = _load_partners(session, ids, ref)
-    names = _names_for(session, [cand.units], ref)
-    answer = _assemble(lon, lat, cand, kinds, partners, names, options, ref.dataset, defaults)
+    _names_for(session, [cand.units], ref)
+    answer = _assemble(lon, lat, cand, kinds, partners, ref, options, defaults)
     if uncertainty is not None:
         _flag_uncertain(session, ref, kinds, cand, options, answer, uncertainty)
     return answer
@@ -797,18 +958,24 @@ def _flag_uncertain(session: Session, ref: Reference, kinds: list[KindInfo], can
     ).all()
     shapes = _shapes(session, ref, "coverage_area", [i for i, _ in rows])
     shapely.prepare(region)
+    tolerance = _tolerance_deg2(uncertainty)
     touching, partial = set(), set()
     for area_id, partner_id in rows:
         shape = shapes.get(area_id)
         if shape is None or not shape.intersects(region):
             continue
-        touching.add(partner_id)
-        if not shape.covers(region):
-            partial.add(partner_id)
+        if shape.covers(region):
+            touching.add(partner_id)
+            continue
+        overlap = shapely.clip_by_rect(shape, minx, miny, maxx, maxy).intersection(region).area
+        if overlap > tolerance:  # more than a shared outline or a sliver
+            touching.add(partner_id)
+            if region.area - overlap > tolerance:
+                partial.add(partner_id)
     territorial = [k for k in kinds if k.mode == "territorial"]
     partners = _load_partners(session, touching, ref)
     in_region = {sel.kind.code: sel for sel in _select(Candidates(cand.units, touching, []), territorial, partners,
-                                                        options)}
+                                                        options, _Defaults(territorial, options, ref))}
     flagged = 0
     for entry in answer["kinds"]:
         sel = in_region.get(entry["kind"])
@@ -823,7 +990,7 @@ def _flag_uncertain(session: Session, ref: Reference, kinds: list[KindInfo], can
             entry["to_confirm"] = {
                 "reason": uncertainty.code,
                 "message": f"À confirmer : {uncertainty.message}",
-                "alternatives": [{"partner": p.card, "restriction": _restriction(p)} for p in alternatives],
+                "alternatives": [{"partner": p.card, "restriction": _restriction(p, options)} for p in alternatives],
                 "may_not_cover": may_stop,
             }
     answer["confidence"] = {"status": "to_confirm" if flagged else "sure", "reason": uncertainty.code if flagged else None,
@@ -927,8 +1094,8 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
             ids |= c.covering
             ids |= {pid for pid, _ in c.nearby}
         partners = _load_partners(session, ids, ref)
-        names = _names_for(session, [c.units for c in cands], ref)
-        return _answer_all(coords, cands, kinds, defaults, partners, names, options, ref.dataset, compact)
+        _names_for(session, [c.units for c in cands], ref)
+        return _answer_all(coords, cands, kinds, defaults, partners, ref, options, compact)
 
 
 @contextlib.contextmanager
@@ -947,7 +1114,7 @@ def _gc_paused():
             gc.enable()
 
 
-def _answer_all(coords, cands, kinds, defaults, partners, names, options, dataset, compact) -> dict:
+def _answer_all(coords, cands, kinds, defaults, partners, ref, options, compact) -> dict:
     results = []
     cards: dict[int, dict] = {}
     codes_by_units: dict[tuple, dict] = {}  # many points share a commune: derive its codes once
@@ -957,9 +1124,10 @@ def _answer_all(coords, cands, kinds, defaults, partners, names, options, datase
             codes = codes_by_units.get(key)
             if codes is None:
                 codes = codes_by_units[key] = territories.codes_at_point(cand.units)
-            results.append(_assemble_compact(lon, lat, cand, kinds, partners, codes, options, cards, defaults))
+            results.append(_assemble_compact(lon, lat, cand, kinds, partners, codes, options, cards, defaults,
+                                             ref.inventory_for(cand.units, codes)))
         else:
-            results.append(_assemble(lon, lat, cand, kinds, partners, names, options, dataset, defaults))
+            results.append(_assemble(lon, lat, cand, kinds, partners, ref, options, defaults))
     if compact:
         return {"results": results, "partners": cards}
     return {"results": results}

@@ -73,6 +73,19 @@ def _status_label(value: str) -> str:
     return STATUS_LABELS.get(value, value)
 
 
+@bp.app_template_filter("fr_date")
+def _fr_date(value) -> str:
+    """16/10/2026 from a date or an ISO date string (what people read)."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    return value.strftime("%d/%m/%Y")
+
+
 @bp.app_template_filter("age_label")
 def _age_label(value: str) -> str:
     return AGE_BAND_LABELS.get(value, value)

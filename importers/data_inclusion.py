@@ -121,6 +121,8 @@ def read(path, *, report: Report, session, services: str | Path | None = None, d
 
 def _record(structure, services: list, kind_map) -> dict:
     first = services[0] if services else None
+    # the age band Maillage's own export writes into conditions_acces (app/data_inclusion.py)
+    age_band, eligibility = data_inclusion.age_from_conditions(first.conditions_acces if first else None)
     zone = [code for s in services for code in zone_codes(s.zone_eligibilite or [])]
     if not zone and kind_map.default_zone and structure.code_insee:
         zone = [f"commune:{structure.code_insee}" if kind_map.default_zone == "commune"
@@ -139,9 +141,10 @@ def _record(structure, services: list, kind_map) -> dict:
         "description": structure.description or "", "website": str(structure.site_web) if structure.site_web else None,
         "siret": structure.siret, "data_inclusion_id": structure.id, "last_verified_at": structure.date_maj,
         "how_to_refer": (first.mobilisation_precisions if first else None) or "",
-        "eligibility": (first.conditions_acces if first else None) or "",
+        "eligibility": eligibility,
         "sites": [site] if site else [], "contacts": [contact] if contact else [],
         "coverage": {"include": sorted(set(zone))} if zone else {},
+        **({"age_band": age_band} if age_band else {}),
     }
 
 

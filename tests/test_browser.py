@@ -148,7 +148,7 @@ def test_sub_commune_and_no_coverage_cases_and_the_age_filter(browser, live_url,
     sector = kind_region(page, "secteur_psy_adulte")
     expect(sector).to_contain_text("93G10")
     expect(sector).to_contain_text("polygone personnalisé : Bondy nord")
-    expect(kind_region(page, "savs")).to_contain_text("Aucun SAVS ne couvre cette adresse.")
+    expect(kind_region(page, "savs")).to_contain_text("Aucun SAVS connu pour cette adresse — inventaire inconnu pour ce territoire.")
     page.locator("summary", has_text="Filtres").click()
     page.get_by_label("Âge de la personne").select_option("enfant")
     page.get_by_role("button", name="Qui contacter ?").click()

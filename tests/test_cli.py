@@ -33,7 +33,7 @@ def test_lookup_prints_partners_and_why(cli_url):
     assert result.exit_code == 0, result.output
     assert "Base de démonstration" in result.output
     assert "Secteur de psychiatrie adulte 93G10 — Bondy nord (démo) — polygone personnalisé" in result.output
-    assert "Aucun SAVS ne couvre cette adresse." in result.output
+    assert "Aucun SAVS connu pour cette adresse — inventaire inconnu pour ce territoire." in result.output
 
 
 def test_lookup_json(cli_url):

@@ -30,7 +30,7 @@ def ratio(a: str, b: str) -> float:
     ("#ffffff", "accent", "primary buttons, selected suggestion"),
     ("muted", "#ffffff", "hints"),
     ("warn-ink", "warn-bg", "demo banner, warnings, à confirmer"),
-    ("ok", "#ffffff", "« Pourquoi » lines"),
+    ("ok", "#ffffff", "« Pourquoi » lines, the tenant's own landlord, the sector's CMP"),
     ("bad", "#ffffff", "« Aucun … » lines"),
     ("bad", "#fde8e8", "error boxes"),
 ])

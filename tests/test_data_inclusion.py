@@ -131,3 +131,29 @@ def test_bad_dumps_are_refused(demo_conn, tmp_path, structures, expected):
         import_file(demo_conn, di_import, path)
     problems = [str(p) for p in info.value.report.rejected]
     assert any(expected in p for p in problems), problems
+
+
+def test_export_follows_the_partners_own_age_band_and_reads_it_back(demo_conn, tmp_path):
+    """The partner's age band wins over its kind's default (docs/eligibility.md) in the export too:
+    an all-ages EMPP is for everyone, a children's EMPP for young people, an adult CLSM says so."""
+    with session_of(demo_conn) as session:
+        for ref, kind_code, band in (("test:empp-tous", "empp", "tous"), ("test:empp-jeunes", "empp", "enfant"),
+                                     ("test:clsm-adultes", "clsm", "adulte")):
+            registry.upsert_partner(session, {"ref": ref, "kind": kind_code, "name": f"Partenaire {ref}",
+                                              "age_band": band, "eligibility": "Sur orientation.",
+                                              "coverage": {"include": ["commune:93010"]}})
+        session.commit()
+    structures, services, _ = exported(demo_conn)
+    by_id = {s["id"]: s for s in services}
+    assert by_id["maillage--test:empp-tous--service"]["publics"] == ["tous-publics"]
+    assert by_id["maillage--test:empp-tous--service"]["conditions_acces"] == "Sur orientation."
+    assert by_id["maillage--test:empp-jeunes--service"]["publics"] == ["jeunes"]
+    assert by_id["maillage--test:empp-jeunes--service"]["conditions_acces"].startswith("Public : enfants et adolescents.")
+    assert by_id["maillage--test:clsm-adultes--service"]["conditions_acces"] == (
+        "Public : adultes (18 ans et plus). Sur orientation.")
+    # the sentence is read back as the age band, not kept as text
+    service = by_id["maillage--test:clsm-adultes--service"]
+    structure = next(s for s in structures if s["id"] == service["structure_id"])
+    record = di_import._record(Structure.model_validate(structure), [Service.model_validate(service)],
+                               data_inclusion.mapping()["ccas"])
+    assert record["age_band"] == "adulte" and record["eligibility"] == "Sur orientation."

@@ -66,9 +66,9 @@ def test_no_coverage_is_explicit_with_what_to_do(demo_session):
     clsm = kind(result, "clsm")
     assert clsm["status"] == "none"
     assert clsm["partners"] == []
-    assert clsm["message"] == "Aucun CLSM ne couvre cette adresse."
+    assert clsm["message"].startswith("Aucun CLSM ne couvre cette adresse (territoire inventorié le ")
     assert "DAC" in clsm["if_none"]
-    assert kind(result, "empp")["message"] == "Aucune EMPP ne couvre cette adresse."
+    assert kind(result, "empp")["message"] == "Aucune EMPP connue pour cette adresse — inventaire inconnu pour ce territoire."
 
 
 def test_closed_service_is_gone_today_but_found_in_the_past(demo_session):
@@ -110,7 +110,8 @@ def test_landlord_restricted_team_without_filter_is_shown_with_its_restriction(d
     assert team["status"] == "restricted"
     assert refs(team) == ["demo:emb-habitat-exemple-93"]
     assert team["partners"][0]["restriction"]["message"] == (
-        "Réservé aux locataires de : Habitat Exemple 93 (bailleur fictif)"
+        "Réservé aux locataires de Habitat Exemple 93 (bailleur fictif) : ne s'applique que si le locataire est "
+        "logé par ce bailleur."
     )
 
 
@@ -153,7 +154,8 @@ def test_proximity_kinds_are_within_radius_nearest_first(demo_session):
     assert refs(small) == ["demo:pf-bondy"]
     assert small["message"] is None
     none = kind(answer(demo_session, BONDY_SUD, radius=100), "pension_de_famille")
-    assert none["status"] == "none" and none["message"] == "Aucune Pension de famille à moins de 0.1 km."
+    assert none["status"] == "none" and none["message"] == (
+        "Aucune Pension de famille connue à moins de 0,1 km — inventaire inconnu pour ce territoire.")
 
 
 def test_planned_housing_is_upcoming_not_found(demo_session):

@@ -34,7 +34,7 @@ def test_coverage_card_by_point_says_who_why_and_how(client):
     # the sub-commune case: the north of Bondy is a drawn polygon of sector 93G10
     assert "Secteur de psychiatrie adulte 93G10" in page and "polygone personnalisé : Bondy nord" in page
     assert "Comment saisir :" in page and 'href="tel:0100000001"' in page
-    assert "Aucun SAVS ne couvre cette adresse." in page and "Que faire :" in page
+    assert "Aucun SAVS connu pour cette adresse — inventaire inconnu pour ce territoire." in page and "Que faire :" in page
     data = re.search(r'<script type="application/json" id="carte-donnees">(.*?)</script>', page, re.S).group(1)
     features = json.loads(data)["features"]
     roles = {f["properties"]["role"] for f in features}
@@ -92,7 +92,7 @@ def test_fiche_prints_on_one_page_and_holds_no_personal_field(client):
     reader = PdfReader(io.BytesIO(response.data))
     assert len(reader.pages) == 1
     text = reader.pages[0].extract_text()
-    assert "CLSM de Bondy" in text and "Aucun SAVS ne couvre cette adresse." in text
+    assert "CLSM de Bondy" in text and "SAVS Aucune structure connue ici (inventaire inconnu)." in text
     assert "BASE DE DÉMONSTRATION" in text
 
 

@@ -81,7 +81,7 @@ SITE = {
 
 KIND_ANSWER = {
     "type": "object",
-    "required": ["kind", "label", "mode", "status", "message", "partners", "upcoming", "unavailable"],
+    "required": ["kind", "label", "mode", "status", "message", "partners", "upcoming", "unavailable", "inventory"],
     "properties": {
         "kind": {"type": "string"}, "label": {"type": "string"}, "short_label": {"type": "string"},
         "mode": {"type": "string", "enum": ["territorial", "proximity"]},
@@ -96,12 +96,29 @@ KIND_ANSWER = {
                              "properties": {"type": {"type": "string", "enum": ["territoire", "polygone", "zone"]},
                                             "code": NULLABLE_STR, "label": {"type": "string"}}},
             "distance_m": {"type": "integer"},
-            "restriction": {"type": ["object", "null"]},
+            "restriction": {"type": ["object", "null"], "description": "Service réservé aux locataires de certains "
+                            "bailleurs (null : ouvert à tous).", "required": ["reserved_to", "applies", "message"],
+                            "properties": {
+                                "reserved_to": {"type": "array", "items": {"type": "object"}},
+                                "applies": {"type": ["boolean", "null"], "description": "true : réservé au bailleur "
+                                            "indiqué dans la demande ; null : bailleur non indiqué, ne s'applique "
+                                            "que si le locataire est logé par l'un de ces bailleurs."},
+                                "message": {"type": "string"}}},
+            "in_sector": {"type": ["string", "null"], "enum": ["adulte", "enfant", None],
+                          "description": "Type cmp : ce CMP est celui du secteur de psychiatrie (adulte ou enfants) "
+                                         "qui couvre l'adresse ; null : autre CMP proche, hors secteur."},
             "sites": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
         }}},
         "upcoming": {"type": "array", "items": {"type": "object"}},
         "unavailable": {"type": "array", "items": {"type": "object"}},
-        "filtered_out": {"type": "integer"},
+        "filtered_out": {"type": "integer", "description": "Structures présentes ici mais écartées par les filtres "
+                                                           "(âge, logement, bailleur)."},
+        "inventory": {"type": "object", "required": ["status"], "description": "Ce territoire a-t-il été inventorié "
+                      "pour ce type ? Distingue « aucune structure » (inventorie) de « jamais recensé » "
+                      "(non_inventorie) et de « inventaire inconnu » (inconnu).", "properties": {
+                          "status": {"type": "string", "enum": ["inventorie", "non_inventorie", "inconnu"]},
+                          "label": {"type": "string"}, "territory": NULLABLE_STR, "territory_name": NULLABLE_STR,
+                          "date": NULLABLE_STR, "source": NULLABLE_STR}},
         "to_confirm": {"type": ["object", "null"], "description": "Recherche par adresse seulement : la réponse "
                        "pourrait être différente à l'adresse réelle (position approchée ou limite proche).",
                        "required": ["reason", "message", "alternatives"], "properties": {
@@ -144,7 +161,7 @@ GEOCODE_RESULT = {
 
 LOOKUP_ANSWER = {
     "type": "object",
-    "required": ["point", "as_of", "territory", "kinds", "warnings", "dataset"],
+    "required": ["point", "as_of", "territory", "kinds", "competent_cmp", "warnings", "dataset"],
     "properties": {
         "point": {"type": "object", "properties": {"lon": _COORD, "lat": _COORD}},
         "as_of": {"type": "string", "format": "date"},
@@ -153,6 +170,14 @@ LOOKUP_ANSWER = {
             "status": {"type": "string", "enum": ["inside", "outside"]},
             "units": {"type": "array", "items": {"type": "object"}}}},
         "kinds": {"type": "array", "items": {"$ref": "#/components/schemas/KindAnswer"}},
+        "competent_cmp": {"type": "array", "description": "Le ou les CMP du secteur de psychiatrie qui couvre "
+                          "l'adresse (adulte, puis enfants) : c'est là que s'adresser, pas au CMP le plus proche.",
+                          "items": {"type": "object", "required": ["age_band", "label", "sector", "site"],
+                                    "properties": {
+                                        "age_band": {"type": "string", "enum": ["adulte", "enfant"]},
+                                        "label": {"type": "string"}, "short_label": {"type": "string"},
+                                        "sector": {"type": "object"},
+                                        "site": {"$ref": "#/components/schemas/Site"}}}},
         "warnings": {"type": "array", "items": {"type": "object", "required": ["code", "message"]}},
         "dataset": {"type": "string", "enum": ["demo", "production"]},
         "confidence": {"type": "object", "description": "Recherche par adresse seulement.",
