@@ -284,19 +284,35 @@ def _date(value):
 def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> list[tuple[str, object]]:
     """(name, compiled area) of the partners of a kind in service at the date whose area meets the
     box (spatial index on both backends)."""
+    return [(name, area) for name, area, _ in coverage_areas(session, kind_code, bounds, as_of)]
+
+
+# Coverage parts an area can be made of and still hold each commune (arrondissement) wholly or
+# not at all: the reference's own contours, unions of them
+WHOLE_UNIT_LEVELS = ("commune", "arrondissement", "epci", "departement", "region")
+
+
+def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> list[tuple[str, object, bool]]:
+    """active_areas, each with whether it is made of whole communes or larger territories only
+    (no polygon, no exclusion, no IRIS)."""
     backend = spatial.backend_for(session)
-    sql = ("SELECT p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
+    whole = " AND ".join(f"cp.code NOT LIKE '{level}:%'" for level in WHOLE_UNIT_LEVELS)
+    sql = ("SELECT p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom, "
+           "NOT EXISTS (SELECT 1 FROM coverage_part cp WHERE cp.partner_id = p.id AND (cp.mode = 'exclude' "
+           f"OR cp.code IS NULL OR ({whole}))) AS whole FROM coverage_area ca "
            "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
            + backend.box_filter("coverage_area", "ca"))
     params = {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}
-    return [(row.name, wkb.loads(bytes(row.geom))) for row in active_rows(session, sql, params, as_of)]
+    return [(row.name, wkb.loads(bytes(row.geom)), bool(row.whole)) for row in active_rows(session, sql, params, as_of)]
 
 
 @dataclass
 class Shares:
-    """How the partners of a kind cover one unit: every partner covering a real part of it (at
-    least SLIVER_SHARE of its area), largest share first, and the share covered twice or more."""
+    """How the partners of a kind cover one unit: those whose area holds its representative point
+    (the counting rule), every partner covering a real part of it (at least SLIVER_SHARE of its
+    area, and always those holding the point) largest share first, and the share covered twice."""
 
+    holding: list[str]
     partners: list[tuple[str, float]]
     overlap: float = 0.0
 
@@ -305,29 +321,43 @@ class Shares:
         return min(1.0, sum(s for _, s in self.partners) - self.overlap)
 
 
-def area_shares(shapes, areas: list[tuple[str, object]], holding: list[set[str]] | None = None) -> list[Shares]:
-    """For each unit shape, the share of its area each partner's area covers. A unit inside an
-    area counts 1 without computing an intersection (most units of a kind's coverage); only the
-    units an area's boundary crosses are intersected. `holding`: per unit, the partners whose
-    area holds its representative point, listed whatever their share (they are counted)."""
-    shapes = np.asarray(shapes, dtype=object)
+BOUNDARY_PIECE = 32  # vertices per piece of an area's outline when looking for the units it crosses
+
+
+def area_shares(units: list[Unit], areas: list[tuple[str, object, bool]]) -> list[Shares]:
+    """For each unit, the partners whose area holds its representative point and the share of its
+    area each partner's area covers. An area made of whole communes or larger (its third item;
+    with commune units) holds each unit wholly or not at all: 1 where it holds the point, 0
+    elsewhere, nothing to measure. Other areas measure the units their outline meets (contains,
+    touches, else an intersection), found through the outline cut in short pieces, so a unit
+    deep inside is never tested; a unit the outline does not meet lies wholly inside (its point
+    is) or outside. Units of several parts are always measured: an outline can pass between their
+    parts without meeting them."""
+    shapes = np.asarray([u.shape for u in units], dtype=object)
     unit_area = shapely.area(shapes)
     tree = shapely.STRtree(shapes)
-    found: list[list[tuple[str, float, object]]] = [[] for _ in range(len(shapes))]
-    for name, area in areas:
-        index = tree.query(area, predicate="intersects")
-        if not len(index):
-            continue
+    point_tree = shapely.STRtree(shapely.points([u.x for u in units], [u.y for u in units]))
+    multipart = shapely.get_num_geometries(shapes) > 1
+    whole_units = all(u.code.startswith(("commune:", "arrondissement:")) for u in units)
+    holding: list[list[str]] = [[] for _ in units]
+    found: list[list[tuple[str, float, object]]] = [[] for _ in units]
+    for name, area, whole in areas:
         shapely.prepare(area)
-        candidates = shapes[index]
-        pieces = candidates.copy()
-        crossed = ~shapely.contains(area, candidates)
-        if crossed.any():
-            pieces[crossed] = shapely.intersection(area, candidates[crossed])
-        share = np.divide(shapely.area(pieces), unit_area[index], out=np.zeros(len(index)), where=unit_area[index] > 0)
-        for i, s, piece in zip(index, share, pieces):
-            if s >= SLIVER_SHARE or (holding and name in holding[i]):
-                found[i].append((name, min(1.0, float(s)), piece))
+        inside = point_tree.query(area, predicate="contains")
+        for i in inside:
+            holding[i].append(name)
+        if whole and whole_units:
+            for i in inside:
+                found[i].append((name, 1.0, shapes[i]))
+            continue
+        near = np.unique(tree.query(_outline_pieces(area), predicate="intersects")[1])
+        boxed = tree.query(shapely.box(*area.bounds))
+        near = np.union1d(near, boxed[multipart[boxed]]).astype(int)
+        measured = dict(zip(near.tolist(), _measure(area, shapes[near], unit_area[near])))
+        for i in set(inside.tolist()) | set(measured):
+            share, piece = measured.get(i, (1.0, shapes[i]))
+            if share >= SLIVER_SHARE or name in holding[i]:
+                found[i].append((name, share, piece))
     out = []
     for i, items in enumerate(found):
         items.sort(key=lambda t: (-t[1], t[0]))
@@ -335,8 +365,32 @@ def area_shares(shapes, areas: list[tuple[str, object]], holding: list[set[str]]
         if len(items) > 1:
             union = shapely.union_all([piece for _, _, piece in items]).area / unit_area[i]
             overlap = max(0.0, sum(s for _, s, _ in items) - union)
-        out.append(Shares([(n, round(s, 3)) for n, s, _ in items], round(overlap, 3)))
+        out.append(Shares(sorted(holding[i]), [(n, round(s, 3)) for n, s, _ in items], round(overlap, 3)))
     return out
+
+
+def _outline_pieces(area) -> np.ndarray:
+    pieces = []
+    for ring in shapely.get_parts(shapely.boundary(area)):
+        coords = shapely.get_coordinates(ring)
+        pieces += [coords[k:k + BOUNDARY_PIECE + 1] for k in range(0, max(len(coords) - 1, 1), BOUNDARY_PIECE)]
+    return shapely.linestrings(np.concatenate(pieces), indices=np.repeat(np.arange(len(pieces)), [len(c) for c in pieces])) \
+        if pieces else np.array([], dtype=object)
+
+
+def _measure(area, shapes, unit_area) -> list[tuple[float, object]]:
+    """(share, covered piece) of each unit shape in the (prepared) area."""
+    share = np.ones(len(shapes))
+    pieces = shapes.copy()
+    rest = np.flatnonzero(~shapely.contains(area, shapes))
+    touching = shapely.touches(area, shapes[rest])
+    share[rest[touching]] = 0.0
+    cut = rest[~touching]
+    if len(cut):
+        pieces[cut] = shapely.intersection(area, shapes[cut])
+        share[cut] = np.divide(shapely.area(pieces[cut]), unit_area[cut], out=np.zeros(len(cut)),
+                               where=unit_area[cut] > 0)
+    return [(min(1.0, float(v)), piece) for v, piece in zip(share, pieces)]
 
 
 def share_label(partners: list[tuple[str, float]]) -> str:
@@ -358,36 +412,29 @@ def percent(share: float) -> str:
     return f"{min(value, 99) if share < 1 else value} %"
 
 
-def classify(holding: int, shares: Shares) -> str:
+def classify(shares: Shares) -> str:
     """The one rule the gap analysis and the coverage map share. Covered or not: by the
-    representative point (`holding` partners hold it; 0 = "ecart"). Then by the areas:
+    representative point (no partner's area holds it: "ecart"). Then by the areas:
     "chevauchement" when two partners hold the point or at least SLIVER_SHARE of the unit is
     covered twice; "partage" when several partners split it without overlapping; else "couvert"."""
-    if holding == 0:
+    if not shares.holding:
         return "ecart"
-    if holding > 1 or shares.overlap >= SLIVER_SHARE:
+    if len(shares.holding) > 1 or shares.overlap >= SLIVER_SHARE:
         return "chevauchement"
     return "partage" if len(shares.partners) > 1 else "couvert"
 
 
 def _territorial(session, kind_code, as_of, units, point_tree, bounds, result: KindResult) -> None:
-    counts = np.zeros(len(units), dtype=int)
-    partners: list[list[str]] = [[] for _ in units]
-    areas = active_areas(session, kind_code, bounds, as_of)
-    for name, area in areas:
-        for index in point_tree.query(area, predicate="contains"):
-            counts[index] += 1
-            partners[index].append(name)
-    result.counts = counts
-    result.partners = [sorted(p) for p in partners]
-    result.shares = area_shares([u.shape for u in units], areas, [set(p) for p in partners])
+    result.shares = area_shares(units, coverage_areas(session, kind_code, bounds, as_of))
+    result.counts = np.array([len(s.holding) for s in result.shares], dtype=int)
+    result.partners = [s.holding for s in result.shares]
 
 
 def state(kind: KindResult, index: int) -> str:
     """A unit's state for a territorial kind (`classify`), or "non_inventorie"."""
     if kind.inventory and kind.inventory[index] == "non_inventorie":
         return "non_inventorie"
-    return classify(int(kind.counts[index]), kind.shares[index])
+    return classify(kind.shares[index])
 
 
 def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult) -> None:
@@ -487,13 +534,14 @@ def kind_summary(matrix: GapMatrix, kind: KindResult) -> dict:
     known = np.array([s != "non_inventorie" for s in kind.inventory])
     out["communes_non_inventoriees"] = int((~known).sum())
     if kind.counts is not None:
+        states = [state(kind, i) for i in range(len(matrix.units))]
         covered = (kind.counts > 0) & known
         gaps = (kind.counts == 0) & known
         out.update({
             "communes_couvertes": int(covered.sum()),
             "communes_sans_offre": int(gaps.sum()),
-            "communes_partagees": sum(state(kind, i) == "partage" for i in range(len(matrix.units))),
-            "communes_chevauchement": sum(state(kind, i) == "chevauchement" for i in range(len(matrix.units))),
+            "communes_partagees": states.count("partage"),
+            "communes_chevauchement": states.count("chevauchement"),
             "part_communes_couvertes": round(float(covered.sum() / known.sum()), 4) if known.sum() else None,
             "population_couverte": int(pops[covered].sum()),
             "part_population_couverte": round(float(pops[covered].sum() / pops[known].sum()), 4)

@@ -122,16 +122,10 @@ def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.d
     units = gaps.display_units(session, typed)
     if not units:
         raise InvalidInput(f"Aucune commune dans {typed}.", code="unknown-territory", field="territory")
-    shapes = [u.shape for u in units]
-    areas = gaps.active_areas(session, kind_code, shapely.total_bounds(shapes), as_of)
-    holding: list[set[str]] = [set() for _ in units]
-    points = shapely.STRtree(shapely.points([u.x for u in units], [u.y for u in units]))
-    for name, area in areas:
-        for index in points.query(area, predicate="contains"):
-            holding[index].add(name)
+    areas = gaps.coverage_areas(session, kind_code, shapely.total_bounds([u.shape for u in units]), as_of)
     out = []
-    for unit, held, shares in zip(units, holding, gaps.area_shares(shapes, areas, holding)):
-        state = gaps.classify(len(held), shares)
+    for unit, shares in zip(units, gaps.area_shares(units, areas)):
+        state = gaps.classify(shares)
         status = MAP_STATUS.get(state) or ("partial" if shares.partners else "none")
         out.append(UnitCoverage(unit.code, unit.name, unit.population, status, shares.partners,
                                 round(shares.covered, 3), unit.shape))
