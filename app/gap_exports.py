@@ -13,22 +13,27 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group
+from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group, share_label, shares_list, state
 from app.maps import DISPLAY_TOLERANCE, rounded
 from app.demand import shown as demand_shown
 from app.inventory import STATUS_LABELS as INVENTORY_LABELS
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
-STATE_LABELS = {"ecart": "aucune offre", "couvert": "couvert", "chevauchement": "plusieurs partenaires",
-                "non_inventorie": "non inventorié"}
+STATE_LABELS = {"ecart": "aucune offre", "couvert": "couvert", "partage": "partagée entre plusieurs partenaires",
+                "chevauchement": "plusieurs partenaires", "non_inventorie": "non inventorié"}
 CREDIT = "Données de référence IGN, INSEE, BAN, FINESS — Licence Ouverte 2.0"
 
 
-def state(kind: KindResult, index: int) -> str:
-    if kind.inventory[index] == "non_inventorie":
-        return "non_inventorie"
-    n = int(kind.counts[index])
-    return "ecart" if n == 0 else "couvert" if n == 1 else "chevauchement"
+def state_label(kind: KindResult, index: int) -> str:
+    key = state(kind, index)
+    if key == "partage":
+        return f"partagée entre {len(kind.shares[index].partners)} partenaires"
+    return STATE_LABELS[key]
+
+
+def partners_label(kind: KindResult, index: int) -> str:
+    """Every partner covering a real part of the unit, with its share of the unit's area."""
+    return share_label(kind.shares[index].partners)
 
 
 def unit_table(matrix: GapMatrix) -> tuple[list[str], list[list]]:
@@ -47,7 +52,7 @@ def unit_table(matrix: GapMatrix) -> tuple[list[str], list[list]]:
         row = [unit.code, unit.name, unit.population, unit.departement, unit.epci]
         for kind in matrix.kinds:
             if kind.counts is not None:
-                row += [int(kind.counts[i]), STATE_LABELS[state(kind, i)], ", ".join(kind.partners[i]),
+                row += [int(kind.counts[i]), state_label(kind, i), partners_label(kind, i),
                         INVENTORY_LABELS[kind.inventory[i]]]
                 if kind.demand is not None:
                     row.append(demand_shown(kind.demand[i]))
@@ -117,10 +122,17 @@ def _csv_dicts(path: Path, items: list[dict]) -> Path:
 
 
 def geojson(matrix: GapMatrix, header, rows, tolerance: float = DISPLAY_TOLERANCE) -> dict:
+    """The table's rows as features, plus per territorial kind `<kind>_parts`: the partners
+    covering a real part of the unit as a list of {partenaire, part} (a GeoPackage column cannot
+    hold a list: there the `_partenaires` text says the same)."""
     features = []
-    for unit, row in zip(matrix.units, rows):
+    territorial = [k for k in matrix.kinds if k.counts is not None]
+    for i, (unit, row) in enumerate(zip(matrix.units, rows)):
         geom = rounded(unit.shape.simplify(tolerance, preserve_topology=True))
-        features.append({"type": "Feature", "geometry": geom, "properties": dict(zip(header, row))})
+        properties = dict(zip(header, row))
+        for kind in territorial:
+            properties[f"{kind.code}_parts"] = shares_list(kind.shares[i].partners)
+        features.append({"type": "Feature", "geometry": geom, "properties": properties})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -167,8 +179,8 @@ def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str], compa
         if kind.counts is None:
             continue
         for i, unit in enumerate(matrix.units):
-            per_kind.append([kind.label, unit.code, unit.name, unit.population, STATE_LABELS[state(kind, i)],
-                             ", ".join(kind.partners[i])])
+            per_kind.append([kind.label, unit.code, unit.name, unit.population, state_label(kind, i),
+                             partners_label(kind, i)])
     housing = [k for k in matrix.kinds if k.places is not None]
     if housing:
         hs = wb.create_sheet("Logement accompagné")
@@ -214,7 +226,8 @@ def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str], compa
 
 # --------------------------------------------------------------------------------------------- report
 
-COLOURS = {"ecart": "#c9191e", "couvert": "#18753c", "chevauchement": "#000091", "non_inventorie": "#b7b7b7"}
+COLOURS = {"ecart": "#c9191e", "couvert": "#18753c", "partage": "#68a532", "chevauchement": "#000091",
+           "non_inventorie": "#b7b7b7"}
 
 
 def svg_map(matrix: GapMatrix, kind: KindResult, width: int = 340, height: int = 300, colour_of=None) -> str:
@@ -233,7 +246,7 @@ def svg_map(matrix: GapMatrix, kind: KindResult, width: int = 340, height: int =
         polys = geom.geoms if hasattr(geom, "geoms") else [geom]
         d = " ".join(f"M{project(p.exterior.coords)}Z" for p in polys if not p.is_empty)
         colour = colour_of(i, unit) if colour_of else COLOURS[state(kind, i)]
-        title = f"{unit.name} : {STATE_LABELS[state(kind, i)]}"
+        title = f"{unit.name} : {state_label(kind, i)}"
         paths.append(f'<path d="{d}" fill="{colour}" stroke="#fff" stroke-width="0.4"><title>{_esc(title)}</title></path>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {span_x * scale:.0f} {span_y * scale:.0f}" '
             f'width="{width}" role="img" aria-label="Carte : {_esc(kind.label)}">' + "".join(paths) + "</svg>")

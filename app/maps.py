@@ -1,6 +1,6 @@
 """Map data for the web pages: what the coverage card shows around an address, and the coverage
-map planners read (units covered / not covered / covered more than once), as GeoJSON, and the
-latter rendered with folium. No Flask here.
+map planners read (units covered / shared / covered more than once / not covered, each with its
+partners' shares), as GeoJSON, and the latter rendered with folium. No Flask here.
 
 Geometries sent to a browser are simplified (`DISPLAY_TOLERANCE`, about 30 m at French
 latitudes): a département's coverage map stays well under 2 MB.
@@ -19,7 +19,7 @@ from shapely.geometry import mapping
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import spatial, territories
+from app import gaps, spatial, territories
 from app.errors import InvalidInput
 from app.models import CoverageArea, Kind
 
@@ -30,9 +30,10 @@ STATUS_LABELS = {
     "none": "Non couvert",
     "partial": "Partiellement couvert",
     "one": "Couvert",
+    "shared": "Partagée entre plusieurs partenaires",
     "several": "Couvert plusieurs fois",
 }
-STATUS_COLOURS = {"none": "#c9191e", "partial": "#f2a900", "one": "#18753c", "several": "#000091"}
+STATUS_COLOURS = {"none": "#c9191e", "partial": "#f2a900", "one": "#18753c", "shared": "#68a532", "several": "#000091"}
 
 
 def rounded(geom) -> dict:
@@ -82,19 +83,34 @@ class UnitCoverage:
     code: str  # typed
     name: str
     population: int | None
-    status: str  # none | partial | one | several
-    partners: list[str]
-    share: float  # covered share of the unit's area, by the best-covering partner
+    status: str  # none | partial | one | shared | several
+    partners: list[tuple[str, float]]  # every partner covering a real part of the unit, with its share
+    share: float  # share of the unit's area the partners cover together
     geometry: object
+
+    @property
+    def status_label(self) -> str:
+        if self.status == "shared":
+            return f"Partagée entre {len(self.partners)} partenaires"
+        return STATUS_LABELS[self.status]
+
+    @property
+    def partners_label(self) -> str:
+        return gaps.share_label(self.partners) or "—"
+
+
+# the gap analysis' states (app.gaps.classify), with "ecart" split by whether any partner
+# covers a real part of the unit
+MAP_STATUS = {"couvert": "one", "partage": "shared", "chevauchement": "several"}
 
 
 def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.date | None = None) -> list[UnitCoverage]:
-    """Each commune (arrondissement in Paris, Lyon, Marseille) of the territory with the partners of
-    a territorial kind covering it at a date — the gap analysis' rule: a partner covers a unit when
-    its area holds the unit's representative point — and, for units nobody covers that way, the
-    partners whose area still overlaps 5 % or more of them ("partiellement couvert")."""
-    from app import gaps
-
+    """Each commune (arrondissement in Paris, Lyon, Marseille) of the territory with every partner
+    of a territorial kind covering a real part of it at a date, each with its share of the unit's
+    area. The status follows the gap analysis (`gaps.classify`): covered when a partner's area
+    holds the unit's representative point — by one partner, shared between several that split it,
+    or several on the same ground (overlap) —, else "partiellement couvert" when a partner still
+    covers a real part of it, else not covered."""
     kind = session.get(Kind, kind_code)
     if kind is None:
         raise InvalidInput(f"Type de partenaire inconnu « {kind_code} ».", code="unknown-kind", field="kind")
@@ -106,29 +122,13 @@ def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.d
     units = gaps.display_units(session, typed)
     if not units:
         raise InvalidInput(f"Aucune commune dans {typed}.", code="unknown-territory", field="territory")
-    bounds = shapely.total_bounds([u.shape for u in units])
-    areas = gaps.active_areas(session, kind_code, bounds, as_of)
-    for _, shape in areas:
-        shapely.prepare(shape)
-    tree = shapely.STRtree([a[1] for a in areas]) if areas else None
+    areas = gaps.coverage_areas(session, kind_code, shapely.total_bounds([u.shape for u in units]), as_of)
     out = []
-    for unit in units:
-        covering, partial, best = [], [], 0.0
-        if tree is not None:
-            point = shapely.Point(unit.x, unit.y)
-            for index in tree.query(unit.shape, predicate="intersects"):
-                pname, shape = areas[index]
-                if shape.contains(point):
-                    covering.append(pname)
-                    best = 1.0
-                    continue
-                share = shape.intersection(unit.shape).area / unit.shape.area if unit.shape.area else 0.0
-                best = max(best, share)
-                if share >= 0.05:
-                    partial.append(pname)
-        status = "several" if len(covering) > 1 else "one" if covering else "partial" if partial else "none"
-        out.append(UnitCoverage(unit.code, unit.name, unit.population, status, sorted(covering or partial),
-                                round(best, 3), unit.shape))
+    for unit, shares in zip(units, gaps.area_shares(units, areas)):
+        state = gaps.classify(shares)
+        status = MAP_STATUS.get(state) or ("partial" if shares.partners else "none")
+        out.append(UnitCoverage(unit.code, unit.name, unit.population, status, shares.partners,
+                                round(shares.covered, 3), unit.shape))
     return out
 
 
@@ -140,7 +140,7 @@ def summary(units: list[UnitCoverage]) -> dict:
         "population": population,
         "by_status": {s: {"label": STATUS_LABELS[s], "units": len(v), "population": sum(u.population or 0 for u in v)}
                       for s, v in by_status.items()},
-        "covered_population_share": round(sum(u.population or 0 for u in units if u.status in ("one", "several"))
+        "covered_population_share": round(sum(u.population or 0 for u in units if u.status in ("one", "shared", "several"))
                                           / population, 3) if population else None,
     }
 
@@ -150,8 +150,9 @@ def units_geojson(units: list[UnitCoverage], *, tolerance: float = DISPLAY_TOLER
         {"type": "Feature",
          "geometry": rounded(u.geometry.simplify(tolerance, preserve_topology=True)),
          "properties": {"code": u.code, "nom": u.name, "population": u.population, "statut": u.status,
-                        "statut_libelle": STATUS_LABELS[u.status], "partenaires": ", ".join(u.partners) or "—",
-                        "part_couverte": u.share}}
+                        "statut_libelle": u.status_label,
+                        "partenaires": gaps.shares_list(u.partners),
+                        "partenaires_libelle": u.partners_label, "part_couverte": u.share}}
         for u in units]}
 
 
@@ -172,8 +173,8 @@ def folium_map(geojson: dict, *, static_url, tile_url: str = "", tile_attributio
         style_function=lambda f: {"fillColor": STATUS_COLOURS[f["properties"]["statut"]], "color": "#333",
                                   "weight": 0.6, "fillOpacity": 0.55},
         highlight_function=lambda f: {"weight": 2.5, "color": "#000"},
-        tooltip=folium.GeoJsonTooltip(fields=["nom", "population", "statut_libelle", "partenaires"],
-                                      aliases=["Commune", "Population", "Couverture", "Partenaire(s)"],
+        tooltip=folium.GeoJsonTooltip(fields=["nom", "population", "statut_libelle", "partenaires_libelle"],
+                                      aliases=["Commune", "Population", "Couverture", "Partenaire(s) et part de la surface"],
                                       localize=True, sticky=True),
     ).add_to(fmap)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])

@@ -200,6 +200,9 @@ class Partner(Base):
     landlord_links: Mapped[list[PartnerLandlord]] = relationship(
         cascade="all, delete-orphan", order_by="PartnerLandlord.landlord_code"
     )
+    aliases: Mapped[list[PartnerAlias]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan", order_by="PartnerAlias.ref"
+    )
 
     @property
     def reserved_landlords(self) -> list[str]:
@@ -248,6 +251,26 @@ class Contact(Base):
     notes: Mapped[str | None] = mapped_column(Text)
 
     partner: Mapped[Partner] = relationship(back_populates="contacts")
+
+
+class PartnerAlias(Base):
+    """Another source's record of the same structure, merged into this partner instead of making a
+    second card (app/matching.py): the record's ref (`data-inclusion:…`, `finess:…`), where it was
+    read and what matched it. A re-import of that record finds the partner by this ref."""
+
+    __tablename__ = "partner_alias"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(120), unique=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(120))
+    source_file: Mapped[str | None] = mapped_column(String(300))
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    # finess | siret | data_inclusion_id | nom (a probable match a person confirmed)
+    matched_on: Mapped[str] = mapped_column(String(20))
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    partner: Mapped[Partner] = relationship(back_populates="aliases")
 
 
 class CoveragePart(Base):

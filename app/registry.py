@@ -30,6 +30,7 @@ from app.models import (
     Kind,
     Landlord,
     Partner,
+    PartnerAlias,
     PartnerLandlord,
     Site,
     _now,
@@ -403,6 +404,26 @@ def upsert_partner(
     session.flush()
     coverage.compile_partner(session, partner, cache=compile_cache)
     return UpsertResult(partner, action)
+
+
+def merge_into(session: Session, partner: Partner, clean: dict, *, matched_on: str, source: str,
+               source_file: str | None, source_row: int | None, check_cache: dict | None = None) -> str:
+    """Merge another source's record of the same structure into a stored partner (app/matching.py):
+    the partner keeps what it has and its own provenance, takes what it lacks from the record, and
+    the record's ref becomes its alias. 'merged' the first time, then 'updated' or 'unchanged'."""
+    from app import matching
+
+    merged = matching.fill(record_of(partner), clean)
+    result = upsert_partner(session, merged, source=partner.source, source_file=partner.source_file,
+                            source_row=partner.source_row, source_hash=partner.source_hash,
+                            check_cache=check_cache, stored=partner)
+    alias = session.scalar(select(PartnerAlias).where(PartnerAlias.ref == clean["ref"]))
+    if alias is None:
+        partner.aliases.append(PartnerAlias(ref=clean["ref"], source=source, source_file=source_file,
+                                            source_row=source_row, matched_on=matched_on))
+        session.flush()
+        return "merged"
+    return result.action
 
 
 STORED_OPTIONS = (selectinload(Partner.sites), selectinload(Partner.contacts), selectinload(Partner.parts),

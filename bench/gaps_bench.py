@@ -125,7 +125,7 @@ def main() -> None:
     partners_file.write_text(json.dumps(generate(str(COMMUNES)), ensure_ascii=False), encoding="utf-8")
     out = {}
     for backend in args.backends.split(","):
-        url = database_url(backend)
+        url, _ = database_url(backend)  # always rebuilt: no --reuse here
         out[backend] = {"build": build(url, partners_file)}
         print(f"== {backend} build {out[backend]['build']}", flush=True)
         for label, territory in (("france", "france"), ("idf", IDF)):

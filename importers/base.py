@@ -45,6 +45,7 @@ class Report:
     unchanged: int = 0
     deleted: int = 0
     closed: int = 0  # marked closed, never deleted (FINESS establishments gone from a newer file)
+    merged: int = 0  # records of a structure already loaded from another source, merged into it
     recompiled: int = 0
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
@@ -65,7 +66,7 @@ class Report:
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.deleted or self.closed)
+        return bool(self.created or self.updated or self.deleted or self.closed or self.merged)
 
     def summary(self) -> str:
         files = ", ".join(Path(f).name for f in self.file.split(", ")) if self.file else ""
@@ -78,6 +79,7 @@ class Report:
             return f"Import {name} {verb} : {self.rows_read} ligne(s), aucun changement (déjà à jour)."
         return (f"Import {name} {verb} : {self.rows_read} ligne(s) — {self.created} créé(s), "
                 f"{self.updated} mis à jour, {self.unchanged} inchangé(s)"
+                + (f", {self.merged} rattaché(s) à un partenaire existant" if self.merged else "")
                 + (f", {self.deleted} supprimé(s)" if self.deleted else "")
                 + (f", {self.closed} fermé(s) (absents du fichier)" if self.closed else "")
                 + (f", {self.recompiled} zone(s) de couverture recompilée(s)" if self.recompiled else "") + ".")
@@ -86,7 +88,7 @@ class Report:
         return {
             "source": self.source, "file": self.file, "dry_run": self.dry_run, "ok": self.ok,
             "rows_read": self.rows_read, "created": self.created, "updated": self.updated,
-            "unchanged": self.unchanged, "deleted": self.deleted, "closed": self.closed,
+            "unchanged": self.unchanged, "deleted": self.deleted, "closed": self.closed, "merged": self.merged,
             "recompiled": self.recompiled,
             "rejected": [vars(p) for p in self.rejected], "warnings": [vars(p) for p in self.warnings],
         }
@@ -127,25 +129,67 @@ def read_text(path: Path, *, hint: str = "réenregistrer le fichier en UTF-8") -
 
 
 def upsert_records(session, rows: list[tuple[int, dict]], *, source: str, source_file: str, report: Report,
-                   progress=None) -> None:
+                   progress=None, probable: str | None = None) -> None:
     """Upsert partner records (line, record) with their provenance, counting each outcome; the
-    stored partners are loaded 500 at a time rather than one query set per record."""
-    from app import registry
+    stored partners are loaded 500 at a time rather than one query set per record. A record whose
+    ref is new is first matched against the partners already stored (`match_before_create`)."""
+    from app import matching, registry
 
     if progress:
         progress(0, total=len(rows))
     compile_cache: dict = {}
     check_cache: dict = {}
+    index = matching.Index.load(session)
     for start in range(0, len(rows), 500):
         chunk = rows[start:start + 500]
         stored = registry.load_stored(session, [record["ref"] for _, record in chunk])
         for line, record in chunk:
+            partner = stored.get(record["ref"])
+            if partner is None:
+                clean, errors = registry.normalise(session, record, check_cache)
+                handled = not errors and match_before_create(session, index, line, clean, report, probable=probable,
+                                                             source=source, source_file=source_file,
+                                                             check_cache=check_cache)
+                if handled:
+                    if progress:
+                        progress(1)
+                    continue
             result = registry.upsert_partner(session, record, source=source, source_file=source_file, source_row=line,
-                                             compile_cache=compile_cache, check_cache=check_cache,
-                                             stored=stored.get(record["ref"]))
+                                             compile_cache=compile_cache, check_cache=check_cache, stored=partner)
             report.count(result.action)
+            if result.action == "created":
+                index.add_partner(result.partner)
             if progress:
                 progress(1)
+
+
+PROBABLE_CHOICES = (None, "merge", "create")
+
+
+def match_before_create(session, index, line: int | None, clean: dict, report: Report, *, probable: str | None,
+                        source: str, source_file: str | None, check_cache: dict | None = None) -> bool:
+    """Before creating a partner from `clean`: if it stands for a stored partner, merge it there
+    (certain match, or a probable one with --merge-probable) or report the pair and create
+    nothing (probable match, no decision); True when handled. With --create-probable a probable
+    match is created as a distinct partner."""
+    from app import matching, registry
+    from app.models import Partner
+
+    if probable not in PROBABLE_CHOICES:
+        raise ValueError(f"probable: {probable!r}")
+    match = index.find(clean)
+    if match is None or (not match.certain and probable == "create"):
+        return False
+    if not match.certain and probable != "merge":
+        report.reject(line, None, matching.probable_message(clean, line, match))
+        return True
+    partner = session.get(Partner, match.candidate.id)
+    action = registry.merge_into(session, partner, clean, matched_on=match.on, source=source, source_file=source_file,
+                                 source_row=line, check_cache=check_cache)
+    report.count(action)
+    if action == "merged":
+        report.warn(line, "rapprochement", matching.merged_message(clean, match))
+    return True
 
 
 class ImportRejected(MaillageError):

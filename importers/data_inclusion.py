@@ -148,5 +148,5 @@ def _record(structure, services: list, kind_map) -> dict:
     }
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
-    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress)
+def load(session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
+    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress, probable=probable)

@@ -463,10 +463,15 @@ def build_record(est: Establishment, file_date: str) -> dict:
 FINESS_OWNED = ("kind", "name", "finess", "siret", "status", "valid_from", "valid_to", "last_verified_at")
 
 
-def load(session: Session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+def load(session: Session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
+    from app import matching
+    from importers.base import match_before_create
+
     if progress:
         progress(0, total=len(batch.rows) + len(batch.extra["closing"]))
     new = []
+    cache: dict = {}
+    index = matching.Index.load(session) if any(entry[0] == "new" for entry in batch.rows) else None
     for entry in batch.rows:
         if entry[0] == "unchanged":
             report.count("unchanged")
@@ -474,11 +479,18 @@ def load(session: Session, batch: Batch, *, report: Report, progress=None, **_) 
                 progress(1)
         elif entry[0] == "new":
             est, clean = entry[1], entry[2]
+            # an establishment already loaded from another source (the demo, a partner sheet,
+            # data·inclusion) is merged there; establishments of this file never match each other
+            # (distinct FINESS numbers), so the index is not extended as they are inserted
+            if match_before_create(session, index, est.line, clean, report, probable=probable, source=NAME,
+                                   source_file=batch.extra["file"], check_cache=cache):
+                if progress:
+                    progress(1)
+                continue
             new.append(registry.NewPartner(clean, NAME, batch.extra["file"], est.line, est.source_hash))
     registry.insert_new(session, new, progress=progress)
     report.created += len(new)
     changed = [entry[1] for entry in batch.rows if entry[0] == "changed"]
-    cache: dict = {}
     for start in range(0, len(changed), 500):
         chunk = changed[start:start + 500]
         stored = registry.load_stored(session, [est.record["ref"] for est in chunk])

@@ -109,7 +109,7 @@ def _resolve_features(record: dict, features: dict, report: Report, number: int)
     return {**record, "coverage": {**coverage, "polygons": resolved}}
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+def load(session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
     for landlord in batch.extra["landlords"]:
         registry.upsert_landlord(session, landlord["code"], landlord["name"], landlord.get("siren"))
-    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress)
+    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress, probable=probable)

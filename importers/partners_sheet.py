@@ -283,11 +283,11 @@ def _warn_polygons_dropped(session, records: list[SheetRecord], polygons, report
 # --------------------------------------------------------------------------------------------- load
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+def load(session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
     for landlord in batch.extra["landlords"]:
         registry.upsert_landlord(session, landlord["code"], landlord["name"], landlord["siren"])
     upsert_records(session, [(item.line, item.record) for item in batch.rows], source=NAME,
-                   source_file=batch.extra["file"], report=report, progress=progress)
+                   source_file=batch.extra["file"], report=report, progress=progress, probable=probable)
 
 
 # --------------------------------------------------------------------------------------------- export

@@ -226,5 +226,5 @@ def _line_of(sector: SectorRows, field_name: str, message: str) -> int:
     return sector.line
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
-    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress)
+def load(session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
+    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress, probable=probable)

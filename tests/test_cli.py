@@ -183,3 +183,28 @@ def test_gaps_bad_input_writes_nothing(cli_url, tmp_path, args, message):
     result = run(cli_url, "gaps", "--out", str(out), *args)
     assert result.exit_code != 0 and message in result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_data_inclusion_dump_of_loaded_partners_makes_no_second_card(cli_url, tmp_path):
+    """The demo exported to data·inclusion, its ids changed as another publisher's would be, and
+    imported back: no second MDPH or CCAS in Bondy. Without a decision the probable pairs are
+    listed and nothing is written; --merge-probable attaches them; a re-run changes nothing."""
+    assert run(cli_url, "export", "data-inclusion", str(tmp_path / "di")).exit_code == 0
+    for name in ("structures.json", "services.json"):
+        path = tmp_path / "di" / name
+        path.write_text(path.read_text().replace('"maillage--demo:', '"dora--'))
+    files = [str(tmp_path / "di" / "structures.json"), "--services", str(tmp_path / "di" / "services.json")]
+    refused = run(cli_url, "import", "data-inclusion", *files)
+    assert refused.exit_code == 1 and "Rien n'a été modifié" in refused.output
+    assert "doublon probable : « CCAS de Bondy (démo) » ligne 3 ↔ partenaire existant demo:ccas-bondy" in refused.output
+    assert "↔ partenaire existant demo:mdph-93" in refused.output and "--merge-probable" in refused.output
+    merged = run(cli_url, "import", "data-inclusion", *files, "--merge-probable")
+    assert merged.exit_code == 0, merged.output
+    assert " 0 créé(s)" in merged.output and "rattaché(s) à un partenaire existant" in merged.output
+    answer = json.loads(run(cli_url, "lookup", "--lon", "2.4823", "--lat", "48.8990", "--json").output)
+    refs = {k["kind"]: [e["partner"]["ref"] for e in k["partners"]] for k in answer["kinds"]}
+    assert refs["ccas"] == ["demo:ccas-bondy"] and refs["mdph"] == ["demo:mdph-93"]
+    again = run(cli_url, "import", "data-inclusion", *files)
+    assert again.exit_code == 0 and "aucun changement" in again.output
+    wrong = run(cli_url, "import", "ban", "x.csv", "--merge-probable")
+    assert wrong.exit_code == 2 and "--merge-probable / --create-probable ne s'applique pas à la source ban" in wrong.output

@@ -118,7 +118,7 @@ def test_lambert93_and_overseas_projections_land_in_their_communes(demo_conn, tm
 
 CMP_A = cmp_("930000011", "CMP ADULTES BONDY NORD", telephone="0148000001", siret="12345678900011")
 CMP_B = cmp_("930000029", "CMP ENFANTS MONTREUIL", code="93048", postcode="93100", city="Montreuil")
-MAISON = Establishment("930000037", "258", "RESIDENCE ACCUEIL LES TILLEULS", "93010", "93140", "Bondy")
+MAISON = Establishment("930000037", "258", "RESIDENCE ACCUEIL LES GLYCINES", "93010", "93140", "Bondy")
 PHARMACIE = Establishment("930000045", "620", "PHARMACIE DU CENTRE", "93010", "93140", "Bondy")
 POSITIONS = {"930000011": BONDY, "930000029": MONTREUIL, "930000037": (2.4790, 48.8990), "930000045": BONDY}
 

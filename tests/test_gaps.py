@@ -1,5 +1,6 @@
 """Gap analysis: numbers checked by hand on the demo, inventory status, every output, bad input."""
 
+import csv
 import datetime as dt
 import json
 
@@ -193,3 +194,82 @@ def test_iris_level_where_iris_are_loaded(session, demo_conn, tmp_path):
     names = {n for partners in sector.partners for n in partners}
     assert any("93G10" in n for n in names) and any("93G11" in n for n in names)
     assert "pas de population" in matrix.notes[0]
+
+
+# --------------------------------------------------------------------------------------------- shares
+
+SECTOR_93G10 = "Secteur de psychiatrie adulte 93G10 — Bondy nord (démo)"
+SECTOR_93G11 = "Secteur de psychiatrie adulte 93G11 — Bondy sud et Les Pavillons-sous-Bois (démo)"
+
+
+def bondy_nord_share(session) -> float:
+    """Independent of app.gaps: the share of Bondy's contour the demo's Bondy nord polygon covers."""
+    polygon = shapely.geometry.shape(json.loads((PROJECT_ROOT / "geodata" / "demo" / "polygons.geojson").read_text())
+                                     ["features"][0]["geometry"])
+    bondy = wkb.loads(bytes(session.scalar(select(Territory.geom.ST_AsBinary()).where(
+        Territory.level == "commune", Territory.code == "93010"))))
+    return polygon.intersection(bondy).area / bondy.area
+
+
+def test_gap_exports_name_every_partner_of_a_split_commune_with_its_share(session, tmp_path):
+    from openpyxl import load_workbook
+
+    expected = bondy_nord_share(session)
+    assert 0.3 < expected < 0.5
+    matrix = gaps.compute(session, "departement:93", "secteur_psy_adulte", AS_OF)
+    gap_exports.write(matrix, tmp_path, ["csv", "xlsx", "geojson"])
+    with (tmp_path / "communes.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = {r["code"]: r for r in csv.DictReader(fh, delimiter=";")}
+    bondy = rows["commune:93010"]
+    # the representative point still counts one sector; the list names both, with their shares
+    assert bondy["secteur_psy_adulte_nombre"] == "1"
+    assert bondy["secteur_psy_adulte_etat"] == "partagée entre 2 partenaires"
+    north, south = round(expected * 100), round((1 - expected) * 100)
+    assert bondy["secteur_psy_adulte_partenaires"] == f"{SECTOR_93G11} ({south} %) ; {SECTOR_93G10} ({north} %)"
+    # a neighbour the Bondy nord polygon touches lists nothing; Les Pavillons only its own sector
+    assert rows["commune:93053"]["secteur_psy_adulte_partenaires"] == ""
+    assert rows["commune:93057"]["secteur_psy_adulte_partenaires"] == f"{SECTOR_93G11} (100 %)"
+    sheet = load_workbook(tmp_path / "ecarts.xlsx", read_only=True)["Communes"]
+    table = list(sheet.iter_rows(values_only=True))
+    xlsx_bondy = dict(zip(table[0], next(r for r in table if r[0] == "commune:93010")))
+    assert xlsx_bondy["secteur_psy_adulte_partenaires"] == bondy["secteur_psy_adulte_partenaires"]
+    assert xlsx_bondy["secteur_psy_adulte_etat"] == "partagée entre 2 partenaires"
+    features = {f["properties"]["code"]: f["properties"] for f in
+                json.loads((tmp_path / "communes.geojson").read_text())["features"]}
+    parts = {p["partenaire"]: p["part"] for p in features["commune:93010"]["secteur_psy_adulte_parts"]}
+    assert set(parts) == {SECTOR_93G10, SECTOR_93G11}
+    assert parts[SECTOR_93G10] == pytest.approx(expected, abs=0.002)
+    assert sum(parts.values()) == pytest.approx(1, abs=0.002)
+    assert features["commune:93053"]["secteur_psy_adulte_parts"] == []
+    summary = gaps.kind_summary(matrix, matrix.kinds[0])
+    assert (summary["communes_partagees"], summary["communes_chevauchement"]) == (1, 0)
+
+
+def test_a_sliver_along_a_border_is_not_a_partner_of_the_neighbour(session):
+    """A CLSM drawn as Bondy's contour widened by 5 m (a polygon traced on other contours than the
+    reference's) spills slivers into every neighbour: they are not listed, Bondy is wholly covered,
+    and a real part (a quarter of Noisy-le-Sec) is."""
+    from app import maps, registry
+
+    geom = {code: wkb.loads(bytes(session.scalar(select(Territory.geom.ST_AsBinary()).where(
+        Territory.level == "commune", Territory.code == code)))) for code in ("93010", "93053")}
+    metres = 1 / 111_000
+    widened = geom["93010"].buffer(5 * metres)
+    noisy = geom["93053"]
+    minx, miny, maxx, maxy = noisy.bounds
+    quarter = noisy.intersection(shapely.box(minx, miny, minx + (maxx - minx) / 2, miny + (maxy - miny) / 2))
+    for ref, name, shape in (("test:clsm-bondy-large", "CLSM Bondy élargi", widened),
+                             ("test:clsm-noisy-sud-ouest", "CLSM Noisy sud-ouest", quarter)):
+        registry.upsert_partner(session, {"ref": ref, "kind": "clsm", "name": name, "coverage": {
+            "polygons": [{"geometry": shapely.geometry.mapping(shape)}]}})
+    session.flush()
+    neighbours = [u.code for u in gaps.display_units(session, gaps.territories.parse_code("departement:93"))
+                  if u.code != "commune:93010" and widened.intersection(u.shape).area > 0]
+    assert len(neighbours) >= 4
+    units = {u.code: u for u in maps.coverage_units(session, "clsm", "departement:93", AS_OF)}
+    for code in neighbours:
+        assert "CLSM Bondy élargi" not in [name for name, _ in units[code].partners], code
+    assert ("CLSM Bondy élargi", 1.0) in units["commune:93010"].partners
+    noisy_parts = dict(units["commune:93053"].partners)
+    assert list(noisy_parts) == ["CLSM Noisy sud-ouest"]
+    assert noisy_parts["CLSM Noisy sud-ouest"] == pytest.approx(quarter.area / noisy.area, abs=0.002)

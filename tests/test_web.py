@@ -6,8 +6,10 @@ import json
 import re
 
 import pytest
+import shapely.geometry
 from pypdf import PdfReader
 
+from app.config import PROJECT_ROOT
 from tests.points import BONDY_NORD, BONDY_SUD, LYON, MONTREUIL, PARIS_13
 
 
@@ -222,3 +224,36 @@ def test_gaps_page_bad_choices(client, query, message):
     _, page = get(client, f"/ecarts?{query}", status=400)
     assert message in page
     assert client.get(f"/ecarts/export.csv?{query}").status_code == 400
+
+
+def test_coverage_map_shows_a_commune_split_between_two_sectors(client):
+    """Bondy: 93G10 is a polygon (Bondy nord), 93G11 the commune minus that polygon. Both are
+    listed with their share of Bondy's area (computed here from the demo polygon and Bondy's
+    contour); the status is "shared", not an overlap; a neighbour lists neither."""
+    polygon = shapely.geometry.shape(json.loads((PROJECT_ROOT / "geodata" / "demo" / "polygons.geojson").read_text())
+                                     ["features"][0]["geometry"])
+    _, body = get(client, "/api/v1/territories/commune:93010?geometry=1")
+    bondy = shapely.geometry.shape(json.loads(body)["geometry"])
+    north = polygon.intersection(bondy).area / bondy.area
+    query = "type=secteur_psy_adulte&territoire=departement:93&date=2026-12-01"
+    response, _ = get(client, f"/carte/couverture.geojson?{query}")
+    features = {f["properties"]["code"]: f["properties"] for f in json.loads(response.data)["features"]}
+    props = features["commune:93010"]
+    parts = {p["partenaire"][:35]: p["part"] for p in props["partenaires"]}
+    assert set(parts) == {"Secteur de psychiatrie adulte 93G10", "Secteur de psychiatrie adulte 93G11"}
+    assert parts["Secteur de psychiatrie adulte 93G10"] == pytest.approx(north, abs=0.002)
+    assert sum(parts.values()) == pytest.approx(1, abs=0.002) and props["part_couverte"] == pytest.approx(1, abs=0.002)
+    assert props["statut"] == "shared" and props["statut_libelle"] == "Partagée entre 2 partenaires"
+    assert f"93G10 — Bondy nord (démo) ({round(north * 100)} %)" in props["partenaires_libelle"]
+    for code in ("commune:93053", "commune:93008"):  # Noisy-le-Sec, Bobigny: the polygon touches them
+        assert features[code]["partenaires"] == [] and features[code]["statut"] == "none"
+    assert [p["partenaire"][:35] for p in features["commune:93057"]["partenaires"]] == [
+        "Secteur de psychiatrie adulte 93G11"]  # Les Pavillons-sous-Bois
+    _, page = get(client, f"/carte?{query}")
+    row = re.search(r"<tr><td>Bondy</td>.*?</tr>", page).group(0)
+    assert "Partagée entre 2 partenaires" in row and f"({round(north * 100)} %)" in row
+    assert f"({round((1 - north) * 100)} %)" in row
+    assert "Partagée entre plusieurs partenaires : 1 commune(s)" in page
+    _, frame = get(client, f"/carte/couverture.html?{query}")
+    tooltip = re.search(r"let fields = \[([^\]]*)\]", frame).group(1)  # folium escapes non-ASCII in its data
+    assert '"partenaires_libelle"' in tooltip and r'"statut_libelle": "Partag\u00e9e entre 2 partenaires"' in frame
