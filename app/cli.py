@@ -76,10 +76,14 @@ def db_upgrade(ctx):
     from app import db, kinds
 
     engine = _engine(ctx)
-    db.upgrade(engine)
+    renamed = db.upgrade(engine)
     with db.transaction(engine) as session:
         changed = kinds.load_catalogue(session)
     click.echo(f"Schéma à jour (révision {db.current_revision(engine)}) ; catalogue des types : {changed} changement(s).")
+    if renamed:
+        click.echo(f"{len(renamed)} nom(s) de commune rétabli(s) avec leur article (COG) :")
+    for rename in renamed:
+        _print_rename(rename)
 
 
 @db_group.command("current")
@@ -202,11 +206,17 @@ def import_(ctx, source, files, dry_run, as_json, **options):
     _print_report(report, as_json)
 
 
+def _print_rename(rename: dict):
+    click.echo(f"  renommé — {rename['code']} : {rename['old']} → {rename['new']}")
+
+
 def _print_report(report, as_json: bool):
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
         return
     click.echo(report.summary())
+    for rename in report.renamed:
+        _print_rename(rename)
     for problem in report.rejected:
         click.echo(f"  refusé — {problem}", err=True)
     for problem in report.warnings:

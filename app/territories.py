@@ -407,6 +407,8 @@ def upsert_units(session: Session, units: list[dict], *, source: str, report, pr
             if same_geom and old_values == values:
                 report.count("unchanged")
             else:
+                if old_values["name"] != values["name"]:
+                    report.rename(f"{unit['level']}:{unit['code']}", old_values["name"], values["name"])
                 session.execute(
                     update(Territory).where(Territory.id == old[0]).values(
                         **values, source=source, updated_at=now,

@@ -48,6 +48,9 @@ class Report:
     recompiled: int = 0
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
+    # reference units whose name changed (typed code, old, new): said one by one, a rename is
+    # what a person looking for the old name needs to know
+    renamed: list[dict] = field(default_factory=list)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     def reject(self, line: int | None, field_name: str | None, message: str, file: str | None = None) -> None:
@@ -55,6 +58,9 @@ class Report:
 
     def warn(self, line: int | None, field_name: str | None, message: str) -> None:
         self.warnings.append(RowProblem(line, field_name, message))
+
+    def rename(self, code: str, old: str, new: str) -> None:
+        self.renamed.append({"code": code, "old": old, "new": new})
 
     def count(self, action: str) -> None:
         setattr(self, action, getattr(self, action) + 1)
@@ -80,6 +86,7 @@ class Report:
                 f"{self.updated} mis à jour, {self.unchanged} inchangé(s)"
                 + (f", {self.deleted} supprimé(s)" if self.deleted else "")
                 + (f", {self.closed} fermé(s) (absents du fichier)" if self.closed else "")
+                + (f", {len(self.renamed)} renommé(s)" if self.renamed else "")
                 + (f", {self.recompiled} zone(s) de couverture recompilée(s)" if self.recompiled else "") + ".")
 
     def as_dict(self) -> dict:
@@ -89,6 +96,7 @@ class Report:
             "unchanged": self.unchanged, "deleted": self.deleted, "closed": self.closed,
             "recompiled": self.recompiled,
             "rejected": [vars(p) for p in self.rejected], "warnings": [vars(p) for p in self.warnings],
+            "renamed": self.renamed,
         }
 
 

