@@ -76,10 +76,14 @@ def db_upgrade(ctx):
     from app import db, kinds
 
     engine = _engine(ctx)
-    db.upgrade(engine)
+    renamed = db.upgrade(engine)
     with db.transaction(engine) as session:
         changed = kinds.load_catalogue(session)
     click.echo(f"Schéma à jour (révision {db.current_revision(engine)}) ; catalogue des types : {changed} changement(s).")
+    if renamed:
+        click.echo(f"{len(renamed)} nom(s) de commune rétabli(s) avec leur article (COG) :")
+    for rename in renamed:
+        _print_rename(rename)
 
 
 @db_group.command("current")
@@ -147,6 +151,7 @@ IMPORT_OPTIONS = {
     "name_column": ("communes",),
     "layer": ("communes",),
     "crs": ("communes",),
+    "accept_changes": ("communes",),
     "polygons": ("partners-json", "partners-sheet", "sectors"),
     "year": ("populations",),
     "probable": ("partners-json", "partners-sheet", "finess", "data-inclusion", "sectors"),
@@ -165,6 +170,8 @@ IMPORT_OPTIONS = {
 @click.option("--name-column", help="communes : colonne du nom.")
 @click.option("--layer", help="communes : couche d'un GeoPackage.")
 @click.option("--crs", help="communes : système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154).")
+@click.option("--accept-changes", is_flag=True, default=None,
+              help="communes : appliquer les contours dont la surface change de plus de 20 % ou le centre de plus de 1 km.")
 @click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json, partners-sheet, sectors : fichier des polygones personnalisés (GeoJSON ; GeoPackage aussi pour partners-sheet et sectors).")
 @click.option("--year", help="populations : millésime (affiché dans la provenance).")
 @click.option("--merge-probable", "probable", flag_value="merge", default=None,
@@ -209,11 +216,17 @@ def import_(ctx, source, files, dry_run, as_json, **options):
     _print_report(report, as_json)
 
 
+def _print_rename(rename: dict):
+    click.echo(f"  renommé — {rename['code']} : {rename['old']} → {rename['new']}")
+
+
 def _print_report(report, as_json: bool):
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
         return
     click.echo(report.summary())
+    for rename in report.renamed:
+        _print_rename(rename)
     for problem in report.rejected:
         click.echo(f"  refusé — {problem}", err=True)
     for problem in report.warnings:

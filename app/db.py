@@ -63,11 +63,15 @@ def alembic_config(connection=None) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> list[dict]:
+    """Migrate the schema; returns the reference units a data migration renamed
+    ({"code", "old", "new"}), for the caller to show."""
     with engine.begin() as conn:
         spatial.prepare_database(conn)
     with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), revision)
+        config = alembic_config(conn)
+        command.upgrade(config, revision)
+    return config.attributes.get("renamed", [])
 
 
 def current_revision(engine: Engine) -> str | None:

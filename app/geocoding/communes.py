@@ -40,6 +40,8 @@ class CommuneIndex:
         rows = session.execute(text(
             "SELECT level, code, name, postcodes, parent_code FROM territory "
             "WHERE level IN ('commune', 'arrondissement') ORDER BY level DESC, code"))
+        self.children: dict[str, set[str]] = {}  # Paris, Lyon, Marseille → their arrondissements
+        aliases: list[tuple[str, CommuneInfo]] = []
         for level, code, name, postcodes, parent in rows:
             info = CommuneInfo(level, code, name, fold(name), tuple((postcodes or "").split("|")) if postcodes else (),
                                parent)
@@ -47,11 +49,25 @@ class CommuneIndex:
             self.by_key.setdefault(info.key, []).append(info)
             for postcode in info.postcodes:
                 self.by_postcode.setdefault(postcode, []).append(info)
+            if parent and level == "arrondissement":
+                self.children.setdefault(parent, set()).add(code)
+            bare = without_article(info.key)
+            if bare != info.key:
+                aliases.append((bare, info))
+        # People drop the article ("Lilas", "Courneuve"): the name without it finds the commune too,
+        # after any commune whose official name it is.
+        for bare, info in aliases:
+            self.by_key.setdefault(bare, []).append(info)
         self.keys = list(self.by_key)
         self._points: dict[str, tuple[float, float]] = {}
 
     def codes_for_postcode(self, postcode: str) -> set[str]:
         return {c.code for c in self.by_postcode.get(postcode, [])}
+
+    def with_arrondissements(self, codes: set[str]) -> set[str]:
+        """The codes and, for Paris, Lyon and Marseille, their arrondissements (BAN addresses carry
+        the arrondissement's code)."""
+        return set(codes).union(*(self.children.get(c, ()) for c in codes))
 
     def match_name(self, words: list[str], *, fuzzy: bool = True) -> list[tuple[CommuneInfo, float]]:
         """Communes whose name is these words: exact first, then close spellings."""
@@ -74,6 +90,16 @@ class CommuneIndex:
                 "WHERE level = :level AND code = :code"), {"level": info.level, "code": code}).first()
             self._points[code] = (float(row[0]), float(row[1])) if row else None
         return self._points[code]
+
+
+ARTICLES = frozenset({"le", "la", "les", "l", "aux", "las", "los"})  # those of INSEE's TNCC
+
+
+def without_article(key: str) -> str:
+    """A folded name without its leading article: "les lilas" → "lilas", "l ile saint denis" →
+    "ile saint denis"."""
+    head, _, rest = key.partition(" ")
+    return rest if head in ARTICLES and rest else key
 
 
 _INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -201,8 +201,10 @@ def name_score(query_words: list[str], street: Street, *, prefix_last: bool = Fa
     return score * factor
 
 
-def _split_city(words: list[str], index: StreetIndex, communes: CommuneIndex) -> tuple[list[str], set[str]]:
-    """Find the commune named at the end of the query; return the street words and its codes."""
+def _split_city(words: list[str], index: StreetIndex,
+                communes: CommuneIndex) -> tuple[list[str], set[str], list[str]]:
+    """Find the commune named at the end of the query; return the street words, its codes and the
+    words naming it."""
     segments: list[list[str]] = [[]]
     for w in words:
         if w == ",":
@@ -211,21 +213,27 @@ def _split_city(words: list[str], index: StreetIndex, communes: CommuneIndex) ->
             segments[-1].append(w)
     segments = [s for s in segments if s]
     if not segments:
-        return [], set()
+        return [], set(), []
     flat = [w for s in segments for w in s]
     if len(segments) > 1 and not any(w in STREET_TYPES for w in segments[-1]):
         tail = segments[-1]
         codes = _city_codes(tail, index, communes, fuzzy=True)
         if codes:
-            return flat[: len(flat) - len(tail)], codes
+            return flat[: len(flat) - len(tail)], codes, tail
     for size in range(min(4, len(flat) - 1), 0, -1):
         tail = flat[-size:]
-        if not [w for w in flat[:-size] if w not in STREET_TYPES and w not in STOPWORDS]:
-            continue  # "rue de Bondy": Bondy names the street
+        head = [w for w in flat[:-size] if w not in STOPWORDS]
+        if len(head) <= 1 and all(w in STREET_TYPES for w in head):
+            continue  # "rue de Bondy": Bondy names the street ("voie promenade" is a street already)
         codes = _city_codes(tail, index, communes, fuzzy=size == 1 and len(tail[0]) >= 4)
         if codes:
-            return flat[:-size], codes
-    return flat, set()
+            return flat[:-size], codes, tail
+    return flat, set(), []
+
+
+def _names_words(street: Street, words: list[str]) -> bool:
+    """Every one of these words (or a close spelling) is in the street's name."""
+    return all(any(_word_sim(w, sw, prefix=False) >= 0.8 for sw in street.words) for w in words)
 
 
 def _city_codes(words: list[str], index: StreetIndex, communes: CommuneIndex, *, fuzzy: bool) -> set[str]:
@@ -247,11 +255,16 @@ def search(session: Session, pq: ParsedQuery, communes: CommuneIndex, *, limit: 
     index = street_index(session)
     if not len(index):
         return []
-    street_words, city_codes = _split_city(pq.words, index, communes)
+    street_words, city_codes, city_words = _split_city(pq.words, index, communes)
+    city_words = [w for w in city_words if w not in STOPWORDS]
+    # The communes the query names, by name and/or postal code: both are written, a street in
+    # either may be meant; when they agree, where they agree.
     wanted_codes: set[str] = set(city_codes)
+    by_postcode: set[str] = set()
     if pq.postcode:
         by_postcode = index.postcodes.get(pq.postcode, set()) | communes.codes_for_postcode(pq.postcode)
-        wanted_codes = (wanted_codes & by_postcode) or by_postcode or wanted_codes
+        wanted_codes = (wanted_codes & by_postcode) or (wanted_codes | by_postcode)
+    wanted_codes = communes.with_arrondissements(wanted_codes)
     significant = [part for w in street_words if w not in STOPWORDS for part in index.split_glued(w)]
     if not significant:
         return []
@@ -279,12 +292,25 @@ def search(session: Session, pq: ParsedQuery, communes: CommuneIndex, *, limit: 
     for i, _ in pool:
         street = index.streets[i]
         sim = name_score(significant, street, prefix_last=autocomplete)
-        if len(full) > len(significant):
-            sim = max(sim, 0.9 * name_score(full, street, prefix_last=autocomplete))
-        if wanted_codes and street.code_insee not in wanted_codes:
-            sim *= 0.8
+        whole = 0.9 * name_score(full, street, prefix_last=autocomplete) if len(full) > len(significant) else 0.0
+        elsewhere = bool(wanted_codes) and street.code_insee not in wanted_codes
+        if elsewhere and city_words and _names_words(street, city_words) and \
+                (not by_postcode or street.code_insee in by_postcode):
+            # The "commune" may be the end of this street's name ("12 avenue Thiers": Thiers is a
+            # commune too); then no commune was written.
+            sim, elsewhere = 0.8 * whole, False
+        else:
+            sim = max(sim, whole)
+        if elsewhere:
+            sim *= 0.6
         if sim > 0:
-            candidates.extend(_at_number(street, pq, sim))
+            found = _at_number(street, pq, sim)
+            if elsewhere:
+                for candidate in found:
+                    candidate.elsewhere = True
+                    candidate.note = "; ".join(filter(None, [candidate.note, f"voie de {street.city}, "
+                                                             "pas dans la commune indiquée"]))
+            candidates.extend(found)
     candidates.sort(key=lambda c: -c.score)
     return candidates[: max(limit * 2, 10)]
 
