@@ -453,8 +453,10 @@ def geocode(ctx, query, limit, as_json):
 @click.option("--compare-to", help="Date antérieure AAAA-MM-JJ : ce qui a changé entre elle et --as-of.")
 @click.option("--level", type=click.Choice(["commune", "iris"]), default="commune", show_default=True,
               help="Unités d'analyse (iris : les IRIS chargés).")
+@click.option("--age", type=click.Choice(["adulte", "enfant"]),
+              help="Public : seules les structures dont le public propre le sert (ou tous âges) comptent.")
 @click.pass_context
-def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level):
+def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age):
     """Analyse des écarts : couverture par commune et par type, places pour 100 000 hab., DAC, distances."""
     import datetime as dt
 
@@ -479,10 +481,10 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level):
         with db.transaction(engine) as session:
             n_kinds = len(gaps_module.parse_kinds(session, kinds))
             progress = _Progress("Analyse", n_kinds + len(wanted))
-            matrix = gaps_module.compute(session, territory, kinds, date, progress=progress, level=level)
+            matrix = gaps_module.compute(session, territory, kinds, date, progress=progress, level=level, age=age)
             comparison = None
             if dates["--compare-to"]:
-                earlier = gaps_module.compute(session, territory, kinds, dates["--compare-to"], level=level)
+                earlier = gaps_module.compute(session, territory, kinds, dates["--compare-to"], level=level, age=age)
                 comparison = gaps_module.compare(session, earlier, matrix)
             sources = gaps_module.sources(session)
         written = gap_exports.write(matrix, Path(out_dir), wanted, sources=sources, progress=progress,

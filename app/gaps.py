@@ -105,6 +105,7 @@ class GapMatrix:
     dac: list[dict]
     generated_at: dt.datetime
     notes: list[str] = field(default_factory=list)
+    age: str | None = None  # the public analysed: partners whose own band serves it (None: any)
 
     @property
     def population(self) -> int:
@@ -212,12 +213,13 @@ def display_units(session: Session, typed) -> list[Unit]:
 
 
 def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | None = None,
-            progress=None, level: str = "commune") -> GapMatrix:
+            progress=None, level: str = "commune", age: str | None = None) -> GapMatrix:
     """The gap matrix; `level` "iris" analyses the IRIS loaded for the territory instead of its
     communes (IRIS carry no population in the reference: counts and distances, no rates)."""
     if level not in ("commune", "iris"):
         raise InvalidInput(f"Niveau « {level} » inconnu (commune ou iris).", field="level")
     as_of = as_of or dt.date.today()
+    age = parse_age(age)
     kinds = parse_kinds(session, kind_codes)
     name, units = territory_units(session, territory, level)
     if not units and level == "iris":
@@ -233,17 +235,17 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
     ys = np.array([u.y for u in units])
     point_tree = shapely.STRtree(shapely.points(xs, ys))
     bounds = shapely.total_bounds([u.shape for u in units])
-    inventory = _inventory(session, units, [k.code for k in kinds])
+    inventory = unit_inventory(session, units, [k.code for k in kinds])
     results = []
     for kind in kinds:
         result = KindResult(kind.code, kind.label, kind.mode, kind.is_housing)
         if kind.mode == "territorial":
-            _territorial(session, kind.code, as_of, units, point_tree, bounds, result)
+            _territorial(session, kind.code, as_of, units, point_tree, bounds, result, age)
             found = demand.counts(session, kind.code, as_of - dt.timedelta(weeks=52), as_of)
             if found:
                 result.demand = [found.get(u.code, 0) for u in units]
         else:
-            _proximity(session, kind.code, as_of, units, xs, ys, result)
+            _proximity(session, kind.code, as_of, units, xs, ys, result, age)
         result.inventory = inventory.get(kind.code, ["inconnu"] * len(units))
         results.append(result)
         if progress:
@@ -256,8 +258,11 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
     elif missing:
         notes.append(f"{len(missing)} commune(s) sans population connue (comptées 0 dans les taux) : "
                      + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
+    if age:
+        notes.append(f"Public : {AGE_PUBLIC[age]} — seules comptent les structures dont le public propre est "
+                     f"{AGE_PUBLIC[age]} ou tous âges (le public du type n'est qu'une valeur par défaut).")
     return GapMatrix(territory, name, as_of, units, results, dac,
-                     dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes)
+                     dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes, age)
 
 
 def active_rows(session: Session, sql: str, params: dict, as_of: dt.date):
@@ -281,10 +286,28 @@ def _date(value):
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> list[tuple[str, object]]:
+AGE_PUBLIC = {"adulte": "adultes", "enfant": "enfants et adolescents"}
+
+
+def parse_age(age: str | None) -> str | None:
+    if age in (None, ""):
+        return None
+    if age not in AGE_PUBLIC:
+        raise InvalidInput(f"Public « {str(age)[:40]} » inconnu : adulte ou enfant.", code="invalid-age", field="age")
+    return age
+
+
+def _age_filter(age: str | None) -> tuple[str, dict]:
+    """SQL condition on partner `p` for a public: the partner's own band, never its kind's
+    (docs/eligibility.md)."""
+    return (" AND p.age_band IN (:age, 'tous')", {"age": age}) if age else ("", {})
+
+
+def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date,
+                 age: str | None = None) -> list[tuple[str, object]]:
     """(name, compiled area) of the partners of a kind in service at the date whose area meets the
-    box (spatial index on both backends)."""
-    return [(name, area) for name, area, _ in coverage_areas(session, kind_code, bounds, as_of)]
+    box (spatial index on both backends), serving `age` when given."""
+    return [(name, area) for name, area, _ in coverage_areas(session, kind_code, bounds, as_of, age)]
 
 
 # Coverage parts an area can be made of and still hold each commune (arrondissement) wholly or
@@ -292,7 +315,8 @@ def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> li
 WHOLE_UNIT_LEVELS = ("commune", "arrondissement", "epci", "departement", "region")
 
 
-def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> list[tuple[str, object, bool]]:
+def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date,
+                   age: str | None = None) -> list[tuple[str, object, bool]]:
     """active_areas, each with whether it is made of whole communes or larger territories only
     (no polygon, no exclusion, no IRIS)."""
     backend = spatial.backend_for(session)
@@ -302,7 +326,9 @@ def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date) -> 
            f"OR cp.code IS NULL OR ({whole}))) AS whole FROM coverage_area ca "
            "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
            + backend.box_filter("coverage_area", "ca"))
-    params = {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3]}
+    condition, extra = _age_filter(age)
+    sql += condition
+    params = {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3], **extra}
     return [(row.name, wkb.loads(bytes(row.geom)), bool(row.whole)) for row in active_rows(session, sql, params, as_of)]
 
 
@@ -424,8 +450,8 @@ def classify(shares: Shares) -> str:
     return "partage" if len(shares.partners) > 1 else "couvert"
 
 
-def _territorial(session, kind_code, as_of, units, point_tree, bounds, result: KindResult) -> None:
-    result.shares = area_shares(units, coverage_areas(session, kind_code, bounds, as_of))
+def _territorial(session, kind_code, as_of, units, point_tree, bounds, result: KindResult, age=None) -> None:
+    result.shares = area_shares(units, coverage_areas(session, kind_code, bounds, as_of, age))
     result.counts = np.array([len(s.holding) for s in result.shares], dtype=int)
     result.partners = [s.holding for s in result.shares]
 
@@ -437,11 +463,13 @@ def state(kind: KindResult, index: int) -> str:
     return classify(kind.shares[index])
 
 
-def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult) -> None:
+def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult, age=None) -> None:
+    condition, extra = _age_filter(age)
     rows = list(active_rows(session, (
         "SELECT p.id, p.name, p.status, p.valid_from, p.valid_to, p.capacity, s.capacity AS site_capacity, "
         "ST_X(s.geom) AS x, ST_Y(s.geom) AS y FROM site s JOIN partner p ON p.id = s.partner_id "
-        "WHERE p.kind_code = :kind AND s.geom IS NOT NULL ORDER BY p.id, s.position"), {"kind": kind_code}, as_of))
+        f"WHERE p.kind_code = :kind AND s.geom IS NOT NULL{condition} ORDER BY p.id, s.position"),
+        {"kind": kind_code, **extra}, as_of))
     if not rows:
         result.distance_m = np.full(len(units), np.nan)
         result.nearest = [""] * len(units)
@@ -497,7 +525,7 @@ def _dac_populations(session, as_of, bounds, point_tree) -> list[dict]:
     return sorted(out, key=lambda d: d["name"])
 
 
-def _inventory(session: Session, units: list[Unit], kind_codes: list[str]) -> dict[str, list[str]]:
+def unit_inventory(session: Session, units: list[Unit], kind_codes: list[str]) -> dict[str, list[str]]:
     """Per kind and unit: inventorie / non_inventorie / inconnu, the most specific record winning
     (commune, then EPCI, then département, then région)."""
     from app.models import Inventory

@@ -27,13 +27,15 @@ DISPLAY_TOLERANCE = 0.0003  # degrees
 COORD_DECIMALS = 5  # ~1 m: enough for a screen, a third of the bytes of full precision
 
 STATUS_LABELS = {
-    "none": "Non couvert",
+    "none": "Non couvert (territoire inventorié)",
+    "unknown": "Non couvert — inventaire inconnu",
+    "not_surveyed": "Non recensé — territoire non inventorié pour ce type",
     "partial": "Partiellement couvert",
     "one": "Couvert",
     "shared": "Partagée entre plusieurs partenaires",
     "several": "Couvert plusieurs fois",
 }
-STATUS_COLOURS = {"none": "#c9191e", "partial": "#f2a900", "one": "#18753c", "shared": "#68a532", "several": "#000091"}
+STATUS_COLOURS = {"none": "#c9191e", "unknown": "#e8a4a6", "not_surveyed": "#b7b7b7", "partial": "#f2a900", "one": "#18753c", "shared": "#68a532", "several": "#000091"}
 
 
 def rounded(geom) -> dict:
@@ -83,10 +85,11 @@ class UnitCoverage:
     code: str  # typed
     name: str
     population: int | None
-    status: str  # none | partial | one | shared | several
+    status: str  # none | unknown | not_surveyed | partial | one | shared | several
     partners: list[tuple[str, float]]  # every partner covering a real part of the unit, with its share
     share: float  # share of the unit's area the partners cover together
     geometry: object
+    inventory: str = "inconnu"  # inventorie | non_inventorie | inconnu (app/inventory.py)
 
     @property
     def status_label(self) -> str:
@@ -104,13 +107,16 @@ class UnitCoverage:
 MAP_STATUS = {"couvert": "one", "partage": "shared", "chevauchement": "several"}
 
 
-def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.date | None = None) -> list[UnitCoverage]:
+def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.date | None = None,
+                   age: str | None = None) -> list[UnitCoverage]:
     """Each commune (arrondissement in Paris, Lyon, Marseille) of the territory with every partner
     of a territorial kind covering a real part of it at a date, each with its share of the unit's
     area. The status follows the gap analysis (`gaps.classify`): covered when a partner's area
     holds the unit's representative point — by one partner, shared between several that split it,
     or several on the same ground (overlap) —, else "partiellement couvert" when a partner still
-    covers a real part of it, else not covered."""
+    covers a real part of it, else not covered — a real gap where the unit was inventoried for the
+    kind, "non recensé" where it never was, "inventaire inconnu" otherwise. With `age`, only the
+    partners whose own public serves that age count (docs/eligibility.md)."""
     kind = session.get(Kind, kind_code)
     if kind is None:
         raise InvalidInput(f"Type de partenaire inconnu « {kind_code} ».", code="unknown-kind", field="kind")
@@ -122,14 +128,20 @@ def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.d
     units = gaps.display_units(session, typed)
     if not units:
         raise InvalidInput(f"Aucune commune dans {typed}.", code="unknown-territory", field="territory")
-    areas = gaps.coverage_areas(session, kind_code, shapely.total_bounds([u.shape for u in units]), as_of)
+    age = gaps.parse_age(age)
+    areas = gaps.coverage_areas(session, kind_code, shapely.total_bounds([u.shape for u in units]), as_of, age)
+    surveyed = gaps.unit_inventory(session, units, [kind_code]).get(kind_code, ["inconnu"] * len(units))
     out = []
-    for unit, shares in zip(units, gaps.area_shares(units, areas)):
+    for unit, shares, survey in zip(units, gaps.area_shares(units, areas), surveyed):
         state = gaps.classify(shares)
-        status = MAP_STATUS.get(state) or ("partial" if shares.partners else "none")
+        status = MAP_STATUS.get(state) or ("partial" if shares.partners else UNCOVERED[survey])
         out.append(UnitCoverage(unit.code, unit.name, unit.population, status, shares.partners,
-                                round(shares.covered, 3), unit.shape))
+                                round(shares.covered, 3), unit.shape, survey))
     return out
+
+
+# a unit nobody covers, by its inventory status
+UNCOVERED = {"inventorie": "none", "non_inventorie": "not_surveyed", "inconnu": "unknown"}
 
 
 def summary(units: list[UnitCoverage]) -> dict:
@@ -150,7 +162,7 @@ def units_geojson(units: list[UnitCoverage], *, tolerance: float = DISPLAY_TOLER
         {"type": "Feature",
          "geometry": rounded(u.geometry.simplify(tolerance, preserve_topology=True)),
          "properties": {"code": u.code, "nom": u.name, "population": u.population, "statut": u.status,
-                        "statut_libelle": u.status_label,
+                        "statut_libelle": u.status_label, "inventaire": u.inventory,
                         "partenaires": gaps.shares_list(u.partners),
                         "partenaires_libelle": u.partners_label, "part_couverte": u.share}}
         for u in units]}

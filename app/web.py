@@ -239,14 +239,15 @@ def partner_page(partner_id: int):
 @bp.get("/carte")
 def coverage_map_page():
     session = get_session()
-    args = {k: (request.args.get(k) or "").strip()[:60] for k in ("type", "territoire", "date")}
+    args = {k: (request.args.get(k) or "").strip()[:60] for k in ("type", "territoire", "date", "age")}
     territorial = [k for k in kinds_module.all_kinds(session) if k.mode == "territorial"]
     context = {"args": {k: v for k, v in args.items() if v}, "kinds": territorial, "error": None, "summary": None,
-               "units": None, "form": args}
+               "units": None, "form": args, "ages": _filter_choices(session)["ages"]}
     status = 200
     if args["type"] and args["territoire"]:
         try:
-            units = maps.coverage_units(session, args["type"], args["territoire"], _date(args["date"]))
+            units = maps.coverage_units(session, args["type"], args["territoire"], _date(args["date"]),
+                                        age=args["age"] or None)
             context.update(units=units, summary=maps.summary(units), labels=maps.STATUS_LABELS,
                            colours=maps.STATUS_COLOURS)
         except MaillageError as exc:
@@ -269,7 +270,8 @@ def _map_units():
     if not kind or not territory:
         abort(404)
     try:
-        units = maps.coverage_units(session, kind, territory, _date(request.args.get("date") or ""))
+        units = maps.coverage_units(session, kind, territory, _date(request.args.get("date") or ""),
+                                    age=(request.args.get("age") or "")[:20] or None)
     except MaillageError as exc:
         abort(Response(exc.message, status=400, mimetype="text/plain"))
     return units
@@ -307,18 +309,20 @@ def _gaps_request(session):
             "date": (request.args.get("date") or "").strip()[:10],
             "comparer": (request.args.get("comparer") or "").strip()[:10],
             "types": [t for t in request.args.getlist("types") if t][:40],
-            "niveau": request.args.get("niveau") or "commune"}
+            "niveau": request.args.get("niveau") or "commune",
+            "age": (request.args.get("age") or "").strip()[:20]}
     if not form["territoire"]:
         return form, None, None
     date = _date(form["date"])
-    matrix = gaps.compute(session, form["territoire"], form["types"] or None, date, level=form["niveau"])
+    matrix = gaps.compute(session, form["territoire"], form["types"] or None, date, level=form["niveau"],
+                          age=form["age"] or None)
     comparison = None
     if form["comparer"]:
         earlier = _date(form["comparer"])
         if earlier >= matrix.as_of:
             raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
         comparison = gaps.compare(session, gaps.compute(session, form["territoire"], form["types"] or None, earlier,
-                                                        level=form["niveau"]), matrix)
+                                                        level=form["niveau"], age=form["age"] or None), matrix)
     return form, matrix, comparison
 
 
@@ -328,17 +332,17 @@ def gaps_page():
 
     session = get_session()
     error, matrix, comparison = None, None, None
-    form = {"territoire": "", "date": "", "comparer": "", "types": [], "niveau": "commune"}
+    form = {"territoire": "", "date": "", "comparer": "", "types": [], "niveau": "commune", "age": ""}
     try:
         form, matrix, comparison = _gaps_request(session)
     except MaillageError as exc:
         error = exc.message
         form = {"territoire": request.args.get("territoire", "")[:2000], "date": request.args.get("date", "")[:10],
                 "comparer": request.args.get("comparer", "")[:10], "types": request.args.getlist("types"),
-                "niveau": request.args.get("niveau", "commune")[:10]}
+                "niveau": request.args.get("niveau", "commune")[:10], "age": request.args.get("age", "")[:20]}
     query = request.query_string.decode()
     return render_template("ecarts.html", form=form, matrix=matrix, comparison=comparison, error=error,
-                           kinds=kinds_module.all_kinds(session),
+                           kinds=kinds_module.all_kinds(session), ages=_filter_choices(session)["ages"],
                            items=gap_exports.summaries(matrix) if matrix else [], query=query,
                            formats=gap_exports.FORMATS), (400 if error else 200)
 

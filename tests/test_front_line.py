@@ -246,3 +246,50 @@ def test_a_commune_level_match_still_flags_a_real_split(client):
     assert at_point | alternatives == {"demo:secteur-93g10", "demo:secteur-93g11"}
     dac = kind(body["lookup"], "dac")
     assert dac["to_confirm"] is None  # the DAC 93 covers the whole of Bondy, its neighbours none of it
+
+
+# ----------------------------------------------------------------------------- gaps and maps
+
+
+def test_gap_analysis_for_a_public_counts_the_partners_own_band(demo_session):
+    from app import gaps
+
+    def covered(**kw):
+        matrix = gaps.compute(demo_session, "commune:93010|commune:93048", ["empp"], TODAY, **kw)
+        result = matrix.kinds[0]
+        return {u.name: int(c) for u, c in zip(matrix.units, result.counts)}
+
+    assert covered() == {"Bondy": 1, "Montreuil": 2}
+    assert covered(age="enfant") == {"Bondy": 0, "Montreuil": 0}  # the demo's EMPP serve adults
+    _partner(demo_session, "test:empp-tous", "empp", ["commune:93010"], age_band="tous")
+    matrix = gaps.compute(demo_session, "commune:93010|commune:93048", ["empp"], TODAY, age="enfant")
+    assert [int(c) for c in matrix.kinds[0].counts] == [1, 0]
+    assert any("public propre" in note for note in matrix.notes)
+
+
+def test_coverage_map_tells_a_gap_from_a_territory_never_surveyed(demo_session):
+    from app import maps
+
+    hauts_de_seine = maps.coverage_units(demo_session, "empp", "departement:92", TODAY)
+    assert {u.status for u in hauts_de_seine} == {"not_surveyed"}  # nothing, and never surveyed
+    assert hauts_de_seine[0].status_label == "Non recensé — territoire non inventorié pour ce type"
+    paris = {u.name: u.status for u in maps.coverage_units(demo_session, "clsm", "departement:75", TODAY)}
+    assert paris["Paris 13e Arrondissement"] == "one" and paris["Paris 8e Arrondissement"] == "none"
+    val_de_marne = {u.status for u in maps.coverage_units(demo_session, "savs", "departement:94", TODAY)}
+    assert val_de_marne == {"unknown"}
+    children = {u.name: u.status for u in maps.coverage_units(demo_session, "empp", "commune:93010", TODAY,
+                                                                  age="enfant")}
+    assert children == {"Bondy": "none"}  # the 93 is surveyed for EMPP; none serves children
+
+
+def test_coverage_map_page_and_geojson_carry_the_inventory(client):
+    page = client.get("/carte", query_string={"type": "empp", "territoire": "departement:92"}).get_data(as_text=True)
+    assert "Non recensé — territoire non inventorié pour ce type" in page
+    body = client.get("/carte/couverture.geojson", query_string={"type": "empp", "territoire": "departement:92"})
+    import json
+
+    features = json.loads(body.get_data(as_text=True))["features"]
+    assert {f["properties"]["inventaire"] for f in features} == {"non_inventorie"}
+    assert {f["properties"]["statut"] for f in features} == {"not_surveyed"}
+    bad = client.get("/carte", query_string={"type": "empp", "territoire": "departement:92", "age": "bébé"})
+    assert bad.status_code == 400 and "Public « bébé » inconnu" in bad.get_data(as_text=True)
