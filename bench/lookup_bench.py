@@ -13,7 +13,8 @@ Measures, in one run and on the same machine, each figure next to its baseline:
                                           [--reuse]
 
 Needs ../shared/data/communes-france-2025.geojson.gz. PostGIS: MAILLAGE_BENCH_POSTGRES_URL (default:
-the test role of dev.sh on 127.0.0.1). Results go to bench/results/.
+the test role of dev.sh on 127.0.0.1), database MAILLAGE_BENCH_PG_DB (default maillage_bench). Results
+go to bench/results/.
 """
 
 from __future__ import annotations
@@ -69,15 +70,18 @@ def database_url(backend: str, mark: str | None = None) -> tuple[str, bool]:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         return url, True
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/maillage_bench"
+    # MAILLAGE_BENCH_PG_DB: one name per checkout, so two checkouts benchmarking on one server
+    # never drop each other's database
+    name = os.environ.get("MAILLAGE_BENCH_PG_DB", "maillage_bench")
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'maillage_bench'")).first()
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first()
         if mark and exists and _complete(url, mark):
             admin.dispose()
             return url, False
-        conn.execute(text('DROP DATABASE IF EXISTS "maillage_bench" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "maillage_bench"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url, True
 
