@@ -225,6 +225,7 @@ class Outcome:
     kinds: int = 0  # kind answers compared, over every form
     failures: list[Failure] = field(default_factory=list)
     by_rule: Counter = field(default_factory=Counter)  # rule -> kind answers (form × point × kind) showing it
+    by_form: Counter = field(default_factory=Counter)  # (rule, form) -> the same, per form
     unsettled_why: list[str] = field(default_factory=list)
     exercised: Counter = field(default_factory=Counter)  # what the oracle's answers held: rules reached
 
@@ -235,6 +236,7 @@ class Outcome:
         self.kinds += other.kinds
         self.failures += other.failures
         self.by_rule.update(other.by_rule)
+        self.by_form.update(other.by_form)
         self.unsettled_why += other.unsettled_why
         self.exercised.update(other.exercised)
 
@@ -243,7 +245,8 @@ class Outcome:
         lines = [f"{self.scenarios} scenarios, {self.points} scenario×request×point compared "
                  f"({self.unsettled} unsettled skipped), {self.kinds} kind answers; "
                  f"{sum(self.by_rule.values())} wrong"]
-        lines += [f"  {n:6d}  {rule}" for rule, n in self.by_rule.most_common()]
+        lines += [f"  {n:7d}  {rule} (" + ", ".join(f"{form} {self.by_form[rule, form]}" for form in FORMS) + ")"
+                  for rule, n in self.by_rule.most_common()]
         lines.append("rules reached (kind answers of the oracle, once per point and request): " + ", ".join(
             f"{what} {n}" for what, n in sorted(self.exercised.items())))
         shown = Counter()
@@ -361,5 +364,7 @@ def compare_loaded(session, ref: Reference, scenario: Scenario, partners: dict[i
                 if mismatches:
                     outcome.failures.append(Failure(backend, scenario, req, point, form, mismatches))
                     # counted once per kind answer showing the rule
-                    outcome.by_rule.update(rule for rule, _ in {(m.rule, m.kind) for m in mismatches})
+                    rules = [rule for rule, _ in {(m.rule, m.kind) for m in mismatches}]
+                    outcome.by_rule.update(rules)
+                    outcome.by_form.update((rule, form) for rule in rules)
     return outcome
