@@ -273,17 +273,24 @@ def test_outside_the_reference(oracle_session, oracle_ref, backend):
     case.agrees()
 
 
-def test_a_site_just_inside_the_radius_due_east_is_found(oracle_session, oracle_ref, backend):
+@pytest.mark.parametrize("kind", ["cmp", "etablissement_psy"])  # 5 km; 15 km, the widest radius
+def test_a_site_just_inside_the_radius_due_east_is_found(oracle_session, oracle_ref, backend, kind):
     """Within the radius by haversine, whatever the direction: due east, the last 0.11 % of the
-    radius is where a lon/lat search box built with 111,320 m per degree falls short."""
+    radius is where a lon/lat search box built with 111,320 m per degree falls short (the single
+    lookup for every kind, a batch of points there for the widest radius). One point per batch:
+    the batch's box spans all its points."""
     site = BONDY_NORD
-    radius = oracle_ref.kind["cmp"].radius_m
-    points = [destination(*site, radius - 3, math.pi / 2), destination(*site, radius - 3, 3 * math.pi / 2),
-              destination(*site, radius - 3, 0), destination(*site, radius + 3, math.pi / 2)]
-    case = Case(oracle_session, oracle_ref, backend, "radius-east",
-                [{"kind": "cmp", "name": "CMP", "sites": [{"name": "CMP", "lon": site[0], "lat": site[1]}]}],
-                points, [{}])
-    for i in range(3):
-        assert case.refs(case.expect(point=i).kind("cmp").partners) == ["case:0"]
-    assert case.expect(point=3).kind("cmp").partners == []
-    case.agrees()
+    radius = oracle_ref.kind[kind].radius_m
+    wanted = {(radius - 3, 90): ["case:0"], (radius - 3, 270): ["case:0"], (radius - 3, 0): ["case:0"],
+              (radius + 3, 90): []}
+    failures = Outcome()
+    for (distance, bearing), refs in wanted.items():
+        savepoint = oracle_session.begin_nested()
+        case = Case(oracle_session, oracle_ref, backend, f"radius-{kind}-{distance}m-bearing-{bearing}",
+                    [{"kind": kind, "name": "Site", "sites": [{"name": "Site", "lon": site[0], "lat": site[1]}]}],
+                    [destination(*site, distance, math.radians(bearing))], [{}])
+        assert case.refs(case.expect().kind(kind).partners) == refs
+        failures.add(case.outcome)
+        savepoint.rollback()
+    if failures.failures:
+        pytest.fail(failures.report(limit=5), pytrace=False)
