@@ -1,4 +1,4 @@
-"""Runs inside bench/.venv-addok for bench/geocode_scale_bench.py: index the documents into a
+"""Runs inside .venv-addok for bench/geocode_scale_bench.py: index the documents into a
 private Redis, answer the queries, measure CPU (this process + the Redis server's) and memory.
 
     addok_scale_runner.py REDIS_PORT REDIS_PID DOCS.jsonl QUERIES.json OUT.json
@@ -7,14 +7,12 @@ private Redis, answer the queries, measure CPU (this process + the Redis server'
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 port, redis_pid = int(sys.argv[1]), int(sys.argv[2])
-config = Path(tempfile.mkdtemp()) / "addok_bench_config.py"
-config.write_text((Path(__file__).parent / "addok_config.py").read_text().replace("REDIS_PORT", str(port)))
-os.environ["ADDOK_CONFIG_MODULE"] = str(config)
+os.environ.update(ADDOK_REDIS_PORT=str(port), ADDOK_REDIS_DB="0",
+                  ADDOK_CONFIG_MODULE=str(Path(__file__).resolve().parent.parent / "addok" / "maillage_addok.py"))
 from addok.config import config as addok_config  # noqa: E402
 
 addok_config.load()

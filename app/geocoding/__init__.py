@@ -13,6 +13,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz, process
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
@@ -102,9 +103,11 @@ class Geocoder:
                                             "recherche dans la base locale."})
                 continue
             result = decide(found, backend=name, **decide_args)
-            if named_outside and not any(_names_street(c, named_outside[0]) for c in result.candidates):
-                # "10 rue de la République Lyon": Lyon is not in the reference; its streets are not
-                # those of the reference's Rue de la République.
+            if named_outside and (len(named_outside[0]) == len([w for w in pq.words if w != ","]) and pq.number is None
+                                  or not _names_street(result.candidates[0] if result.candidates else None,
+                                                       named_outside[0])):
+                # "10 rue de la République Lyon", "Lyon": Lyon is not in the reference; its streets
+                # are not those of the reference's Rue de la République (nor its Rue de Lyon).
                 return _out_of_territory(named_outside[1], commune_index)
             if result.status != "not_found":
                 result.warnings = warnings
@@ -163,7 +166,7 @@ def outside_commune(pq, index: communes.CommuneIndex) -> tuple[list[str], str] |
         if len(key) < 3:
             continue
         known = france.get(key)
-        if known and not any(c.code in index.by_code for c in known):
+        if known and not any(c.code in index.by_code for c in known) and not _near_reference_name(words, index):
             first = known[0]
             more = len({c.departement for c in known}) - 1
             where = f"{first.name}, {first.departement_name}" + (f" et {more} autre(s) département(s)" if more else "")
@@ -171,10 +174,22 @@ def outside_commune(pq, index: communes.CommuneIndex) -> tuple[list[str], str] |
     return None
 
 
+def _near_reference_name(words: list[str], index: communes.CommuneIndex) -> bool:
+    """The query may end with a misspelt commune of the reference ("Le Blaanc-Mesnil" is not
+    Le Mesnil, Manche)."""
+    for size in range(min(4, len(words)), 0, -1):
+        key = " ".join(words[-size:])
+        if len(key) >= 4 and process.extractOne(key, index.keys, scorer=fuzz.ratio,
+                                                score_cutoff=80 if size == 1 else 86):
+            return True
+    return False
+
+
 def _names_street(candidate: Candidate | None, words: list[str]) -> bool:
-    """The commune's words are the end of the street's name ("1 allée Marguerite Duras")."""
+    """The commune's words are the end of a street's name that the query matches well ("1 allée
+    Marguerite Duras"; not "10 rue de la République Lyon" → "Rue de Lyon")."""
     street = fold((candidate.street or "") if candidate else "").split()
-    return bool(street) and all(w in street for w in words)
+    return bool(street) and candidate.score >= 0.8 and all(w in street for w in words)
 
 
 def _out_of_territory(what: str, index: communes.CommuneIndex) -> GeocodeResult:
@@ -190,10 +205,11 @@ def _out_of_territory(what: str, index: communes.CommuneIndex) -> GeocodeResult:
                          warnings=[{"code": "out-of-territory", "message": message}])
 
 
-def warm(engine) -> None:
-    """Build the geocoder's indexes now, before a server listens: no request waits for them."""
+def warm(engine) -> int:
+    """Build the geocoder's indexes now, before a server listens: no request waits for them.
+    Returns the number of addresses indexed."""
     communes.warm(engine)
-    local.warm(engine)
+    return local.warm(engine).size
 
 
 def _commune_words(candidate: Candidate) -> set[str]:

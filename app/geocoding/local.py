@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from app import db
 from app.geocoding.base import Candidate
 from app.geocoding.cache import VersionedCache
-from app.geocoding.communes import CommuneIndex
+from app.geocoding.communes import CommuneIndex, without_article
 from app.geocoding.normalize import STOPWORDS, STREET_TYPES, ParsedQuery, canonical_tokens, fold
 
 ADDRESS_VERSION_KEY = "address_version"
@@ -217,6 +217,10 @@ class StreetIndex:
                 self.postcodes[self.street_postcodes[s]].add(code)
         for code, city in city_of.items():
             self.cities[fold(city)].add(code)
+        for code, city in city_of.items():
+            bare = without_article(fold(city))
+            if bare not in self.cities or code in self.cities[bare]:
+                self.cities[bare].add(code)  # "Raincy" for Le Raincy, after any commune named so
         self.postings = {w: np.asarray(ids, dtype=np.int32) for w, ids in postings.items()}
         self.vocabulary = sorted(self.postings)
         self.city_keys = list(self.cities)
@@ -251,9 +255,9 @@ class StreetIndex:
                 if candidate != word:
                     out.append((candidate, 0.97))
         if not out and len(word) >= 3:
-            # One typo (a transposition counts as one) in any word of 3+ letters, two in words of 6+.
+            # One typo (a transposition counts as one) in any word of 3+ letters, two in words of 5+.
             for candidate, distance, _ in process.extract(word, self.vocabulary, scorer=OSA.distance,
-                                                          score_cutoff=1 if len(word) < 6 else 2, limit=6):
+                                                          score_cutoff=1 if len(word) < 5 else 2, limit=6):
                 out.append((candidate, _word_sim(word, candidate, prefix=False)))
         return out
 
@@ -334,7 +338,7 @@ def _word_sim(q: str, s: str, *, prefix: bool) -> float:
         distance = OSA.distance(q, s, score_cutoff=2)
         if distance == 1:
             r = max(r, 0.85)
-        elif distance == 2 and len(q) >= 6:
+        elif distance == 2 and len(q) >= 5:
             r = max(r, 0.8)
     return r if r >= 0.75 else 0.0
 
@@ -417,7 +421,7 @@ def _split_city(words: list[str], index: StreetIndex,
         if len(head) <= 1 and all(w in STREET_TYPES for w in head):
             continue  # "rue de Bondy": Bondy names the street ("voie promenade" is a street already)
         key_length = sum(len(w) for w in tail)
-        codes = _city_codes(tail, index, communes, fuzzy=(size == 1 and key_length >= 4) or key_length >= 8)
+        codes = _city_codes(tail, index, communes, fuzzy=(size == 1 and key_length >= 4) or key_length >= 6)
         if codes:
             return flat[:-size], codes, tail
     # The commune first: its own segment before a comma, or words before a street type.
@@ -449,9 +453,6 @@ def _city_codes(words: list[str], index: StreetIndex, communes: CommuneIndex, *,
         match = process.extractOne(key, index.city_keys, scorer=fuzz.ratio, score_cutoff=80 if len(words) == 1 else 86)
         if match:
             return set(index.cities[match[0]])
-        found = {c.code for c, _ in communes.match_name(words)}
-        if found:
-            return found
     return set()
 
 
