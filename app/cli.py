@@ -523,7 +523,7 @@ def export_addok(ctx, file):
     from app import db
     from app.geocoding import addok_export
 
-    engine = db.engine_from_settings(ctx.obj["settings"])
+    engine = _require_schema(ctx)
     with db.session_factory(engine)() as session:
         count = addok_export.export(session, file)
     click.echo(f"{count} documents addok écrits dans {file}")
