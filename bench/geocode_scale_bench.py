@@ -47,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.geocode_bench import ADDOK_VENV, BAN_FILE, NOISE_KINDS, SHARED, distance_m, generate  # noqa: E402
+from bench.geocode_bench import BAN_FILE, NOISE_KINDS, addok_python, distance_m, generate  # noqa: E402
 from bench.noise_b import KINDS_B, generate_b  # noqa: E402
 
 VAR = ROOT / "var"
@@ -175,49 +175,16 @@ def worker(url: str, qfile: str, out: str) -> None:
 # --------------------------------------------------------------------------------------------- addok
 
 
-def addok_docs(rows: list[dict]):
-    """Street documents with their house numbers, and one municipality per commune — as the BAN's
-    own addok export lays them out."""
-    streets: dict[tuple, dict] = {}
-    communes: dict[str, dict] = {}
-    for row in rows:
-        key = (row["code_insee"], row["nom_voie"])
-        doc = streets.get(key)
-        if doc is None:
-            doc = streets[key] = {"id": f"{row['code_insee']}_s{len(streets):06d}", "type": "street",
-                                  "name": row["nom_voie"], "postcode": row["code_postal"],
-                                  "citycode": row["code_insee"], "city": row["nom_commune"], "importance": 0.5,
-                                  "housenumbers": {}, "_lon": [], "_lat": []}
-        lon, lat = float(row["lon"]), float(row["lat"])
-        doc["_lon"].append(lon)
-        doc["_lat"].append(lat)
-        town = communes.setdefault(row["code_insee"], {"id": row["code_insee"], "type": "municipality",
-                                                       "name": row["nom_commune"], "postcode": row["code_postal"],
-                                                       "citycode": row["code_insee"], "city": row["nom_commune"],
-                                                       "importance": 1.0, "_lon": [], "_lat": []})
-        town["_lon"].append(lon)
-        town["_lat"].append(lat)
-        if row["numero"] != "99999":
-            number = row["numero"] + (f" {row['rep']}" if row["rep"] else "")
-            doc["housenumbers"][number] = {"lon": lon, "lat": lat, "id": row["id"]}
-    for doc in list(streets.values()) + list(communes.values()):
-        lons, lats = sorted(doc.pop("_lon")), sorted(doc.pop("_lat"))
-        doc["lon"], doc["lat"] = lons[len(lons) // 2], lats[len(lats) // 2]
-        yield doc
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def run_addok(rows: list[dict], queries: list[dict], tmp: Path, reuse_dir: Path | None = None) -> dict:
-    python = ADDOK_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(ADDOK_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-r",
-                        str(ROOT / "requirements-addok.lock")], check=True)
+def run_addok(rows: list[dict], queries: list[dict], tmp: Path) -> dict:
+    from app.geocoding.addok_export import documents
+
+    python = addok_python()
     port = free_port()
     redis_dir = tmp / "redis"
     redis_dir.mkdir()
@@ -233,7 +200,7 @@ def run_addok(rows: list[dict], queries: list[dict], tmp: Path, reuse_dir: Path 
                 time.sleep(0.05)
         docs = tmp / "docs.jsonl"
         with docs.open("w", encoding="utf-8") as fh:
-            for doc in addok_docs(rows):
+            for doc in documents(sorted(rows, key=lambda r: r["code_insee"])):
                 fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
         qfile, out = tmp / "addok-queries.json", tmp / "addok-out.json"
         qfile.write_text(json.dumps([q["q"] for q in queries], ensure_ascii=False), encoding="utf-8")
