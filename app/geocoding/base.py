@@ -30,13 +30,24 @@ class Candidate:
     note: str | None = None  # e.g. "numéro 12 introuvable : position du numéro le plus proche"
     # Where the true position may be when the match is not at the house number: the street's
     # addresses (local geocoder) — used to flag coverage answers that could differ.
-    extent: list | None = field(default=None, repr=False)
+    # A function giving that list: a street's addresses are read from the index only for the
+    # candidate that becomes the answer, not for the hundreds a homonym search scores.
+    extent_of: object = field(default=None, repr=False)
     # The query names a commune (by name or postal code) and this candidate lies in another: a
     # suggestion to choose, never the answer ("5 rue des Lilas, Les Lilas" is not in Bondy).
     elsewhere: bool = False
     # Why this answer needs checking although it scores well: the postal code and the commune
     # written disagree ("le code postal 93240 n'est pas celui de Sevran").
     doubt: str | None = None
+
+    @property
+    def extent(self) -> list | None:
+        if self.extent_of is None:
+            return None
+        cached = self.__dict__.get("_extent")
+        if cached is None:
+            cached = self.__dict__["_extent"] = self.extent_of()
+        return cached
 
     def as_dict(self) -> dict:
         return {

@@ -76,8 +76,7 @@ class Street:
     def lat(self) -> float:
         return float(self.index.street_lat[self.i])
 
-    @property
-    def points(self) -> list[tuple[float, float]]:
+    def points_of(self) -> list[tuple[float, float]]:
         a, b = self.span
         return list(zip(self.index.lon[a:b].tolist(), self.index.lat[a:b].tolist()))
 
@@ -603,7 +602,7 @@ def _at_number(index: StreetIndex, street: Street, pq: ParsedQuery, sim: float) 
                 source="local")
     if pq.number is None:
         return [Candidate(label=street.label(), level="street", score=sim * 0.9, lon=street.lon, lat=street.lat,
-                          extent=street.points, **base)]
+                          extent_of=street.points_of, **base)]
     a, b = street.span
     numbers = index.numero[a:b]
     lo, hi = np.searchsorted(numbers, (pq.number, pq.number + 1))
@@ -629,7 +628,7 @@ def _at_number(index: StreetIndex, street: Street, pq: ParsedQuery, sim: float) 
                                f"{' ' + rep if rep else ''} retenu")]
     if not street.has_numbers:
         return [Candidate(label=street.label(), level="street", score=sim * 0.85, lon=street.lon, lat=street.lat,
-                          extent=street.points, **base,
+                          extent_of=street.points_of, **base,
                           note="voie sans numéros dans la base d'adresses : position de la voie")]
     # Unknown number: the nearest known number on the same side of the street, at street level.
     valid = numbers[numbers != NO_NUMBER]
@@ -639,5 +638,5 @@ def _at_number(index: StreetIndex, street: Street, pq: ParsedQuery, sim: float) 
     nearest = int(same_side[np.argmin(np.abs(same_side - pq.number) * 2 + (same_side > pq.number))])
     k = a + int(np.searchsorted(numbers, nearest))
     return [Candidate(label=f"{street.label()} (n° {pq.number} introuvable)", level="street", score=sim * 0.8,
-                      lon=float(index.lon[k]), lat=float(index.lat[k]), extent=street.points, **base,
+                      lon=float(index.lon[k]), lat=float(index.lat[k]), extent_of=street.points_of, **base,
                       note=f"numéro {pq.number} absent de la base d'adresses : position du n° {nearest}")]
