@@ -228,23 +228,27 @@ def ambiguous_by_text(queries: list[dict], rows: list[dict]) -> set[int]:
     answer listing the right address is right, and a single answer is right only when it is."""
     from app.geocoding.normalize import STOPWORDS, canonical_tokens
 
-    by_number: dict[tuple, dict] = defaultdict(dict)  # (commune or *, number) -> {street: words}
+    by_number: dict[tuple, dict] = defaultdict(dict)  # (commune, postcode or *, number) -> {street: words}
     for row in rows:
         words = set(canonical_tokens(row["nom_voie"])) - STOPWORDS
-        by_number[(row["code_insee"], row["numero"])][(row["code_insee"], row["nom_voie"])] = words
-        by_number[("*", row["numero"])][(row["code_insee"], row["nom_voie"])] = words
+        street = (row["code_insee"], row["nom_voie"])
+        for place in (row["code_insee"], row["code_postal"], "*"):
+            by_number[(place, row["numero"])][street] = words
     rows_by_id = {r["id"]: r for r in rows}
     out = set()
     for i, q in enumerate(queries):
         row = rows_by_id[q["id"]]
         text = canonical_tokens(q["q"])
         city = set(canonical_tokens(row["nom_commune"]))
-        named = bool(city & set(text)) or row["code_postal"] in text
+        # the commune written (or a misspelt one), else the postal code (several communes may
+        # share it), else anywhere
+        place = row["code_insee"] if (city & set(text) or q["kind"] == "city_typo") else \
+            row["code_postal"] if row["code_postal"] in text else "*"
         kept = {w for w in text if w not in STOPWORDS and w not in city and not w[:1].isdigit() and len(w) > 1
                 and w != (row["rep"] or "").lower()} & (set(canonical_tokens(row["nom_voie"])) - STOPWORDS)
         if not kept:
             continue
-        pool = by_number[(row["code_insee"] if named else "*", row["numero"])]
+        pool = by_number[(place, row["numero"])]
         if sum(1 for words in pool.values() if kept <= words) > 1:
             out.add(i)
     return out

@@ -150,8 +150,8 @@ def outside_postcode(pq, index: communes.CommuneIndex) -> str | None:
 def outside_commune(pq, index: communes.CommuneIndex) -> tuple[list[str], str] | None:
     """The name of a French commune that the reference does not hold, written where a commune goes
     (the whole query, its last segment, or its last words): (its words, what to say), or None."""
-    if not index.departements:
-        return None
+    if not index.departements or (pq.postcode and pq.postcode in index.by_postcode):
+        return None  # a postal code of the reference places the address inside it
     words = [w for w in pq.words if w != ","]
     segments = [s for s in " ".join(pq.words).split(",")]
     tails = [s.split() for s in (segments[-1], segments[0]) if s.strip()] if len(segments) > 1 else []

@@ -414,25 +414,30 @@ def _split_city(words: list[str], index: StreetIndex,
         codes = _city_codes(tail, index, communes, fuzzy=True)
         if codes:
             return flat[: len(flat) - len(tail)], codes, tail
-    for size in range(min(4, len(flat) - 1), 0, -1):
-        tail = flat[-size:]
-        head = [w for w in flat[:-size] if w not in STOPWORDS]
-        if len(head) <= 1 and all(w in STREET_TYPES for w in head):
-            continue  # "rue de Bondy": Bondy names the street ("voie promenade" is a street already)
-        key_length = sum(len(w) for w in tail)
-        codes = _city_codes(tail, index, communes, fuzzy=(size == 1 and key_length >= 4) or key_length >= 6)
-        if codes:
-            return flat[:-size], codes, tail
-    # The commune first: its own segment before a comma, or words before a street type.
-    if len(segments) > 1 and not any(w in STREET_TYPES for w in segments[0]):
-        codes = _city_codes(segments[0], index, communes, fuzzy=True)
-        if codes:
-            return flat[len(segments[0]):], codes, segments[0]
-    for size in range(min(4, len(flat) - 2), 0, -1):
-        if flat[size] in STREET_TYPES and not any(w in STREET_TYPES for w in flat[:size]):
-            codes = _city_codes(flat[:size], index, communes, fuzzy=False)
+    # Exact names first — at the end, then at the start — then close spellings: a misspelt match
+    # of more words must not swallow the street's last word ("Paul Bert Aulnay-sous-Bois" is not
+    # "bert aulnay…", "Auffreville-Brasseuil 78930, 47 rue René Char" is not in Chars).
+    for fuzzy in (False, True):
+        for size in range(min(4, len(flat) - 1), 0, -1):
+            tail = flat[-size:]
+            head = [w for w in flat[:-size] if w not in STOPWORDS]
+            if len(head) <= 1 and all(w in STREET_TYPES for w in head):
+                continue  # "rue de Bondy": Bondy names the street ("voie promenade" is a street already)
+            key_length = sum(len(w) for w in tail)
+            codes = _city_codes(tail, index, communes,
+                                fuzzy=fuzzy and ((size == 1 and key_length >= 4) or key_length >= 6))
             if codes:
-                return flat[size:], codes, flat[:size]
+                return flat[:-size], codes, tail
+        # The commune first: its own segment before a comma, or words before a street type.
+        if len(segments) > 1 and not any(w in STREET_TYPES for w in segments[0]):
+            codes = _city_codes(segments[0], index, communes, fuzzy=fuzzy)
+            if codes:
+                return flat[len(segments[0]):], codes, segments[0]
+        for size in range(min(4, len(flat) - 2), 0, -1):
+            if flat[size] in STREET_TYPES and not any(w in STREET_TYPES for w in flat[:size]):
+                codes = _city_codes(flat[:size], index, communes, fuzzy=fuzzy and sum(map(len, flat[:size])) >= 6)
+                if codes:
+                    return flat[size:], codes, flat[:size]
     return flat, set(), []
 
 
