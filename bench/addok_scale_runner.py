@@ -1,7 +1,7 @@
 """Runs inside .venv-addok for bench/geocode_scale_bench.py: index the documents into a
 private Redis, answer the queries, measure CPU (this process + the Redis server's) and memory.
 
-    addok_scale_runner.py REDIS_PORT REDIS_PID DOCS.jsonl QUERIES.json OUT.json
+    addok_scale_runner.py REDIS_PORT REDIS_PID DOCS.jsonl QUERIES.json OUT.json [PASSES]
 """
 
 import json
@@ -40,17 +40,22 @@ if batch:
 index_s = time.perf_counter() - t0
 queries = json.loads(Path(sys.argv[4]).read_text(encoding="utf-8"))
 search("12 rue de la paix", limit=1)
-answers = []
-cpu0, redis0, wall0 = time.process_time(), redis_cpu_s(), time.perf_counter()
-for q in queries:
-    results = search(q, limit=1)
-    if results:
-        r = results[0]
-        answers.append({"lon": float(r.lon), "lat": float(r.lat), "id": getattr(r, "id", None), "type": r.type,
-                        "score": float(r.score), "citycode": getattr(r, "citycode", None)})
-    else:
-        answers.append(None)
-cpu, redis_cpu, wall = time.process_time() - cpu0, redis_cpu_s() - redis0, time.perf_counter() - wall0
+best = None
+for _ in range(int(sys.argv[6]) if len(sys.argv) > 6 else 1):  # the least of the passes: shared machine
+    answers = []
+    cpu0, redis0, wall0 = time.process_time(), redis_cpu_s(), time.perf_counter()
+    for q in queries:
+        results = search(q, limit=1)
+        if results:
+            r = results[0]
+            answers.append({"lon": float(r.lon), "lat": float(r.lat), "id": getattr(r, "id", None), "type": r.type,
+                            "score": float(r.score), "citycode": getattr(r, "citycode", None)})
+        else:
+            answers.append(None)
+    run = (time.process_time() - cpu0, redis_cpu_s() - redis0, time.perf_counter() - wall0)
+    if best is None or sum(run[:2]) < sum(best[:2]):
+        best = run
+cpu, redis_cpu, wall = best
 info = DB.info("memory")
 rss = next(int(line.split()[1]) // 1024 for line in Path("/proc/self/status").read_text().splitlines()
            if line.startswith("VmRSS:"))

@@ -54,6 +54,9 @@ VAR = ROOT / "var"
 SYNTH = ROOT.parent / "shared" / "tools" / "make_synthetic_ban.py"
 PY = ROOT / ".venv" / "bin" / "python"
 NO_COMMUNE_KINDS = {"no_commune"}
+# Kinds that leave words out of the street or the commune (the others misspell or rewrite them).
+PASSES = 3  # CPU per query: the least of this many passes over the queries, for both engines
+DROPPING_KINDS = {"no_commune", "postcode_only", "no_street_type", "word_drop", "initials", "initial_nodot"}
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -155,12 +158,13 @@ def worker(url: str, qfile: str, out: str) -> None:
         t1 = time.perf_counter()
         st.geocoder.search(session, "12 rue de la paix 93140 bondy")
         first_s = time.perf_counter() - t1
-        answers = []
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        for q in queries:
-            result = st.geocoder.search(session, q, limit=5)
-            answers.append(result)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        cpu = wall = float("inf")
+        for _ in range(PASSES):  # the least of three passes: the machine is shared
+            answers = []
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            for q in queries:
+                answers.append(st.geocoder.search(session, q, limit=5))
+            cpu, wall = min(cpu, time.process_time() - cpu0), min(wall, time.perf_counter() - wall0)
     rss = _status_mb("VmRSS")
     encoded = []
     for result in answers:
@@ -205,7 +209,7 @@ def run_addok(rows: list[dict], queries: list[dict], tmp: Path) -> dict:
         qfile, out = tmp / "addok-queries.json", tmp / "addok-out.json"
         qfile.write_text(json.dumps([q["q"] for q in queries], ensure_ascii=False), encoding="utf-8")
         subprocess.run([str(python), str(ROOT / "bench" / "addok_scale_runner.py"), str(port), str(redis.pid),
-                        str(docs), str(qfile), str(out)], check=True)
+                        str(docs), str(qfile), str(out), str(PASSES)], check=True)
         return json.loads(out.read_text())
     finally:
         redis.terminate()
@@ -237,6 +241,8 @@ def ambiguous_by_text(queries: list[dict], rows: list[dict]) -> set[int]:
     rows_by_id = {r["id"]: r for r in rows}
     out = set()
     for i, q in enumerate(queries):
+        if q["kind"] not in DROPPING_KINDS:
+            continue  # a misspelt word still tells which street: not ambiguous by the text
         row = rows_by_id[q["id"]]
         text = canonical_tokens(q["q"])
         city = set(canonical_tokens(row["nom_commune"]))

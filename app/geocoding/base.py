@@ -115,7 +115,8 @@ def decide(candidates: list[Candidate], *, min_score: float, margin: float, limi
         # the person must see the right one among them.
         places = {c.place_key for c in [best, *rivals]}
         listed = [best, *rivals]
-        rest = [c for c in unique if c not in listed]
+        listed_ids = {id(c) for c in listed}  # identity: dataclass equality compares every field
+        rest = [c for c in unique if id(c) not in listed_ids]
         communes = {c.code_insee for c in listed}
         return GeocodeResult("ambiguous", listed + rest[:max(0, limit - len(listed))],
                              "Adresse ambiguë : plusieurs correspondances proches"

@@ -558,7 +558,7 @@ def search(session: Session, pq: ParsedQuery, communes: CommuneIndex, *, limit: 
     top = keep[0][1] if keep else 0.0
     # Every street within reach of the best (homonyms), and the next ones for suggestions.
     keep = [x for x in keep if x[1] >= top - 0.05][:MAX_HOMONYMS] + \
-        [x for x in keep if x[1] < top - 0.05][:max(limit * 2, 10)]
+        [x for x in keep if x[1] < top - 0.05][:limit]
     for street, sim, whole in keep:
         code = street.code_insee
         elsewhere = bool(wanted_codes) and code not in wanted_codes
