@@ -387,7 +387,9 @@ def name_score(query_words: list[str], street: Street, *, prefix_last: bool = Fa
     elif q_type == s_type:
         factor = 1.0
     else:
-        factor = 0.85  # rue for avenue: a common slip, still the best lead when the name matches
+        # rue for avenue: a slip, still the best lead when the name matches — but less likely than
+        # a dropped first name ("rue Boileau" is Rue Nicolas Boileau rather than Allée Boileau)
+        factor = 0.8
     return score * factor
 
 
@@ -416,19 +418,26 @@ def _split_city(words: list[str], index: StreetIndex,
             return flat[: len(flat) - len(tail)], codes, tail
     # Exact names first — at the end, then at the start — then close spellings: a misspelt match
     # of more words must not swallow the street's last word ("Paul Bert Aulnay-sous-Bois" is not
-    # "bert aulnay…", "Auffreville-Brasseuil 78930, 47 rue René Char" is not in Chars).
-    for fuzzy in (False, True):
-        for size in range(min(4, len(flat) - 1), 0, -1):
+    # "bert aulnay…", "Auffreville-Brasseuil 78930, 47 rue René Char" is not in Chars), unless those
+    # words are in no street ("L'lÎe-Saint-Denis" is L'Île-Saint-Denis, not Saint-Denis).
+    last = segments[-1]
+
+    def at_end(fuzzy: bool, longer_than: int = 0):
+        for size in range(min(4, len(flat) - 1), longer_than, -1):
             tail = flat[-size:]
-            head = [w for w in flat[:-size] if w not in STOPWORDS]
+            head = [w for w in (flat[:-size] if size >= len(last) else last[:-size]) if w not in STOPWORDS]
             if len(head) <= 1 and all(w in STREET_TYPES for w in head):
-                continue  # "rue de Bondy": Bondy names the street ("voie promenade" is a street already)
+                continue  # "rue de Bondy", "Saint-Denis, rue de Villetaneuse": the name is the street's
+            if longer_than and any(w in index.postings for w in tail[:size - longer_than] if w not in STOPWORDS):
+                continue
             key_length = sum(len(w) for w in tail)
             codes = _city_codes(tail, index, communes,
                                 fuzzy=fuzzy and ((size == 1 and key_length >= 4) or key_length >= 6))
             if codes:
                 return flat[:-size], codes, tail
-        # The commune first: its own segment before a comma, or words before a street type.
+        return None
+
+    def at_start(fuzzy: bool):
         if len(segments) > 1 and not any(w in STREET_TYPES for w in segments[0]):
             codes = _city_codes(segments[0], index, communes, fuzzy=fuzzy)
             if codes:
@@ -438,6 +447,14 @@ def _split_city(words: list[str], index: StreetIndex,
                 codes = _city_codes(flat[:size], index, communes, fuzzy=fuzzy and sum(map(len, flat[:size])) >= 6)
                 if codes:
                     return flat[size:], codes, flat[:size]
+        return None
+
+    exact = at_end(False)
+    if exact:
+        return at_end(True, longer_than=len(exact[2])) or exact
+    found = at_start(False) or at_end(True) or at_start(True)
+    if found:
+        return found
     return flat, set(), []
 
 
