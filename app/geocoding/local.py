@@ -144,6 +144,7 @@ class StreetIndex:
                 tokens = canonical[nom_voie] = tuple(canonical_tokens(nom_voie))
             groups.setdefault((code, " ".join(tokens)), []).append(r)
         ordered = sorted(groups)
+        self.street_keys = [interned_key for _code, interned_key in ordered]  # canonical words, articles included
         raw_street = np.empty(len(raw_keys), dtype=np.int32)
         self.commune_codes: list[str] = []
         self.commune_names: list[str] = []
@@ -534,6 +535,7 @@ def search(session: Session, pq: ParsedQuery, communes: CommuneIndex, *, limit: 
     significant = [part for w in street_words if w not in STOPWORDS for part in index.split_glued(w)]
     if not significant:
         return []
+    written = " ".join(street_words)  # the street as written, articles included, canonical
     # All the words, the commune's included: "Rue de Bondy" is named after one.
     full = [part for w in pq.words if w != "," and w not in STOPWORDS for part in index.split_glued(w)]
     # The street's type (its first word) names no street: gather on the other words (types weigh in
@@ -554,16 +556,16 @@ def search(session: Session, pq: ParsedQuery, communes: CommuneIndex, *, limit: 
         hits = _gather_in(index, match_list, index.streets_of(wanted_codes))
         inside = sorted(hits, key=lambda s: (-hits[s], s))[:IN_COMMUNE_POOL]
         pool = inside
-        scored = _score_streets(index, inside, significant, full, autocomplete)
+        scored = _score_streets(index, inside, significant, full, autocomplete, written)
         best_inside = max((sim for _, sim, _ in scored), default=0.0)
         if best_inside < 0.95:
             # Not (well) found where the query says: other communes' streets, as suggestions.
             outside = [s for s in _gather_all(index, match_list, IN_COMMUNE_POOL, IN_COMMUNE_POOL)
                        if index.commune_codes[index.street_commune[s]] not in wanted_codes]
-            scored += _score_streets(index, outside[:ELSEWHERE_POOL], significant, full, autocomplete)
+            scored += _score_streets(index, outside[:ELSEWHERE_POOL], significant, full, autocomplete, written)
     else:
         pool = _gather_all(index, match_list, GLOBAL_POOL, MAX_HOMONYMS)
-        scored = _score_streets(index, pool, significant, full, autocomplete)
+        scored = _score_streets(index, pool, significant, full, autocomplete, written)
     candidates = []
     doubt = None
     if disagree:
@@ -609,11 +611,13 @@ def search(session: Session, pq: ParsedQuery, communes: CommuneIndex, *, limit: 
 
 
 def _score_streets(index: StreetIndex, ids: list[int], significant: list[str], full: list[str],
-                   autocomplete: bool) -> list[tuple[Street, float, float]]:
+                   autocomplete: bool, written: str = "") -> list[tuple[Street, float, float]]:
     out = []
     for i in ids:
         street = index.street(i)
         sim = name_score(significant, street, prefix_last=autocomplete)
+        if sim >= 0.95 and written and index.street_keys[i] != written:
+            sim *= 0.96  # "Rue Fontaine" and "Rue de la Fontaine": the articles written decide
         whole = 0.9 * name_score(full, street, prefix_last=autocomplete) if len(full) > len(significant) else 0.0
         out.append((street, max(sim, whole), whole))
     return out
@@ -632,8 +636,12 @@ def _at_number(index: StreetIndex, street: Street, pq: ParsedQuery, sim: float) 
     if same_number:
         exact = [k for k in same_number if index.rep_names[index.rep[k]] == pq.rep]
         if len(exact) > 1:
-            # The same number under two spellings of the street: the one written wins.
-            written = [k for k in exact if fold(index.raw_names[index.raw[k]]) in pq.folded]
+            # The same number under two spellings of the street: the one written wins, accents
+            # included ("Jean Jaurès" and "Jean Jaurés" are two streets of some communes).
+            names = {k: index.raw_names[index.raw[k]] for k in exact}
+            typed = set(pq.lowered.replace("'", " ").split())
+            written = [k for k in exact if set(names[k].lower().replace("’", " ").replace("'", " ").split()[1:])
+                       <= typed] or [k for k in exact if fold(names[k]) in pq.folded]
             exact = written or exact
         if exact:
             k = exact[0]

@@ -75,6 +75,7 @@ _BUILDING_KEYS = frozenset({"residence", "res", "immeuble", "imm", "hlm", "tour"
 @dataclass
 class ParsedQuery:
     folded: str  # the whole query, folded, abbreviations as typed
+    lowered: str = ""  # the whole query in lower case, accents kept: to tell "Jaurès" from "Jaurés"
     number: int | None = None
     rep: str | None = None
     postcode: str | None = None
@@ -108,7 +109,7 @@ def _value_like(token: str) -> bool:
 
 def parse(text: str) -> ParsedQuery:
     """Split an address query into number, repetition index, postal code and words."""
-    pq = ParsedQuery(folded=fold(text))
+    pq = ParsedQuery(folded=fold(text), lowered=" ".join(text.lower().replace("’", "'").split()))
     raw_tokens = pq.folded.split()
     # 1. Flat-level noise: keyword + short value, ordinals before "etage", CEDEX codes.
     tokens: list[str] = []
