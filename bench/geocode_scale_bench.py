@@ -35,7 +35,6 @@ import argparse
 import csv
 import datetime as dt
 import json
-import os
 import shutil
 import socket
 import subprocess
