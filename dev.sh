@@ -3,7 +3,8 @@
 #
 #   bash dev.sh demo    set everything up, build the demo database, serve http://127.0.0.1:5000
 #   bash dev.sh test    set everything up, run the whole test suite (SpatiaLite and PostGIS)
-#   bash dev.sh setup   set up the system packages and the virtualenv only
+#   bash dev.sh setup   set up the system packages and the virtualenvs only
+#   bash dev.sh addok   set up the self-hosted addok's virtualenv (.venv-addok) only
 #
 # Environment: PYTHON (interpreter for the virtualenv, default python3), HOST/PORT for `demo`,
 # DATABASE_URL (default: the SpatiaLite file var/maillage.sqlite).
@@ -39,7 +40,25 @@ system_packages() {
         libsqlite3-dev libproj-dev proj-bin libsqlite3-mod-spatialite \
         libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
     if [ "${1:-}" = "test" ]; then
-        apt_install postgresql-15 postgresql-15-postgis-3 chromium
+        # redis-server: the tests start their own, for a real addok (tests/test_geocoding_addok.py)
+        apt_install postgresql-15 postgresql-15-postgis-3 chromium redis-server
+    fi
+}
+
+# addok (the national BAN service's engine) in its own virtualenv, exact pins, for the self-hosted
+# `ban-api` geocoder's tests and benchmarks (docs/addok.md); rebuilt when its lock file changes.
+ADDOK_VENV="$ROOT/.venv-addok"
+addok_virtualenv() {
+    local stamp="$ADDOK_VENV/.maillage-installed" want
+    want="$(cat requirements-addok.lock)"
+    if [ ! -x "$ADDOK_VENV/bin/python" ]; then
+        log "virtualenv $ADDOK_VENV"
+        "$PYTHON" -m venv "$ADDOK_VENV"
+    fi
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        log "pip install addok (versions figées)"
+        "$ADDOK_VENV/bin/python" -m pip install -q --no-deps -r requirements-addok.lock
+        printf '%s' "$want" > "$stamp"
     fi
 }
 
@@ -107,6 +126,11 @@ case "$cmd" in
     setup)
         system_packages test
         virtualenv test
+        addok_virtualenv
+        ;;
+    addok)
+        # the self-hosted addok's virtualenv only (docs/addok.md)
+        addok_virtualenv
         ;;
     demo)
         system_packages
@@ -124,6 +148,7 @@ case "$cmd" in
     test)
         system_packages test
         virtualenv test
+        addok_virtualenv
         postgres
         log "pytest"
         export MAILLAGE_CHROMIUM="${MAILLAGE_CHROMIUM:-/usr/bin/chromium}"
@@ -134,7 +159,7 @@ case "$cmd" in
         lock_digest "${1:-}"
         ;;
     *)
-        sed -n '2,12p' "$0"
+        sed -n '2,13p' "$0"
         exit 2
         ;;
 esac

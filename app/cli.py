@@ -517,6 +517,20 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
         click.echo(f"  → {path}")
 
 
+@export_group.command("addok")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def export_addok(ctx, file):
+    """Écrit les adresses BAN importées en documents addok (.ndjson ou .ndjson.gz) : docs/addok.md."""
+    from app import db
+    from app.geocoding import addok_export
+
+    engine = _require_schema(ctx)
+    with db.session_factory(engine)() as session:
+        count = addok_export.export(session, file)
+    click.echo(f"{count} documents addok écrits dans {file}")
+
+
 @main.group("inventory")
 def inventory_group():
     """États d'inventaire : quels territoires ont été recensés pour quels types."""
@@ -635,6 +649,13 @@ def serve(ctx, host, port, threads):
 
     if not db.is_up_to_date(state(application).engine):
         raise click.ClickException("Base non initialisée : lancer `maillage demo` ou `maillage db upgrade`.")
+    import time
+
+    from app import geocoding
+
+    started = time.perf_counter()
+    addresses = geocoding.warm(state(application).engine)  # built before listening: no request waits
+    click.echo(f"Index d'adresses prêt : {addresses:,} adresses en {time.perf_counter() - started:.1f} s".replace(",", " "))
     click.echo(f"Maillage sur http://{host}:{port} (Ctrl+C pour arrêter)")
     waitress_serve(application, host=host, port=port, threads=threads, ident="maillage")
 

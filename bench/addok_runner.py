@@ -1,4 +1,4 @@
-"""Runs inside bench/.venv-addok: index BAN-derived documents into addok (local Redis) and answer
+"""Runs inside .venv-addok: index BAN-derived documents into addok (local Redis) and answer
 the benchmark's queries. Usage: addok_runner.py CONFIG.py DOCS.jsonl QUERIES.json OUT.json"""
 
 import json

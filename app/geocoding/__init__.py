@@ -13,13 +13,14 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz, process
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
 from app.geocoding import communes, local
 from app.geocoding.ban_api import BanApiClient
 from app.geocoding.base import Candidate, GeocodeResult, GeocoderUnavailable, decide
-from app.geocoding.normalize import fold, parse
+from app.geocoding.normalize import STOPWORDS, fold, parse
 
 BACKENDS = ("local", "ban-api")
 MIN_QUERY_LETTERS = 2
@@ -78,8 +79,13 @@ class Geocoder:
         letters = sum(c.isalnum() for c in q)
         if letters < MIN_QUERY_LETTERS:
             return GeocodeResult("not_found", [], "Adresse trop courte.", backend=None)
-        decide_args = dict(min_score=self.settings.min_score, margin=self.settings.ambiguity_margin, limit=limit)
+        decide_args = dict(min_score=self.settings.min_score, margin=self.settings.ambiguity_margin, limit=limit,
+                           list_all=not autocomplete)
         commune_index = communes.commune_index(session)
+        outside = outside_postcode(pq, commune_index)
+        if outside:
+            return _out_of_territory(outside, commune_index)
+        named_outside = outside_commune(pq, commune_index)
         for name in self.settings.backends:
             try:
                 if name == "local":
@@ -97,10 +103,18 @@ class Geocoder:
                                             "recherche dans la base locale."})
                 continue
             result = decide(found, backend=name, **decide_args)
+            if named_outside and (len(named_outside[0]) == len([w for w in pq.words if w != ","]) and pq.number is None
+                                  or not _names_street(result.candidates[0] if result.candidates else None,
+                                                       named_outside[0])):
+                # "10 rue de la République Lyon", "Lyon": Lyon is not in the reference; its streets
+                # are not those of the reference's Rue de la République (nor its Rue de Lyon).
+                return _out_of_territory(named_outside[1], commune_index)
             if result.status != "not_found":
                 result.warnings = warnings
                 return result
             suggestions.extend(result.candidates)
+        if named_outside:
+            return _out_of_territory(named_outside[1], commune_index)
         # Commune fallback: a postal code, INSEE code or commune name from the territory reference.
         fallback = communes.search(session, pq, commune_index, limit=limit)
         result = decide(fallback, backend="communes", **decide_args)
@@ -117,6 +131,85 @@ class Geocoder:
                               "Vérifier la saisie (numéro, voie, commune ou code postal)."))
         result.warnings = warnings
         return result
+
+
+OUT_OF_TERRITORY = "Adresse hors du territoire couvert par cette base"
+
+
+def outside_postcode(pq, index: communes.CommuneIndex) -> str | None:
+    """A postal code of a département the reference does not hold ("69002" with Île-de-France
+    loaded): what to say, or None."""
+    if not pq.postcode or not index.departements or pq.postcode in index.by_postcode:
+        return None
+    departements = communes.departement_of_postcode(pq.postcode)
+    if departements & index.departements or not departements & communes.french_departements():
+        return None  # a loaded département's postal code, unknown or mistyped, or no postal code at all
+    return f"code postal {pq.postcode}"
+
+
+def outside_commune(pq, index: communes.CommuneIndex) -> tuple[list[str], str] | None:
+    """The name of a French commune that the reference does not hold, written where a commune goes
+    (the whole query, its last segment, or its last words): (its words, what to say), or None."""
+    if not index.departements or (pq.postcode and pq.postcode in index.by_postcode):
+        return None  # a postal code of the reference places the address inside it
+    words = [w for w in pq.words if w != ","]
+    segments = [s for s in " ".join(pq.words).split(",")]
+    tails = [s.split() for s in (segments[-1], segments[0]) if s.strip()] if len(segments) > 1 else []
+    # "rue de Verdun": after an article or a preposition the name is the street's, not a commune.
+    tails += [words[-size:] for size in range(min(4, len(words)), 0, -1)
+              if size == len(words) or words[-size - 1] not in STOPWORDS]
+    france = communes.france_communes()
+    for tail in tails:
+        key = " ".join(tail)
+        if key in index.by_key:
+            return None  # "Neuilly-Plaisance": the commune is in the reference (not Plaisance, Gers)
+        if len(key) < 3:
+            continue
+        known = france.get(key)
+        if known and not any(c.code in index.by_code for c in known) and not _near_reference_name(words, index):
+            first = known[0]
+            more = len({c.departement for c in known}) - 1
+            where = f"{first.name}, {first.departement_name}" + (f" et {more} autre(s) département(s)" if more else "")
+            return tail, where
+    return None
+
+
+def _near_reference_name(words: list[str], index: communes.CommuneIndex) -> bool:
+    """The query may end with a misspelt commune of the reference ("Le Blaanc-Mesnil" is not
+    Le Mesnil, Manche)."""
+    for size in range(min(4, len(words)), 0, -1):
+        key = " ".join(words[-size:])
+        if len(key) >= 4 and process.extractOne(key, index.keys, scorer=fuzz.ratio,
+                                                score_cutoff=80 if size == 1 else 86):
+            return True
+    return False
+
+
+def _names_street(candidate: Candidate | None, words: list[str]) -> bool:
+    """The commune's words are the end of a street's name that the query matches well ("1 allée
+    Marguerite Duras"; not "10 rue de la République Lyon" → "Rue de Lyon")."""
+    street = fold((candidate.street or "") if candidate else "").split()
+    return bool(street) and candidate.score >= 0.8 and all(w in street for w in words)
+
+
+def _out_of_territory(what: str, index: communes.CommuneIndex) -> GeocodeResult:
+    deps = sorted(index.departements)
+    if len(deps) == 1:
+        covers = f"le département {deps[0]}"
+    elif len(deps) <= 8:
+        covers = f"les départements {', '.join(deps[:-1])} et {deps[-1]}"
+    else:
+        covers = f"{len(deps)} départements"
+    message = f"{OUT_OF_TERRITORY} ({what} : la base couvre {covers})."
+    return GeocodeResult("not_found", [], message, backend=None,
+                         warnings=[{"code": "out-of-territory", "message": message}])
+
+
+def warm(engine) -> int:
+    """Build the geocoder's indexes now, before a server listens: no request waits for them.
+    Returns the number of addresses indexed."""
+    communes.warm(engine)
+    return local.warm(engine).size
 
 
 def _commune_words(candidate: Candidate) -> set[str]:

@@ -30,17 +30,32 @@ class Candidate:
     note: str | None = None  # e.g. "numéro 12 introuvable : position du numéro le plus proche"
     # Where the true position may be when the match is not at the house number: the street's
     # addresses (local geocoder) — used to flag coverage answers that could differ.
-    extent: list | None = field(default=None, repr=False)
+    # A function giving that list: a street's addresses are read from the index only for the
+    # candidate that becomes the answer, not for the hundreds a homonym search scores.
+    extent_of: object = field(default=None, repr=False)
     # The query names a commune (by name or postal code) and this candidate lies in another: a
     # suggestion to choose, never the answer ("5 rue des Lilas, Les Lilas" is not in Bondy).
     elsewhere: bool = False
+    # Why this answer needs checking although it scores well: the postal code and the commune
+    # written disagree ("le code postal 93240 n'est pas celui de Sevran").
+    doubt: str | None = None
+
+    @property
+    def extent(self) -> list | None:
+        if self.extent_of is None:
+            return None
+        cached = self.__dict__.get("_extent")
+        if cached is None:
+            cached = self.__dict__["_extent"] = self.extent_of()
+        return cached
 
     def as_dict(self) -> dict:
         return {
             "label": self.label, "level": self.level, "level_label": GEOCODING_LEVEL_LABELS[self.level],
             "score": round(self.score, 3), "lon": round(self.lon, 6), "lat": round(self.lat, 6),
             "code_insee": self.code_insee, "postcode": self.postcode, "city": self.city, "street": self.street,
-            "housenumber": self.housenumber, "id": self.id, "source": self.source, "note": self.note,
+            "housenumber": self.housenumber, "id": self.id, "source": self.source,
+            "note": "; ".join(filter(None, [self.note, self.doubt and f"{self.doubt} : à confirmer"])) or None,
         }
 
     @property
@@ -74,7 +89,7 @@ NOT_FOUND = "Adresse non trouvée."
 
 
 def decide(candidates: list[Candidate], *, min_score: float, margin: float, limit: int,
-           backend: str) -> GeocodeResult:
+           backend: str, list_all: bool = True) -> GeocodeResult:
     """Rank candidates and decide. Ambiguous: two different places score within `margin` of each
     other — the caller must choose rather than let us guess. Below `min_score`: not found, and the
     candidates are offered as suggestions."""
@@ -91,11 +106,21 @@ def decide(candidates: list[Candidate], *, min_score: float, margin: float, limi
         message = NOT_FOUND + (" Suggestions ci-dessous." if unique else " Vérifier la saisie (numéro, voie, commune).")
         return GeocodeResult("not_found", unique, message, backend=backend)
     best = answers[0]
-    unique = ([best] + [c for c in unique if c is not best])[:limit]
-    rivals = [c for c in answers[1:limit] if c.place_key != best.place_key and c.score >= best.score - margin
+    rivals = [c for c in answers[1:] if c.place_key != best.place_key and c.score >= best.score - margin
               and c.score >= min_score]
+    if rivals and not list_all:
+        rivals = rivals[:max(0, limit - 1)]
     if rivals:
-        return GeocodeResult("ambiguous", unique,
-                             "Adresse ambiguë : plusieurs correspondances proches, préciser la commune ou le code postal.",
-                             backend=backend)
-    return GeocodeResult("found", unique, None, backend=backend)
+        # Every close match is listed, past `limit`: the same street in 39 communes is 39 choices,
+        # the person must see the right one among them.
+        places = {c.place_key for c in [best, *rivals]}
+        listed = [best, *rivals]
+        listed_ids = {id(c) for c in listed}  # identity: dataclass equality compares every field
+        rest = [c for c in unique if id(c) not in listed_ids]
+        communes = {c.code_insee for c in listed}
+        return GeocodeResult("ambiguous", listed + rest[:max(0, limit - len(listed))],
+                             "Adresse ambiguë : plusieurs correspondances proches"
+                             + (f" ({len(places)} dans {len(communes)} communes)" if len(communes) > 1 else "")
+                             + ", préciser la commune ou le code postal.", backend=backend)
+    unique = ([best] + [c for c in unique if c is not best])[:limit]
+    return GeocodeResult("found", unique, f"À confirmer : {best.doubt}." if best.doubt else None, backend=backend)

@@ -75,6 +75,7 @@ _BUILDING_KEYS = frozenset({"residence", "res", "immeuble", "imm", "hlm", "tour"
 @dataclass
 class ParsedQuery:
     folded: str  # the whole query, folded, abbreviations as typed
+    lowered: str = ""  # the whole query in lower case, accents kept: to tell "Jaurès" from "Jaurés"
     number: int | None = None
     rep: str | None = None
     postcode: str | None = None
@@ -108,7 +109,7 @@ def _value_like(token: str) -> bool:
 
 def parse(text: str) -> ParsedQuery:
     """Split an address query into number, repetition index, postal code and words."""
-    pq = ParsedQuery(folded=fold(text))
+    pq = ParsedQuery(folded=fold(text), lowered=" ".join(text.lower().replace("’", "'").split()))
     raw_tokens = pq.folded.split()
     # 1. Flat-level noise: keyword + short value, ordinals before "etage", CEDEX codes.
     tokens: list[str] = []
@@ -145,6 +146,10 @@ def parse(text: str) -> ParsedQuery:
         if _POSTCODE.match(tokens[j]):
             pq.postcode = tokens.pop(j)
             break
+    # "Paris 13e", "Paris 13", "Lyon 2eme", "Marseille 1er": the arrondissement, as its postal code.
+    tokens, arrondissement = _arrondissement(tokens)
+    if arrondissement and pq.postcode is None:
+        pq.postcode = arrondissement
     # 3. House number: the number right before a street type wins ("appt 12 5 rue…" → 5), else the
     #    first number followed by a word. Attached or separate repetition index.
     expanded = _expand(tokens)
@@ -156,6 +161,9 @@ def parse(text: str) -> ParsedQuery:
                 k += 1
             if k < len(expanded) and expanded[k] in STREET_TYPES:
                 number_at = j
+    if number_at is not None and number_at > 0 and _NUMBER.match(expanded[number_at - 1]) \
+            and (number_at == 1 or expanded[number_at - 2] == ","):
+        number_at -= 1  # "67 14 juillet": the house number comes first, "14" is the street's
     if number_at is None:
         for j, token in enumerate(expanded):
             following = [t for t in expanded[j + 1:] if t != ","]
@@ -188,6 +196,29 @@ def parse(text: str) -> ParsedQuery:
     while pq.words and pq.words[-1] == ",":
         pq.words.pop()
     return pq
+
+
+# City → (number of arrondissements, postal code of the n-th).
+_ARRONDISSEMENTS = {"paris": (20, lambda n: f"750{n:02d}"), "lyon": (9, lambda n: f"6900{n}"),
+                    "marseille": (16, lambda n: f"130{n:02d}")}
+_ARR_NUMBER = re.compile(r"^(\d{1,2})(e|eme|er|ere|i?eme)?$")
+
+
+def _arrondissement(tokens: list[str]) -> tuple[list[str], str | None]:
+    """[…, "paris", "13e"] at the end of the query (or before a comma, or before
+    "arrondissement") → [… "paris"] and "75013"."""
+    for j in range(len(tokens) - 1):
+        city = _ARRONDISSEMENTS.get(tokens[j])
+        m = _ARR_NUMBER.match(tokens[j + 1]) if city else None
+        if not m:
+            continue
+        n = int(m.group(1))
+        after = tokens[j + 2:]
+        if after[:1] in (["arrondissement"], ["arr"], ["ardt"]):
+            after = after[1:]
+        if 1 <= n <= city[0] and (not after or after[0] == ","):
+            return tokens[:j + 1] + after, city[1](n)
+    return tokens, None
 
 
 def looks_like_insee(token: str) -> bool:
