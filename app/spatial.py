@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
@@ -238,10 +239,16 @@ def prepare_database(conn: Connection) -> None:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
 
 
-def reset_database(conn: Connection) -> None:
-    """Drop every Maillage table (used by `maillage demo --force` and tests)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+def reset_database(engine: Engine) -> None:
+    """Drop every Maillage table (`maillage demo --force`): PostgreSQL's schema is dropped and made
+    again; a SpatiaLite database is its file, deleted with its write-ahead log."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
         return
-    raise NotImplementedError("SpatiaLite files are reset by deleting the file")
+    engine.dispose()
+    path = engine.url.database
+    if path and path != ":memory:":
+        for suffix in ("", "-wal", "-shm"):
+            Path(path + suffix).unlink(missing_ok=True)

@@ -4,7 +4,7 @@
 import pytest
 from openapi_schema_validator import OAS31Validator
 
-from app.api.openapi import openapi_document
+from app.web.api.openapi import openapi_document
 from tests.points import BONDY_NORD, LYON, PARIS_13
 
 SPEC = openapi_document()

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import create_app, gap_exports, gaps
+from app import gap_exports, gaps
+from app.web import create_app
 from app.db import data_version
 from app.models import UnmetDemand
 from tests.points import BONDY_NORD, BONDY_SUD, LYON

@@ -7,7 +7,7 @@ from shapely import wkb
 from shapely.geometry import Point
 from sqlalchemy import select, text
 
-from app.demo import DEMO_DIR
+from importers.demo import DEMO_DIR
 from app.models import Kind
 
 DATA = json.loads((DEMO_DIR / "partners.json").read_text(encoding="utf-8"))

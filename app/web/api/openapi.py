@@ -1,12 +1,12 @@
 """The OpenAPI 3.1 description of API v1 (served at /api/v1/openapi.json, rendered at /api/docs).
 
-tests/test_api_openapi.py checks that it is a valid document, that every API route is described
+tests/test_openapi.py checks that it is a valid document, that every API route is described
 and that real responses match the schemas.
 """
 
 from __future__ import annotations
 
-from app.api.problems import TITLES
+from app.web.errors import TITLES
 
 _COORD = {"type": "number"}
 

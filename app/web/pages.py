@@ -13,10 +13,11 @@ import secrets
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from sqlalchemy import select
 
-from app import directory, get_session, kinds as kinds_module, maps, state
+from app import directory, kinds as kinds_module, maps
 from app.address_lookup import lookup_address
-from app.api.openapi import openapi_document
-from app.api.problems import TITLES
+from app.web import get_session, state
+from app.web.api.openapi import openapi_document
+from app.web.errors import TITLES
 from app.db import get_meta
 from app.errors import InvalidInput, MaillageError
 from app.lookup import lookup, parse_options
@@ -41,7 +42,7 @@ def _globals():
 
 
 def nonce() -> str:
-    """Per-response nonce for the inline scripts folium writes (app/__init__ puts it in the CSP)."""
+    """Per-response nonce for the inline scripts folium writes (app/web/__init__ puts it in the CSP)."""
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
     return g.csp_nonce
@@ -369,7 +370,9 @@ def favicon():
     """Browsers ask for /favicon.ico on pages without an icon link (JSON answers): give them one."""
     from flask import send_from_directory
 
-    return send_from_directory(bp.root_path + "/static", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
+    from app.config import PROJECT_ROOT
+
+    return send_from_directory(PROJECT_ROOT / "app" / "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
 
 
 @bp.get("/api/docs")
@@ -388,7 +391,3 @@ def partner_template(fmt: str):
                 else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return Response(partners_sheet.template_bytes(fmt, get_session()), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="maillage-partenaires-modele.{fmt}"'})
-
-
-def error_page(status: int, message: str):
-    return render_template("error.html", status=status, message=message), status

@@ -1,4 +1,5 @@
-"""RFC 9457 problem details for every API error, with stable machine codes.
+"""Errors on the web: a French error page for the pages, RFC 9457 problem details for the API,
+with stable machine codes.
 
 Each problem has `type` (a link to the code's description in the API docs), `title`, `status`,
 `detail` (French, for people), `code` (stable, for programs) and, when one input is at fault,
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from app.errors import MaillageError
@@ -65,16 +66,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(MaillageError)
     def _domain(exc: MaillageError):
         if not _wants_problem():
-            from app.web import error_page
-
             return error_page(exc.status, exc.message)
         return problem(exc.status, exc.code, exc.message, field=exc.field, **exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if not _wants_problem():
-            from app.web import error_page
-
             return error_page(exc.code or 500, exc.description or "")
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.code, "invalid-input")
         detail = {404: "Aucune ressource à cette adresse de l'API.",
@@ -86,7 +83,9 @@ def register_error_handlers(app: Flask) -> None:
         # Log the type and the route only: never the query string (it may hold an address).
         log.exception("unexpected error on %s %s", request.method, request.path)
         if not _wants_problem():
-            from app.web import error_page
-
             return error_page(500, "Erreur interne. L'incident a été journalisé.")
         return problem(500, "internal-error", "Erreur interne. L'incident a été journalisé.")
+
+
+def error_page(status: int, message: str):
+    return render_template("error.html", status=status, message=message), status

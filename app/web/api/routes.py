@@ -8,9 +8,10 @@ import shapely
 from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
-from app import demand, directory, get_session, kinds, spatial, state, territories
-from app.api import bp
-from app.api.openapi import openapi_document
+from app import demand, directory, kinds, spatial, territories
+from app.web import get_session, state
+from app.web.api import bp
+from app.web.api.openapi import openapi_document
 from app.db import get_meta
 from app.errors import InvalidInput, reject_nul
 from app.address_lookup import lookup_address

@@ -1,13 +1,13 @@
-"""The `maillage` command line. It parses arguments and calls the domain modules; nothing more."""
+"""The `maillage` command line: parse the arguments, call the domain, print (app/cli/render.py), exit codes."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
+from app.cli import render
 from app.config import load_settings
 from app.errors import MaillageError
 
@@ -33,24 +33,6 @@ def _require_schema(ctx):
             "Base non initialisée ou schéma pas à jour : lancer `maillage db upgrade` (ou `maillage demo`)."
         )
     return engine
-
-
-class _Progress:
-    """tqdm progress bar on stderr, silent when stderr is not a terminal unless forced."""
-
-    def __init__(self, label: str, total: int | None = None):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=label, unit=" lignes", file=sys.stderr, leave=False,
-                        disable=None, mininterval=0.3)
-
-    def __call__(self, n: int = 1, total: int | None = None):
-        if total is not None:
-            self.bar.total = total
-        self.bar.update(n)
-
-    def close(self):
-        self.bar.close()
 
 
 @click.group()
@@ -83,7 +65,7 @@ def db_upgrade(ctx):
     if renamed:
         click.echo(f"{len(renamed)} nom(s) de commune rétabli(s) avec leur article (COG) :")
     for rename in renamed:
-        _print_rename(rename)
+        render.rename(rename)
 
 
 @db_group.command("current")
@@ -104,33 +86,18 @@ def db_current(ctx):
 @click.pass_context
 def demo(ctx, force):
     """Construit la base de démonstration (hors ligne) : communes 75, 92, 93, 94 et partenaires fictifs."""
-    from app import db, demo as demo_module, spatial
+    from app import spatial
+    from importers import demo as demo_module
 
     engine = _engine(ctx)
-    url = ctx.obj["settings"].DATABASE_URL
     if force:
-        if url.startswith("sqlite:///"):
-            engine.dispose()
-            path = Path(url.removeprefix("sqlite:///"))
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-        else:
-            with engine.begin() as conn:
-                spatial.reset_database(conn)
-    elif db.current_revision(engine) is not None:
-        from sqlalchemy import func, select
-
-        from app.models import Partner, Territory
-
-        with db.transaction(engine) as session:
-            dataset = db.get_meta(session, "dataset")
-            has_data = any(session.scalar(select(func.count()).select_from(t)) for t in (Territory, Partner))
-        if dataset != "demo" and has_data:
-            raise click.ClickException(
-                "La base contient déjà des données qui ne sont pas la démo : utiliser --force pour l'effacer, "
-                "ou une autre DATABASE_URL."
-            )
-    progress = _Progress("Import")
+        spatial.reset_database(engine)
+    elif demo_module.holds_other_data(engine):
+        raise click.ClickException(
+            "La base contient déjà des données qui ne sont pas la démo : utiliser --force pour l'effacer, "
+            "ou une autre DATABASE_URL."
+        )
+    progress = render.Progress("Import")
     try:
         demo_module.build(engine, progress=progress, log=lambda m: click.echo(m))
     except MaillageError as exc:
@@ -202,35 +169,18 @@ def import_(ctx, source, files, dry_run, as_json, **options):
         raise click.UsageError(f"la source {source} attend un seul FICHIER.")
     file = list(files) if getattr(module, "MULTIPLE_FILES", False) else (files[0] if files else None)
     engine = _require_schema(ctx)
-    progress = _Progress(f"Import {source}")
+    progress = render.Progress(f"Import {source}")
     try:
         report = run(engine, module.NAME, module.read, module.load, file, dry_run=dry_run, progress=progress, **given)
     except ImportRejected as exc:
         progress.close()
-        _print_report(exc.report, as_json)
+        render.report(exc.report, as_json)
         ctx.exit(1)
     except MaillageError as exc:
         progress.close()
         _fail(exc)
     progress.close()
-    _print_report(report, as_json)
-
-
-def _print_rename(rename: dict):
-    click.echo(f"  renommé — {rename['code']} : {rename['old']} → {rename['new']}")
-
-
-def _print_report(report, as_json: bool):
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
-        return
-    click.echo(report.summary())
-    for rename in report.renamed:
-        _print_rename(rename)
-    for problem in report.rejected:
-        click.echo(f"  refusé — {problem}", err=True)
-    for problem in report.warnings:
-        click.echo(f"  attention — {problem}", err=True)
+    render.report(report, as_json)
 
 
 @main.command()
@@ -363,52 +313,11 @@ def lookup(ctx, address, lon, lat, as_of, age, landlord, housing, kinds, as_json
             ctx.exit(3)
         return
     if result is not None:
-        _print_geocoding(result["geocoding"])
+        render.geocoding(result["geocoding"])
         if answer is None:
             ctx.exit(3)
         lon, lat = answer["point"]["lon"], answer["point"]["lat"]
-    for warning in answer["warnings"]:
-        click.secho(f"! {warning['message']}", fg="yellow")
-    units = ", ".join(f"{u['name']} ({u['code']})" for u in answer["territory"]["units"])
-    click.echo(f"Point {lon}, {lat} — {units or 'hors référentiel'} — au {answer['as_of']}")
-    for c in answer.get("competent_cmp", []):
-        site = c["site"]
-        click.echo(f"{c['label']} : {site['name']}"
-                   + "".join(f", {v}" for v in (site.get("address"), site.get("phone")) if v))
-    for kind in answer["kinds"]:
-        click.secho(f"\n{kind['label']}", bold=True)
-        for entry in kind["partners"]:
-            p = entry["partner"]
-            why = entry.get("matched_part", {}).get("label") or (f"à {entry['distance_m']} m" if "distance_m" in entry else "")
-            sector = {"adulte": " — CMP du secteur adulte", "enfant": " — CMP du secteur enfants"}.get(
-                entry.get("in_sector"), " — hors secteur" if "in_sector" in entry else "")
-            click.echo(f"  • {p['name']} — {why}{sector}")
-            if entry.get("restriction"):
-                click.echo(f"    {entry['restriction']['message']}")
-            for c in p["contacts"][:2]:
-                click.echo(f"    {c['label']} : " + " · ".join(x for x in (c["phone"], c["email"], c["url"]) if x))
-        for entry in kind["upcoming"] + kind["unavailable"]:
-            click.echo(f"  ◦ {entry['partner']['name']} — {entry['state_label']}. {entry.get('message', '')}")
-        if kind["message"]:
-            click.echo(f"  {kind['message']}")
-        if kind.get("if_none"):
-            click.echo(f"  → {kind['if_none']}")
-        if kind.get("to_confirm"):
-            click.secho(f"  ⚠ {kind['to_confirm']['message']}", fg="yellow")
-            for alt in kind["to_confirm"]["alternatives"]:
-                click.echo(f"    ou : {alt['partner']['name']}")
-
-
-def _print_geocoding(geo: dict) -> None:
-    if geo["message"]:
-        click.secho(geo["message"], fg="yellow" if geo["status"] == "found" else "red")
-    for warning in geo["warnings"]:
-        click.secho(f"! {warning['message']}", fg="yellow")
-    shown = [geo["best"]] if geo["best"] else geo["candidates"]
-    for c in shown:
-        prefix = "Adresse retenue" if geo["best"] else "  ?"
-        click.echo(f"{prefix} : {c['label']} (précision : {c['level_label']}, score {c['score']:.2f})"
-                   + (f" — {c['note']}" if c.get("note") else ""))
+    render.answer(answer, lon, lat)
 
 
 @main.command()
@@ -430,12 +339,7 @@ def geocode(ctx, query, limit, as_json):
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=1))
         return
-    if result["message"]:
-        click.echo(result["message"])
-    for warning in result["warnings"]:
-        click.secho(f"! {warning['message']}", fg="yellow")
-    for c in result["candidates"]:
-        click.echo(f"{c['score']:.2f}  {c['level_label']:8}  {c['label']}  ({c['lon']}, {c['lat']}, INSEE {c['code_insee']})")
+    render.candidates(result)
     if result["status"] != "found":
         ctx.exit(3)
 
@@ -480,7 +384,7 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     try:
         with db.transaction(engine) as session:
             n_kinds = len(gaps_module.parse_kinds(session, kinds))
-            progress = _Progress("Analyse", n_kinds + len(wanted))
+            progress = render.Progress("Analyse", n_kinds + len(wanted))
             matrix = gaps_module.compute(session, territory, kinds, date, progress=progress, level=level, age=age)
             comparison = None
             if dates["--compare-to"]:
@@ -494,27 +398,7 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     finally:
         if "progress" in locals():
             progress.close()
-    population = f"{matrix.population:,}".replace(",", " ")
-    what = "commune(s)" if all(u.code.startswith("commune:") for u in matrix.units) else "unité(s)"
-    click.echo(f"{matrix.territory_name} : {len(matrix.units)} {what}, {population} habitants, "
-               f"situation au {matrix.as_of.isoformat()}")
-    for item in gap_exports.summaries(matrix):
-        if item["mode"] == "territorial":
-            click.echo(f"  {item['label']} : {item['communes_sans_offre']} commune(s) sans offre, "
-                       f"{item['communes_partagees']} partagée(s) entre plusieurs partenaires, "
-                       f"{item['communes_chevauchement']} avec plusieurs partenaires (chevauchement), "
-                       f"{item['communes_non_inventoriees']} non inventoriée(s)")
-        elif "distance_mediane_m" in item:
-            click.echo(f"  {item['label']} : type de proximité (pas de zone de compétence à compter) — distance "
-                       f"médiane au site le plus proche {item['distance_mediane_m'] / 1000:.1f} km"
-                       + (f", {item['places_pour_100k']} places pour 100 000 hab." if "places_pour_100k" in item else ""))
-        else:
-            click.echo(f"  {item['label']} : type de proximité, aucun site en service : pas de distance calculable")
-    if comparison is not None:
-        click.echo(f"  Évolution depuis le {comparison.date_a.isoformat()} : {len(comparison.partners)} partenaire(s) "
-                   f"changent d'état, {len(comparison.units)} couverture(s) de commune changent")
-    for path in written:
-        click.echo(f"  → {path}")
+    render.gaps(matrix, comparison, written)
 
 
 @main.group("inventory")
@@ -602,7 +486,7 @@ def coverage_recompile(ctx):
     engine = _require_schema(ctx)
     with db.transaction(engine) as session:
         total = session.scalar(select(func.count()).select_from(Partner))
-        progress = _Progress("Recompilation", total)
+        progress = render.Progress("Recompilation", total)
         count = coverage.recompile(session, progress=progress)
         progress.close()
     click.echo(f"{count} partenaire(s) recompilé(s).")
@@ -620,18 +504,17 @@ def serve(ctx, host, port, threads):
     """Sert l'application (waitress ; derrière un proxy inverse en production)."""
     from waitress import serve as waitress_serve
 
-    from app import create_app
-
     import logging
 
     from app import privacy
+    from app.web import create_app, state
 
     overrides = {"DATABASE_URL": ctx.obj["database_url"]} if ctx.obj.get("database_url") else None
     settings = load_settings(overrides)
     logging.basicConfig(level=settings.LOG_LEVEL.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     privacy.install()  # on the handlers basicConfig just made
     application = create_app(overrides)
-    from app import db, state
+    from app import db
 
     if not db.is_up_to_date(state(application).engine):
         raise click.ClickException("Base non initialisée : lancer `maillage demo` ou `maillage db upgrade`.")
