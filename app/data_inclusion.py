@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app import registry
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
-from app.lookup import availability
+from app.partners.availability import availability
 from app.models import Kind, Partner, Territory
 
 MAPPING = PROJECT_ROOT / "geodata" / "data-inclusion-kinds.csv"

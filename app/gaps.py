@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from app import demand, spatial, territories
 from app.errors import InvalidInput
 from app.geometry import haversine_m_array
-from app.lookup import availability
+from app.partners.availability import availability
 from app.models import Kind, Territory
 
 DAC_RANGE = (80_000, 100_000)

@@ -92,9 +92,9 @@ def test_every_bondy_address_has_exactly_one_adult_sector(idf):
 
 
 def test_spatial_indexes_are_used_by_the_lookup_queries(idf, backend):
-    """The single lookup's one statement (app.lookup.point_sql) reaches every table through its
+    """The single lookup's one statement (app.lookup.candidates.point_sql) reaches every table through its
     spatial index."""
-    from app.lookup import point_sql
+    from app.lookup.candidates import point_sql
 
     conn, _ = idf
     b = spatial.backend_for(conn)

@@ -287,7 +287,7 @@ def template_cmd(ctx, what, file):
 def lookup(ctx, address, lon, lat, as_of, age, landlord, housing, kinds, as_json):
     """Qui couvre cette adresse (ou ce point --lon/--lat) ? Ex. : maillage lookup "12 av J. Jaurès Bondy"."""
     from app import db, geocoding
-    from app.address_lookup import lookup_address
+    from app.lookup.address import lookup_address
     from app.lookup import lookup as do_lookup, parse_options
 
     by_point = lon is not None and lat is not None

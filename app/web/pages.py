@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, g, render_template, request, url_f
 from sqlalchemy import select
 
 from app import directory, kinds as kinds_module, maps
-from app.address_lookup import lookup_address
+from app.lookup.address import lookup_address
 from app.web import get_session, state
 from app.web.api.openapi import openapi_document
 from app.web.errors import TITLES

@@ -14,7 +14,7 @@ from app.web.api import bp
 from app.web.api.openapi import openapi_document
 from app.db import get_meta
 from app.errors import InvalidInput, reject_nul
-from app.address_lookup import lookup_address
+from app.lookup.address import lookup_address
 from app.lookup import lookup, lookup_many, parse_options
 from app.models import Kind, Landlord, Partner
 from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS

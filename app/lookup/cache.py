@@ -1,0 +1,142 @@
+"""What every lookup needs and rarely changes, cached per engine and keyed by the data version
+(app/db.py): kinds, landlord names, partner facts, territory names, prepared coverage shapes,
+inventory records and per-options defaults."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import shapely
+from shapely import wkb
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app import db, inventory, territories
+from app.lookup.facts import KindInfo, PartnerFacts, query_partners
+from app.lookup.options import Options
+from app.lookup.rules import Defaults
+from app.models import Kind, Landlord, Partner, TerritoryGroup
+from app.territories import UnitAtPoint
+
+
+@dataclass
+class Reference:
+    """What every lookup needs and rarely changes: kinds, landlord names, the dataset flag, partner
+    facts and territory names. Cached per engine and keyed by the data version (app.db), which
+    changes with every committed write."""
+
+    version: str | None
+    kinds: list[KindInfo]
+    landlord_names: dict[str, str]
+    dataset: str | None
+    partners: dict[int, PartnerFacts] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    shapes: dict[str, dict] = field(default_factory=dict)  # table -> row id -> prepared geometry
+    defaults: dict = field(default_factory=dict)  # Options -> (kinds, Defaults)
+    # Per kind, the age bands its partners serve (any status, anywhere): a kind is answered for an
+    # age when its catalogue band or one of its partners' bands serves it (docs/eligibility.md).
+    kind_ages: dict[str, frozenset] = field(default_factory=dict)
+    # Inventory records: typed territory code -> kind -> Inventoried (app/inventory.py)
+    inventory: dict[str, dict] = field(default_factory=dict)
+    inventory_at: dict = field(default_factory=dict)  # units key -> kind -> inventory entry
+
+    @classmethod
+    def load(cls, session: Session, version: str | None) -> Reference:
+        kinds = [
+            KindInfo(k.code, k.label, k.short_label, k.mode, k.age_band, k.radius_m, k.if_none, k.feminine,
+                     k.is_housing)
+            for k in session.scalars(select(Kind).order_by(Kind.sort_order, Kind.code))
+        ]
+        ref = cls(version, kinds, dict(session.execute(select(Landlord.code, Landlord.name)).all()),
+                  db.get_meta(session, "dataset"))
+        # Département, région and EPCI names: a few hundred rows, needed by almost every answer.
+        ref.names.update({f"{level}:{code}": name for level, code, name in session.execute(
+            select(TerritoryGroup.level, TerritoryGroup.code, TerritoryGroup.name))})
+        ages: dict[str, set] = {}
+        for kind_code, age_band in session.execute(select(Partner.kind_code, Partner.age_band).distinct()):
+            ages.setdefault(kind_code, set()).add(age_band)
+        ref.kind_ages = {code: frozenset(bands) for code, bands in ages.items()}
+        ref.inventory = inventory.records(session)
+        return ref
+
+    def serves_age(self, kind: KindInfo, age: str | None) -> bool:
+        """Whether anything of this kind could serve this age (else the kind is left out)."""
+        if age is None or kind.age_band in (age, "tous"):
+            return True
+        return bool(self.kind_ages.get(kind.code, frozenset()) & {age, "tous"})
+
+    def inventory_for(self, units: list[UnitAtPoint], codes: dict | None = None) -> dict:
+        """Per kind code, the inventory entry at a point (most specific record), cached per units."""
+        key = tuple((u.level, u.code) for u in units)
+        found = self.inventory_at.get(key)
+        if found is None:
+            if len(self.inventory_at) > 20000:
+                self.inventory_at.clear()
+            found = self.inventory_at[key] = inventory.at_units(
+                self.inventory, codes if codes is not None else territories.codes_at_point(units), self.names)
+        return found
+
+REFERENCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+_UNSET = object()
+
+
+def reference(session: Session, version=_UNSET) -> Reference:
+    if version is _UNSET:
+        version = db.data_version(session)
+    return db.cached_for_version(REFERENCES, session, version, lambda: Reference.load(session, version))
+
+
+def load_partners(session: Session, ids: set[int], ref: Reference) -> dict[int, PartnerFacts]:
+    """Facts for the given partners: from the reference cache, loading the missing ones."""
+    missing = sorted(i for i in ids if i not in ref.partners)
+    if missing:
+        loaded = query_partners(session, set(missing), ref.landlord_names)
+        ref.partners.update(loaded)
+    return {i: ref.partners[i] for i in ids if i in ref.partners}
+
+
+def cached_shapes(session: Session, ref: Reference, table: str, ids: list[int]) -> dict[int, object]:
+    """Prepared shapes of `table` rows, from the reference cache or loaded in one query."""
+    cache = ref.shapes.setdefault(table, {})
+    missing = [i for i in ids if i not in cache]
+    if missing:
+        for row_id, geom in session.execute(
+            text(f"SELECT id, ST_AsBinary(geom) FROM {table} WHERE id IN ({', '.join(map(str, missing))})")
+        ):
+            shape = wkb.loads(bytes(geom)) if geom is not None else None
+            if shape is not None:
+                shapely.prepare(shape)
+            cache[row_id] = shape
+    return cache
+
+
+def defaults_for(ref: Reference, options: Options) -> tuple[list[KindInfo], Defaults]:
+    """The kinds asked for and their defaults, kept with the reference data per set of options."""
+    found = ref.defaults.get(options)
+    if found is None:
+        kinds = _kinds(ref, options)
+        if len(ref.defaults) > 256:  # a date or a radius per request: keep it bounded
+            ref.defaults.clear()
+        found = ref.defaults[options] = (kinds, Defaults(kinds, options, ref))
+    return found
+
+
+def _kinds(ref: Reference, options: Options) -> list[KindInfo]:
+    if options.kinds:
+        return [k for k in ref.kinds if k.code in options.kinds]
+    return ref.kinds
+
+
+def names_for(session: Session, units_lists: list[list[UnitAtPoint]], ref: Reference) -> dict[str, str]:
+    wanted: set[str] = set()
+    for units in units_lists:
+        for unit in units:
+            ref.names.setdefault(f"{unit.level}:{unit.code}", unit.name)
+        wanted.update(territories.codes_at_point(units))
+    missing = sorted(c for c in wanted if c not in ref.names)
+    if missing:
+        found = territories.unit_names(session, missing)
+        ref.names.update({c: found.get(c, c) for c in missing})
+    return ref.names
