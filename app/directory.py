@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from app import kinds, spatial, territories
 from app.errors import InvalidInput, reject_nul
 from app.matching import MATCHED_ON_LABELS
-from app.models import STATUSES, Kind, Partner
+from app.models import Kind, Partner
 from app.territories import TypedCode
+from app.vocabulary import STATUS_LABELS, STATUSES
 
 
 @dataclass
@@ -83,8 +84,6 @@ def search(session: Session, *, kind: str | None = None, status: str | None = No
 
 
 def partner_summary(p: Partner) -> dict:
-    from app.vocabulary import STATUS_LABELS
-
     return {"id": p.id, "ref": p.ref, "name": p.name, "kind": p.kind_code, "kind_label": p.kind.label,
             "status": p.status, "status_label": STATUS_LABELS[p.status],
             "valid_from": p.valid_from.isoformat() if p.valid_from else None,

@@ -16,7 +16,7 @@ import shapely
 from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group, share_label, shares_list, state
 from app.maps import DISPLAY_TOLERANCE, rounded
 from app.demand import shown as demand_shown
-from app.inventory import STATUS_LABELS as INVENTORY_LABELS
+from app.vocabulary import INVENTORY_LABELS
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
 STATE_LABELS = {"ecart": "aucune offre", "couvert": "couvert", "partage": "partagée entre plusieurs partenaires",

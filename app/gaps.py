@@ -34,6 +34,7 @@ from app.errors import InvalidInput
 from app.geometry import haversine_m_array
 from app.partners.availability import availability
 from app.models import Kind, Territory
+from app.vocabulary import AGE_PUBLIC_LABELS
 
 DAC_RANGE = (80_000, 100_000)
 # A partner covers a real part of a unit when its area holds at least this share of the unit's
@@ -259,8 +260,8 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
         notes.append(f"{len(missing)} commune(s) sans population connue (comptées 0 dans les taux) : "
                      + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
     if age:
-        notes.append(f"Public : {AGE_PUBLIC[age]} — seules comptent les structures dont le public propre est "
-                     f"{AGE_PUBLIC[age]} ou tous âges (le public du type n'est qu'une valeur par défaut).")
+        notes.append(f"Public : {AGE_PUBLIC_LABELS[age]} — seules comptent les structures dont le public propre est "
+                     f"{AGE_PUBLIC_LABELS[age]} ou tous âges (le public du type n'est qu'une valeur par défaut).")
     return GapMatrix(territory, name, as_of, units, results, dac,
                      dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes, age)
 
@@ -286,13 +287,10 @@ def _date(value):
     return dt.date.fromisoformat(str(value)[:10])
 
 
-AGE_PUBLIC = {"adulte": "adultes", "enfant": "enfants et adolescents"}
-
-
 def parse_age(age: str | None) -> str | None:
     if age in (None, ""):
         return None
-    if age not in AGE_PUBLIC:
+    if age not in AGE_PUBLIC_LABELS:
         raise InvalidInput(f"Public « {str(age)[:40]} » inconnu : adulte ou enfant.", code="invalid-age", field="age")
     return age
 

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
-from app.models import AGE_BANDS, KIND_MODES, Kind
+from app.models import Kind
+from app.vocabulary import AGE_BANDS, KIND_MODES
 
 # Sites of proximity kinds (housing, CMP, GEM…) whose box meets `{box}`, a spatial.Backend box
 # filter on alias `s`; `p` is the partner, `k` its kind.

@@ -23,8 +23,6 @@ from app import coverage, territories
 from app.errors import InvalidInput, MaillageError
 from app.geometry import as_multipolygon, check_lon_lat, from_geojson
 from app.models import (
-    AGE_BANDS,
-    STATUSES,
     Contact,
     CoveragePart,
     Kind,
@@ -35,7 +33,7 @@ from app.models import (
     Site,
     _now,
 )
-from app.vocabulary import HOUSING_TYPE_LABELS
+from app.vocabulary import AGE_BANDS, HOUSING_TYPE_LABELS, STATUSES
 
 REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,119}$")
 FINESS_RE = re.compile(r"^(?:\d{2}|2[AB])\d{7}$")

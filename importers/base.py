@@ -235,7 +235,6 @@ def match_before_create(session, index, line: int | None, clean: dict, report: R
 
 class ImportRejected(MaillageError):
     code = "import-rejected"
-    status = 422
 
     def __init__(self, report: Report):
         super().__init__(report.summary())

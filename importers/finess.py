@@ -32,6 +32,7 @@ from app import registry, territories
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
 from app.models import Kind, Partner, Territory
+from app.vocabulary import AGE_BANDS
 from importers.base import Batch, Report, read_bytes
 
 NAME = "finess"
@@ -116,7 +117,7 @@ def read_mapping(session: Session, path: Path = MAPPING) -> list[Rule]:
                 raise InvalidInput(f"{path.name} ligne {line} : « {kind.code} » a une zone de compétence ; "
                                    "FINESS ne donne qu'un lieu (types de proximité seulement).")
             age = (row.get("age_band") or "").strip() or None
-            if age not in (None, "adulte", "enfant", "tous"):
+            if age is not None and age not in AGE_BANDS:
                 raise InvalidInput(f"{path.name} ligne {line} : age_band « {age} » (adulte, enfant ou tous).")
             patterns = tuple(_fold(p.strip()) for p in (row.get("nom_contient") or "").split("|") if p.strip())
             rules.append(Rule(line, row["categetab"].strip(), kind.code, age, patterns,

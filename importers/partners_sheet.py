@@ -22,6 +22,7 @@ from sqlalchemy import select
 from app import registry
 from app.errors import InvalidInput
 from app.models import CoveragePart, Landlord, Partner
+from app.vocabulary import AGE_BANDS, STATUS_SHEET_WORDS, STATUSES
 from importers import sheet
 from importers.base import Batch, Report, upsert_records
 
@@ -95,9 +96,9 @@ SITE_COLUMNS = [c for c in COLUMNS if c.field.startswith("site.")]
 CONTACT_COLUMNS = [c for c in COLUMNS if c.field.startswith("contact.")]
 LIST_FIELDS = {"housing_types", "reserved_landlords", "coverage.include", "coverage.exclude"}
 ZERO_PADDED = {"site_code_postal": 5, "site_code_insee": 5, "finess": 9, "site_finess": 9, "siret": 14}
-STATUS_IN = {"actif": "active", "active": "active", "prevu": "planned", "prévu": "planned", "planned": "planned",
-             "suspendu": "suspended", "suspended": "suspended", "ferme": "closed", "fermé": "closed", "closed": "closed"}
-STATUS_OUT = {"active": "actif", "planned": "prevu", "suspended": "suspendu", "closed": "ferme"}
+STATUS_OUT = STATUS_SHEET_WORDS
+# the sheet's words, with or without accents, and the stored values themselves
+STATUS_IN = {**{s: s for s in STATUSES}, **{w: s for s, w in STATUS_OUT.items()}, "prévu": "planned", "fermé": "closed"}
 LANDLORD_COLUMNS = ["code", "nom", "siren"]
 # "identifian": a shapefile truncates field names to 10 characters
 POLYGON_KEYS = ("identifiant", "identifian", "ref", "id")
@@ -422,7 +423,7 @@ def _add_validations(ws, kinds, DataValidation) -> None:
     choices = {
         "type": [code for code, _ in kinds],
         "statut": list(STATUS_OUT.values()),
-        "public_age": ["adulte", "enfant", "tous"],
+        "public_age": list(AGE_BANDS),
     }
     for name, values in choices.items():
         letter = ws.cell(row=1, column=COLUMN_NAMES.index(name) + 1).column_letter

@@ -33,3 +33,51 @@ def test_importing_the_domain_loads_neither_flask_nor_click_nor_the_importers():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def raised_codes() -> dict[str, list[str]]:
+    """Every error code the code base can raise or answer, with where: `code="…"` in a call
+    (InvalidInput(…, code="unknown-kind")), `code = "…"` in an error class, the code given to
+    app.web.errors.problem, and the HTTP errors' codes."""
+    import ast
+
+    from app.web.errors import HTTP_CODES
+
+    found: dict[str, list[str]] = {code: ["app/web/errors.py HTTP_CODES"] for code in HTTP_CODES.values()}
+    for path in sorted([*(PROJECT_ROOT / "app").rglob("*.py"), *(PROJECT_ROOT / "importers").rglob("*.py")]):
+        where = path.relative_to(PROJECT_ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values = []
+            if isinstance(node, ast.Call):
+                values += [k.value for k in node.keywords if k.arg == "code"]
+                name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+                if name == "problem" and node.args:
+                    values.append(node.args[0])
+            elif isinstance(node, ast.ClassDef):
+                values += [stmt.value for stmt in node.body if isinstance(stmt, ast.Assign)
+                           and any(isinstance(t, ast.Name) and t.id == "code" for t in stmt.targets)]
+            for value in values:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found.setdefault(value.value, []).append(f"{where}:{value.lineno}")
+    return found
+
+
+def test_every_error_code_raised_is_registered_and_every_registered_code_is_raised():
+    """One registry (app.errors.ERRORS: code → HTTP status, French title) for every problem the
+    API answers: a code raised without a title gave "Erreur" and a code outside the published
+    schema; a registered code nothing raises is a dead entry in the API docs."""
+    from app.errors import ERRORS
+
+    raised = raised_codes()
+    assert "invalid-coordinates" in raised and "import-rejected" in raised and "empty-address" in raised
+    unregistered = {code: where for code, where in raised.items() if code not in ERRORS}
+    assert not unregistered, unregistered
+    assert not set(ERRORS) - set(raised), sorted(set(ERRORS) - set(raised))
+
+
+def test_the_published_problem_codes_are_the_registry():
+    from app.errors import ERRORS
+    from app.web.api.openapi import openapi_document
+
+    problem = openapi_document()["components"]["schemas"]["Problem"]
+    assert problem["properties"]["code"]["enum"] == sorted(ERRORS)

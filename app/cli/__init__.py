@@ -10,6 +10,7 @@ import click
 from app.cli import render
 from app.config import load_settings
 from app.errors import MaillageError
+from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES, PERSON_AGES
 
 
 def _engine(ctx: click.Context):
@@ -278,7 +279,7 @@ def template_cmd(ctx, what, file):
 @click.option("--lon", type=float, help="Longitude WGS84 (au lieu d'une adresse).")
 @click.option("--lat", type=float, help="Latitude WGS84 (au lieu d'une adresse).")
 @click.option("--as-of", help="Date AAAA-MM-JJ (défaut : aujourd'hui).")
-@click.option("--age", type=click.Choice(["adulte", "enfant"]))
+@click.option("--age", type=click.Choice(PERSON_AGES))
 @click.option("--landlord", help="Code du bailleur.")
 @click.option("--housing", help="Type de logement.")
 @click.option("--kinds", help="Types de partenaires séparés par des virgules.")
@@ -357,7 +358,7 @@ def geocode(ctx, query, limit, as_json):
 @click.option("--compare-to", help="Date antérieure AAAA-MM-JJ : ce qui a changé entre elle et --as-of.")
 @click.option("--level", type=click.Choice(["commune", "iris"]), default="commune", show_default=True,
               help="Unités d'analyse (iris : les IRIS chargés).")
-@click.option("--age", type=click.Choice(["adulte", "enfant"]),
+@click.option("--age", type=click.Choice(PERSON_AGES),
               help="Public : seules les structures dont le public propre le sert (ou tous âges) comptent.")
 @click.pass_context
 def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age):
@@ -409,7 +410,7 @@ def inventory_group():
 @inventory_group.command("set")
 @click.argument("territory")
 @click.argument("kinds")
-@click.argument("status", type=click.Choice(["inventorie", "non_inventorie"]))
+@click.argument("status", type=click.Choice(INVENTORY_STATUSES))
 @click.option("--note", help="Précision (source, date du recensement).")
 @click.pass_context
 def inventory_set(ctx, territory, kinds, status, note):
@@ -435,7 +436,7 @@ def inventory_list(ctx):
     engine = _require_schema(ctx)
     with db.transaction(engine) as session:
         for row in inventory.listing(session):
-            click.echo(f"{row.code:22} {row.kind_code:24} {inventory.STATUS_LABELS[row.status]:16} {row.source or ''}")
+            click.echo(f"{row.code:22} {row.kind_code:24} {INVENTORY_LABELS[row.status]:16} {row.source or ''}")
 
 
 # --------------------------------------------------------------------------------------------- reference

@@ -14,7 +14,8 @@ from app.lookup.cache import Reference
 from app.lookup.facts import Candidates, KindInfo, PartnerFacts
 from app.lookup.options import Options
 from app.lookup.rules import OUTSIDE_MESSAGE, Defaults, applies, kind_answer, select_kinds
-from app.vocabulary import CUSTOM_POLYGON_LABEL, LEVEL_LABELS, STATUS_LABELS
+from app.vocabulary import (CUSTOM_POLYGON_LABEL, INVENTORY_LABELS, KIND_ANSWER_STATUSES, LEVEL_LABELS,
+                            STATUS_LABELS)
 
 
 def _matched_part(p: PartnerFacts, codes: dict, names: dict, lon: float, lat: float) -> dict:
@@ -251,6 +252,6 @@ def assemble_compact(lon: float, lat: float, cand: Candidates, kinds: list[KindI
 # Shared by every point of a batch that has nothing for a kind (read only).
 _EMPTY_COMPACT = {
     (status, survey): {"status": status, "partners": [], **({"inventory": survey} if survey else {})}
-    for status in ("none", "outside", "restricted", "covered", "found")
-    for survey in (None, "inventorie", "non_inventorie", "inconnu")
+    for status in KIND_ANSWER_STATUSES
+    for survey in (None, *INVENTORY_LABELS)
 }

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput, reject_nul
 from app.models import Kind, Landlord
-from app.vocabulary import HOUSING_TYPE_LABELS
+from app.vocabulary import HOUSING_TYPE_LABELS, PERSON_AGES
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def parse_options(session: Session, *, as_of=None, age=None, landlord=None, hous
                                code="invalid-date", field="as_of") from None
     if age in ("", None):
         age = None
-    elif age not in ("adulte", "enfant"):
+    elif age not in PERSON_AGES:
         raise InvalidInput(f"Tranche d'âge « {_short(age)} » inconnue : adulte ou enfant.", code="invalid-age", field="age")
     if landlord in ("", None):
         landlord = None

@@ -17,12 +17,11 @@ from app import directory, kinds as kinds_module, maps
 from app.lookup.address import lookup_address
 from app.web import get_session, state
 from app.web.api.openapi import openapi_document
-from app.web.errors import TITLES
 from app.db import get_meta
-from app.errors import InvalidInput, MaillageError
+from app.errors import ERRORS, InvalidInput, MaillageError
 from app.lookup import lookup, parse_options
-from app.models import STATUSES, Landlord
-from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, STATUS_LABELS
+from app.models import Landlord
+from app.vocabulary import AGE_BAND_LABELS, ALL_AGES, HOUSING_TYPE_LABELS, STATUS_LABELS, STATUSES
 
 bp = Blueprint("web", __name__)
 
@@ -50,7 +49,7 @@ def nonce() -> str:
 
 def _filter_choices(session) -> dict:
     return {
-        "ages": [("", "Tous âges")] + [(k, v) for k, v in AGE_BAND_LABELS.items() if k != "tous"],
+        "ages": [("", "Tous âges")] + [(k, v) for k, v in AGE_BAND_LABELS.items() if k != ALL_AGES],
         "landlords": [("", "Tous bailleurs")] + [(ll.code, ll.name) for ll in
                                                   session.scalars(select(Landlord).order_by(Landlord.name))],
         "housing": [("", "Tous logements")] + list(HOUSING_TYPE_LABELS.items()),
@@ -377,7 +376,8 @@ def favicon():
 
 @bp.get("/api/docs")
 def api_docs():
-    return render_template("api/docs.html", spec=openapi_document(), problems=TITLES)
+    return render_template("api/docs.html", spec=openapi_document(),
+                           problems={code: error.title for code, error in ERRORS.items()})
 
 
 @bp.get("/modeles/partenaires.<fmt>")
