@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import registry
+from app import dialects, registry
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
 from app.partners.availability import availability
@@ -237,17 +237,14 @@ def communes_in_area(session: Session, partner: Partner) -> list[str]:
     from geoalchemy2.shape import to_shape
     from shapely import prepared, wkb
 
-    from app.spatial import backend_for
-
     if partner.area is None or partner.area.geom is None:
         return []
     area = to_shape(partner.area.geom)
     minx, miny, maxx, maxy = area.bounds
-    sql = (f"SELECT t.code, ST_AsBinary(t.geom) FROM territory t WHERE t.level = 'commune' AND "
-           f"{backend_for(session).box_filter('territory', 't')}")
     fast = prepared.prep(area)
     inside, touching = [], []
-    for code, geom in session.execute(text(sql), {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}):
+    for code, geom in session.execute(select(Territory.code, func.ST_AsBinary(Territory.geom)).where(
+            Territory.level == "commune", dialects.box_meets(Territory.geom, minx, miny, maxx, maxy))):
         shape = wkb.loads(bytes(geom))
         if fast.contains(shape.representative_point()):
             inside.append(code)

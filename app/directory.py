@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import shapely
 from shapely import wkb
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from app import kinds, spatial, territories
+from app import dialects, kinds, territories
 from app.errors import InvalidInput, reject_nul
 from app.matching import MATCHED_ON_LABELS
-from app.models import Kind, Partner
+from app.models import CoverageArea, Kind, Partner, Site
 from app.territories import TypedCode
 from app.vocabulary import STATUS_LABELS, STATUSES
 
@@ -34,20 +34,17 @@ def partners_in_territory(session: Session, typed: TypedCode) -> list[int]:
     not enough), and proximity partners with a site inside it."""
     shape = territories.geometry(session, typed)
     shapely.prepare(shape)
-    backend = spatial.backend_for(session)
-    minx, miny, maxx, maxy = shape.bounds
-    box = {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
+    box = shape.bounds
     ids = set()
     for pid, geom in session.execute(
-        text("SELECT ca.partner_id, ST_AsBinary(ca.geom) FROM coverage_area ca WHERE ca.geom IS NOT NULL "
-             f"AND {backend.box_filter('coverage_area', 'ca')}"), box
+        select(CoverageArea.partner_id, func.ST_AsBinary(CoverageArea.geom))
+        .where(CoverageArea.geom.is_not(None), dialects.box_meets(CoverageArea.geom, *box))
     ):
         if shape.relate_pattern(wkb.loads(bytes(geom)), "T********"):
             ids.add(pid)
     for pid, x, y in session.execute(
-        text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) "
-             + kinds.PROXIMITY_SITES_SQL.format(box=backend.box_filter("site", "s"))),
-        box,
+        kinds.proximity_sites(Site.partner_id, func.ST_X(Site.geom), func.ST_Y(Site.geom))
+        .where(dialects.box_meets(Site.geom, *box))
     ):
         if shapely.contains_xy(shape, x, y):
             ids.add(pid)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 
+from app import dialects
 from app.db import set_meta
 from app.errors import InvalidInput
 from app.geocoding.local import ADDRESS_VERSION_KEY
@@ -134,22 +135,17 @@ def read(path, *, report: Report, session=None, **_) -> Batch:
     return Batch(rows)
 
 
-def _chunks(values: list, size: int = 900):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
 def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
     communes = sorted({r["code_insee"] for r in batch.rows})
     existing: dict[str, tuple] = {}
     columns = [Address.id] + [getattr(Address, f) for f in FIELDS]
-    for chunk in _chunks(communes):
+    for chunk in dialects.chunked(communes):
         for row in session.execute(select(*columns).where(Address.code_insee.in_(chunk))):
             existing[row[0]] = tuple(row[1:])
     in_file = {r["id"] for r in batch.rows}
     # An id may have moved from a commune that is not in this file.
     elsewhere = [i for i in in_file if i not in existing]
-    for chunk in _chunks(elsewhere):
+    for chunk in dialects.chunked(elsewhere):
         for row in session.execute(select(*columns).where(Address.id.in_(chunk))):
             existing[row[0]] = tuple(row[1:])
     to_insert, to_replace = [], []
@@ -170,10 +166,10 @@ def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
         if progress:
             progress(1)
     gone = [i for i, old in existing.items() if i not in in_file and old[0] in set(communes)]
-    for chunk in _chunks(to_replace + gone):
+    for chunk in dialects.chunked(to_replace + gone):
         session.execute(delete(Address).where(Address.id.in_(chunk)))
     report.deleted += len(gone)
-    for chunk in _chunks(to_insert, 2000):
+    for chunk in dialects.chunked(to_insert, 2000):
         session.execute(insert(Address), [
             {**r, "geom": f"SRID=4326;POINT({r['lon']} {r['lat']})"} for r in chunk
         ])

@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import registry, territories
+from app import dialects, registry, territories
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
 from app.models import Kind, Partner, Territory
@@ -418,9 +418,7 @@ def _commune_points(session: Session, codes: set[str]) -> dict[str, tuple[float,
     from shapely import wkb
 
     out = {}
-    wanted = sorted(codes)
-    for start in range(0, len(wanted), 900):
-        chunk = wanted[start:start + 900]
+    for chunk in dialects.chunked(sorted(codes)):
         for code, geom in session.execute(
             select(Territory.code, Territory.geom.ST_AsBinary()).where(
                 Territory.level.in_(("commune", "arrondissement")), Territory.code.in_(chunk))

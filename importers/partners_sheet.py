@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app import registry
+from app import dialects, registry
 from app.errors import InvalidInput
 from app.models import CoveragePart, Landlord, Partner
 from app.vocabulary import AGE_BANDS, STATUS_SHEET_WORDS, STATUSES
@@ -269,8 +269,7 @@ def _warn_polygons_dropped(session, records: list[SheetRecord], polygons, report
     the identifiants concerned."""
     no_polygons = {item.record["ref"]: item for item in records if not item.record["coverage"]["polygons"]}
     refs, found = sorted(no_polygons), set()
-    for start in range(0, len(refs), 900):
-        chunk = refs[start:start + 900]
+    for chunk in dialects.chunked(refs):
         for ref in session.scalars(
             select(Partner.ref).join(CoveragePart).where(Partner.ref.in_(chunk), CoveragePart.code.is_(None)).distinct()
         ):

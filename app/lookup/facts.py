@@ -12,6 +12,7 @@ from shapely import wkb
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from app import dialects
 from app.models import Contact, CoveragePart, Partner, PartnerLandlord, Site
 from app.territories import UnitAtPoint
 from app.vocabulary import AGE_BAND_LABELS
@@ -85,7 +86,7 @@ def query_partners(session: Session, ids: set[int], landlord_names: dict[str, st
     if not ids:
         return {}
     ordered = sorted(ids)
-    chunks = [ordered[i:i + 900] for i in range(0, len(ordered), 900)]  # SQLite's variable limit
+    chunks = list(dialects.chunked(ordered))
     sites = _rows_by_partner(session, chunks, (
         Site.partner_id, *(getattr(Site, f) for f in _SITE_FIELDS), func.ST_X(Site.geom), func.ST_Y(Site.geom),
     ), (Site.partner_id, Site.position, Site.id))

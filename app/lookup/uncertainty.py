@@ -8,15 +8,16 @@ import math
 from dataclasses import dataclass
 
 import shapely
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import spatial
+from app import dialects
 from app.lookup.answer import restriction
 from app.lookup.cache import Reference, cached_shapes, load_partners
 from app.lookup.facts import Candidates, KindInfo
 from app.lookup.options import Options
 from app.lookup.rules import Defaults, select_kinds
+from app.models import CoverageArea
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,11 @@ def flag_uncertain(session: Session, ref: Reference, kinds: list[KindInfo], cand
     """Compare the answer at the point with the partners whose coverage meets the uncertainty
     region: a partner that covers part of the region but not the point is an alternative; a
     partner that covers the point but not the whole region may not cover the real address."""
-    backend = spatial.backend_for(session)
     region = uncertainty.region
     minx, miny, maxx, maxy = region.bounds
-    rows = session.execute(
-        text(f"SELECT ca.id, ca.partner_id FROM coverage_area ca WHERE {backend.box_filter('coverage_area', 'ca')}"),
-        {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy},
-    ).all()
-    shapes = cached_shapes(session, ref, "coverage_area", [i for i, _ in rows])
+    rows = session.execute(select(CoverageArea.id, CoverageArea.partner_id).where(
+        dialects.box_meets(CoverageArea.geom, minx, miny, maxx, maxy))).all()
+    shapes = cached_shapes(session, ref, CoverageArea, [i for i, _ in rows])
     shapely.prepare(region)
     tolerance = _tolerance_deg2(uncertainty)
     touching, partial = set(), set()

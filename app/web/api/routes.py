@@ -8,7 +8,7 @@ import shapely
 from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
-from app import demand, directory, kinds, spatial, territories
+from app import demand, dialects, directory, kinds, territories
 from app.web import get_session, state
 from app.web.api import bp
 from app.web.api.openapi import openapi_document
@@ -74,7 +74,7 @@ def status():
     engine = state().engine
     return jsonify(
         status="ok",
-        backend=spatial.backend_for(engine).name,
+        backend=dialects.backend_name(engine),
         schema_revision=db.current_revision(engine),
         dataset=get_meta(session, "dataset") or "production",
         territories=territories.reference_summary(session),
