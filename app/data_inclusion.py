@@ -23,7 +23,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import dialects, registry
+from app import dialects
+from app.partners import cards, registry
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
 from app.partners.availability import availability
@@ -101,7 +102,7 @@ def export(session: Session, *, today: dt.date | None = None) -> tuple[list[dict
     for partner in partners:
         if availability(partner, today) != "active":
             continue
-        record = registry.record_of(partner)
+        record = cards.record_of(partner)
         kind_map = table.get(partner.kind_code)
         structure, service, note = _objects(session, partner, record, kinds[partner.kind_code], kind_map, today)
         if note:

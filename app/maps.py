@@ -89,7 +89,7 @@ class UnitCoverage:
     partners: list[tuple[str, float]]  # every partner covering a real part of the unit, with its share
     share: float  # share of the unit's area the partners cover together
     geometry: object
-    inventory: str = "inconnu"  # inventorie | non_inventorie | inconnu (app/inventory.py)
+    inventory: str = "inconnu"  # inventorie | non_inventorie | inconnu (app/partners/inventory.py)
 
     @property
     def status_label(self) -> str:

@@ -247,7 +247,7 @@ class Contact(Base):
 
 class PartnerAlias(Base):
     """Another source's record of the same structure, merged into this partner instead of making a
-    second card (app/matching.py): the record's ref (`data-inclusion:…`, `finess:…`), where it was
+    second card (app/partners/matching.py): the record's ref (`data-inclusion:…`, `finess:…`), where it was
     read and what matched it. A re-import of that record finds the partner by this ref."""
 
     __tablename__ = "partner_alias"
@@ -268,7 +268,7 @@ class PartnerAlias(Base):
 class CoveragePart(Base):
     """One typed part of a coverage area: a territory code or a custom polygon, in or out.
 
-    The parts are the truth; `CoverageArea.geom` is derived from them by app.coverage.
+    The parts are the truth; `CoverageArea.geom` is derived from them by app.partners.coverage.
     """
 
     __tablename__ = "coverage_part"

@@ -52,7 +52,7 @@ GROUP_LEVELS = ("departement", "region", "epci")
 PART_MODES = ("include", "exclude")
 CUSTOM_POLYGON_LABEL = "polygone personnalisé"
 
-# Whether a territory was surveyed for a kind (app/inventory.py): stored values, and "inconnu"
+# Whether a territory was surveyed for a kind (app/partners/inventory.py): stored values, and "inconnu"
 # where nothing is recorded.
 INVENTORY_LABELS = {"inventorie": "inventorié", "non_inventorie": "non inventorié", "inconnu": "inventaire inconnu"}
 INVENTORY_STATUSES = ("inventorie", "non_inventorie")

@@ -174,7 +174,7 @@ def upsert_records(session, rows: list[tuple[int, dict]], *, source: str, source
     """Upsert partner records (line, record) with their provenance, counting each outcome; the
     stored partners are loaded 500 at a time rather than one query set per record. A record whose
     ref is new is first matched against the partners already stored (`match_before_create`)."""
-    from app import matching, registry
+    from app.partners import matching, registry
 
     if progress:
         progress(0, total=len(rows))
@@ -213,7 +213,7 @@ def match_before_create(session, index, line: int | None, clean: dict, report: R
     (certain match, or a probable one with --merge-probable) or report the pair and create
     nothing (probable match, no decision); True when handled. With --create-probable a probable
     match is created as a distinct partner."""
-    from app import matching, registry
+    from app.partners import matching, registry
     from app.models import Partner
 
     if probable not in PROBABLE_CHOICES:

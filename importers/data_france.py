@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from shapely import wkb
 
-from app import coverage, territories
+from app import territories
+from app.partners import coverage
 from app.errors import InvalidInput, MaillageError
 from app.geometry import repaired_contour
 from importers import reference_data

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app import data_inclusion, registry, territories
+from app import data_inclusion, territories
+from app.partners import registry
 from app.errors import InvalidInput
 from importers.base import Batch, Report, read_bytes, upsert_records
 

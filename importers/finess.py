@@ -28,7 +28,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import dialects, registry, territories
+from app import dialects, territories
+from app.partners import cards, registry
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
 from app.models import Kind, Partner, Territory
@@ -463,7 +464,7 @@ FINESS_OWNED = ("kind", "name", "finess", "siret", "status", "valid_from", "vali
 
 
 def load(session: Session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
-    from app import matching
+    from app.partners import matching
     from importers.base import match_before_create
 
     if progress:
@@ -495,7 +496,7 @@ def load(session: Session, batch: Batch, *, report: Report, progress=None, proba
         stored = registry.load_stored(session, [est.record["ref"] for est in chunk])
         for est in chunk:
             partner = stored[est.record["ref"]]
-            merged = merge(registry.record_of(partner), est.record)
+            merged = merge(cards.record_of(partner), est.record)
             result = registry.upsert_partner(session, merged, source=NAME, source_file=batch.extra["file"],
                                              source_row=est.line, source_hash=est.source_hash, check_cache=cache,
                                              stored=partner)
@@ -507,7 +508,7 @@ def load(session: Session, batch: Batch, *, report: Report, progress=None, proba
     for start in range(0, len(closing), 500):
         stored = registry.load_stored(session, closing[start:start + 500])
         for partner in stored.values():
-            record = registry.record_of(partner)
+            record = cards.record_of(partner)
             record.update(status="closed", valid_to=record.get("valid_to") or batch.extra["date"])
             registry.upsert_partner(session, record, source=NAME, source_file=batch.extra["file"], source_row=None,
                                     source_hash=None, check_cache=cache, stored=partner)
@@ -519,7 +520,7 @@ def load(session: Session, batch: Batch, *, report: Report, progress=None, proba
 def _mark_inventoried(session: Session, batch: Batch) -> None:
     """FINESS is exhaustive for the categories it follows: the kinds they map to are inventoried
     in the départements imported (all the reference's when no --departements was given)."""
-    from app import inventory
+    from app.partners import inventory
     from app.models import Territory
 
     query = select(Territory.departement).where(Territory.level == "commune",

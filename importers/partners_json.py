@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app import registry
+from app.partners import registry
 from app.errors import InvalidInput
 from importers.base import Batch, Report, upsert_records
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app import dialects, registry
+from app import dialects
+from app.partners import cards, registry
 from app.errors import InvalidInput
 from app.models import CoveragePart, Landlord, Partner
 from app.vocabulary import AGE_BANDS, STATUS_SHEET_WORDS, STATUSES
@@ -341,7 +342,7 @@ def stored_records(session, *, kinds: list[str] | None = None) -> list[dict]:
     query = select(Partner).options(*registry.STORED_OPTIONS).order_by(Partner.ref)
     if kinds:
         query = query.where(Partner.kind_code.in_(kinds))
-    return [registry.record_of(p) for p in session.scalars(query)]
+    return [cards.record_of(p) for p in session.scalars(query)]
 
 
 def export(session, path: Path, *, polygons_path: Path | None = None, kinds: list[str] | None = None) -> dict:
@@ -445,7 +446,7 @@ def template_bytes(fmt: str, session=None) -> bytes:
         raise InvalidInput(f"format de modèle « {fmt} » inconnu (csv ou xlsx)")
     kinds = []
     if session is not None:
-        from app.kinds import all_kinds
+        from app.partners.kinds import all_kinds
 
         kinds = [(k.code, k.label) for k in all_kinds(session)]
     out = io.BytesIO()

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from app import coverage, territories
+from app import territories
+from app.partners import coverage
 from app.errors import InvalidInput
 from app.models import CoveragePart, Partner, Territory
 from importers import reference_data

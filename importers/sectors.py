@@ -18,7 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import or_, select
 
-from app import registry, territories
+from app import territories
+from app.partners import cards, registry
 from app.errors import InvalidInput
 from app.models import Partner, Site
 from importers import sheet
@@ -176,7 +177,7 @@ def _cmp_sites(session, sectors, report: Report) -> dict[str, dict]:
             number = site.finess if site.finess in chunk else partner.finess
             if number in found or site.geom is None:
                 continue
-            record = registry.record_of(partner)
+            record = cards.record_of(partner)
             site_record = next((s for s in record["sites"] if s.get("finess") == number), record["sites"][0])
             found[number] = {**site_record, "role": "cmp", "finess": number, "kind": partner.kind_code}
     for sector in sectors:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from app import kinds
+from app.partners import kinds
 from importers import demo
 from app.config import PROJECT_ROOT, load_settings
 from app.db import engine_from_settings, transaction, upgrade

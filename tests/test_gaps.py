@@ -11,7 +11,8 @@ from shapely import wkb
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import gap_exports, gaps, inventory
+from app import gap_exports, gaps
+from app.partners import inventory
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
 from app.models import Territory
@@ -249,7 +250,8 @@ def test_a_sliver_along_a_border_is_not_a_partner_of_the_neighbour(session):
     """A CLSM drawn as Bondy's contour widened by 5 m (a polygon traced on other contours than the
     reference's) spills slivers into every neighbour: they are not listed, Bondy is wholly covered,
     and a real part (a quarter of Noisy-le-Sec) is."""
-    from app import maps, registry
+    from app import maps
+    from app.partners import registry
 
     geom = {code: wkb.loads(bytes(session.scalar(select(Territory.geom.ST_AsBinary()).where(
         Territory.level == "commune", Territory.code == code)))) for code in ("93010", "93053")}

@@ -130,7 +130,7 @@ def test_populations_report_reference_units_absent_from_the_file(demo_conn, tmp_
     import_file(demo_conn, communes, old)
     from sqlalchemy.orm import Session
 
-    from app.registry import upsert_partner
+    from app.partners.registry import upsert_partner
 
     with Session(bind=demo_conn, join_transaction_mode="create_savepoint") as session:
         upsert_partner(session, {"ref": "test:clsm-pierrefitte", "kind": "clsm", "name": "CLSM de Pierrefitte",

@@ -9,7 +9,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import registry
+from app.partners import cards, registry
 from app.models import Landlord, Partner
 from importers import partners_sheet
 from importers.base import ImportRejected
@@ -310,7 +310,7 @@ def test_polygons_from_a_geopackage_in_lambert93(demo_conn, tmp_path):
     assert report.created == 1
     with session_of(demo_conn) as session:
         assert "t:clsm" not in refs(kind(answer(session, BONDY_SUD), "clsm"))
-        record = registry.record_of(session.scalar(select(Partner).where(Partner.ref == "t:clsm")))
+        record = cards.record_of(session.scalar(select(Partner).where(Partner.ref == "t:clsm")))
         assert [(p["mode"], p["label"]) for p in record["coverage"]["polygons"]] == [("exclude", "Bondy sud")]
 
 

@@ -120,7 +120,7 @@ def test_kind_catalogue_rows_are_checked(tmp_path, column, value, message):
     import csv
 
     from app.errors import InvalidInput
-    from app.kinds import CATALOGUE, read_catalogue
+    from app.partners.kinds import CATALOGUE, read_catalogue
 
     rows = list(csv.DictReader(CATALOGUE.open(encoding="utf-8")))
     rows[1][column] = value

@@ -56,7 +56,8 @@ def db_group():
 @click.pass_context
 def db_upgrade(ctx):
     """Crée ou met à jour le schéma et charge le catalogue des types de partenaires."""
-    from app import db, kinds
+    from app import db
+    from app.partners import kinds
 
     engine = _engine(ctx)
     renamed = db.upgrade(engine)
@@ -210,7 +211,7 @@ def export_group():
 def export_partners(ctx, file, polygons, kinds):
     """Écrit les partenaires en feuille d'échange (.csv ou .xlsx), réimportable telle quelle."""
     from app import db
-    from app.kinds import get_kind
+    from app.partners.kinds import get_kind
     from importers import partners_sheet
 
     engine = _require_schema(ctx)
@@ -415,7 +416,8 @@ def inventory_group():
 @click.pass_context
 def inventory_set(ctx, territory, kinds, status, note):
     """Ex. : maillage inventory set departement:93 clsm,empp inventorie"""
-    from app import db, inventory
+    from app import db
+    from app.partners import inventory
 
     engine = _require_schema(ctx)
     try:
@@ -431,7 +433,8 @@ def inventory_set(ctx, territory, kinds, status, note):
 @click.pass_context
 def inventory_list(ctx):
     """Liste les états d'inventaire."""
-    from app import db, inventory
+    from app import db
+    from app.partners import inventory
 
     engine = _require_schema(ctx)
     with db.transaction(engine) as session:
@@ -462,7 +465,8 @@ def territory(ctx, code):
 @click.pass_context
 def kinds(ctx):
     """Liste les types de partenaires du catalogue."""
-    from app import db, kinds as kinds_module
+    from app import db
+    from app.partners import kinds as kinds_module
 
     engine = _require_schema(ctx)
     with db.transaction(engine) as session:
@@ -481,7 +485,8 @@ def coverage_recompile(ctx):
     """Recompile toutes les zones de couverture depuis leurs parties."""
     from sqlalchemy import func, select
 
-    from app import coverage, db
+    from app import db
+    from app.partners import coverage
     from app.models import Partner
 
     engine = _require_schema(ctx)

@@ -8,7 +8,8 @@ import functools
 
 import shapely
 
-from app import inventory, territories
+from app import territories
+from app.partners import inventory
 from app.geometry import haversine_m
 from app.lookup.cache import Reference
 from app.lookup.facts import Candidates, KindInfo, PartnerFacts

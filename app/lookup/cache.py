@@ -12,7 +12,8 @@ from shapely import wkb
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import db, dialects, inventory, territories
+from app import db, dialects, territories
+from app.partners import inventory
 from app.lookup.facts import KindInfo, PartnerFacts, query_partners
 from app.lookup.options import Options
 from app.lookup.rules import Defaults
@@ -37,7 +38,7 @@ class Reference:
     # Per kind, the age bands its partners serve (any status, anywhere): a kind is answered for an
     # age when its catalogue band or one of its partners' bands serves it (docs/eligibility.md).
     kind_ages: dict[str, frozenset] = field(default_factory=dict)
-    # Inventory records: typed territory code -> kind -> Inventoried (app/inventory.py)
+    # Inventory records: typed territory code -> kind -> Inventoried (app/partners/inventory.py)
     inventory: dict[str, dict] = field(default_factory=dict)
     inventory_at: dict = field(default_factory=dict)  # units key -> kind -> inventory entry
 

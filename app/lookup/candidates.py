@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app import db, dialects
 from app.geometry import degree_box, haversine_m, haversine_m_array
-from app.kinds import proximity_sites
+from app.partners.kinds import proximity_sites
 from app.lookup.cache import REFERENCES, Reference, cached_shapes, defaults_for, reference
 from app.lookup.facts import Candidates, KindInfo
 from app.lookup.options import Options

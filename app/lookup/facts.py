@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from app import dialects
 from app.models import Contact, CoveragePart, Partner, PartnerLandlord, Site
+from app.partners import cards
+from app.partners.cards import CONTACT_FIELDS, SITE_FIELDS
 from app.territories import UnitAtPoint
-from app.vocabulary import AGE_BAND_LABELS
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,6 @@ class Candidates:
     covering: set[int]  # partner ids whose coverage contains the point
     nearby: list[tuple[int, float]]  # (partner_id, distance in metres) of proximity sites in range
 
-_SITE_FIELDS = ("name", "role", "address", "postcode", "city", "code_insee", "phone", "email", "opening_hours",
-                "accessibility", "finess", "capacity")
-
-_CONTACT_FIELDS = ("label", "phone", "email", "url", "hours", "notes")
-
 
 def _rows_by_partner(session: Session, chunks: list[list[int]], columns, order, *where) -> dict[int, list]:
     """Rows of a partner's child table (first column: partner_id), grouped by partner, in order."""
@@ -88,9 +84,9 @@ def query_partners(session: Session, ids: set[int], landlord_names: dict[str, st
     ordered = sorted(ids)
     chunks = list(dialects.chunked(ordered))
     sites = _rows_by_partner(session, chunks, (
-        Site.partner_id, *(getattr(Site, f) for f in _SITE_FIELDS), func.ST_X(Site.geom), func.ST_Y(Site.geom),
+        Site.partner_id, *(getattr(Site, f) for f in SITE_FIELDS), func.ST_X(Site.geom), func.ST_Y(Site.geom),
     ), (Site.partner_id, Site.position, Site.id))
-    contacts = _rows_by_partner(session, chunks, (Contact.partner_id, *(getattr(Contact, f) for f in _CONTACT_FIELDS)),
+    contacts = _rows_by_partner(session, chunks, (Contact.partner_id, *(getattr(Contact, f) for f in CONTACT_FIELDS)),
                                 (Contact.partner_id, Contact.position, Contact.id))
     landlord_rows = _rows_by_partner(session, chunks, (PartnerLandlord.partner_id, PartnerLandlord.landlord_code),
                                      (PartnerLandlord.partner_id, PartnerLandlord.landlord_code))
@@ -101,35 +97,19 @@ def query_partners(session: Session, ids: set[int], landlord_names: dict[str, st
                Partner.status, Partner.valid_from, Partner.valid_to, Partner.finess, Partner.siret, Partner.source,
                Partner.last_verified_at)
     for chunk in chunks:
-        for (pid, ref, name, kind, description, how_to_refer, website, age_band, housing_types, eligibility,
-             capacity, status, valid_from, valid_to, finess, siret, source, last_verified_at) in session.execute(
-                select(*columns).where(Partner.id.in_(chunk))):
-            site_dicts = []
-            for row in sites.get(pid, ()):
-                site = dict(zip(_SITE_FIELDS, row[1:-2]))
-                x, y = row[-2], row[-1]
-                site["lon"], site["lat"] = (round(x, 6), round(y, 6)) if x is not None else (None, None)
-                site_dicts.append(site)
+        for p in session.execute(select(*columns).where(Partner.id.in_(chunk))):
+            pid = p.id
+            site_dicts = [cards.site_card(dict(zip(SITE_FIELDS, row[1:-2])), row[-2], row[-1])
+                          for row in sites.get(pid, ())]
             landlords = [row[1] for row in landlord_rows.get(pid, ())]
-            housing = list(housing_types or [])
-            card = {
-                "id": pid, "ref": ref, "name": name, "kind": kind,
-                "description": description, "how_to_refer": how_to_refer, "website": website,
-                "age_band": age_band, "age_band_label": AGE_BAND_LABELS[age_band],
-                "housing_types": housing, "eligibility": eligibility,
-                "capacity": capacity, "status": status,
-                "valid_from": valid_from.isoformat() if valid_from else None,
-                "valid_to": valid_to.isoformat() if valid_to else None,
-                "finess": finess, "siret": siret,
-                "contacts": [dict(zip(_CONTACT_FIELDS, row[1:])) for row in contacts.get(pid, ())],
-                "reserved_to": [{"code": c, "name": landlord_names.get(c, c)} for c in landlords],
-                "source": source, "last_verified_at": last_verified_at.isoformat() if last_verified_at else None,
-                "sites": site_dicts,
-            }
+            card = cards.card(p, sites=site_dicts,
+                              contacts=[dict(zip(CONTACT_FIELDS, row[1:])) for row in contacts.get(pid, ())],
+                              reserved=cards.reserved_to(landlords, landlord_names))
             includes, polygons = parts.get(pid, ([], []))
             out[pid] = PartnerFacts(
-                id=pid, ref=ref, kind=kind, name=name, status=status, valid_from=valid_from, valid_to=valid_to,
-                age_band=age_band, housing_types=list(housing), landlords=landlords, includes=includes, card=card,
+                id=pid, ref=p.ref, kind=p.kind_code, name=p.name, status=p.status, valid_from=p.valid_from,
+                valid_to=p.valid_to, age_band=p.age_band, housing_types=list(card["housing_types"]), landlords=landlords,
+                includes=includes, card=card,
                 sites=[(site["lon"], site["lat"], site) for site in site_dicts if site["lon"] is not None],
                 polygons=polygons,
             )

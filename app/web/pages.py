@@ -13,7 +13,8 @@ import secrets
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from sqlalchemy import select
 
-from app import directory, kinds as kinds_module, maps
+from app import maps
+from app.partners import directory, kinds as kinds_module
 from app.lookup.address import lookup_address
 from app.web import get_session, state
 from app.web.api.openapi import openapi_document

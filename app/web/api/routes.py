@@ -8,7 +8,8 @@ import shapely
 from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
-from app import demand, dialects, directory, kinds, territories
+from app import demand, dialects, territories
+from app.partners import cards, directory, kinds
 from app.web import get_session, state
 from app.web.api import bp
 from app.web.api.openapi import openapi_document
@@ -181,7 +182,7 @@ def list_partners():
 
 
 def _partner_summary(p: Partner) -> dict:
-    return {**directory.partner_summary(p), "url": url_for("api.get_partner", partner_id=p.id)}
+    return {**cards.summary(p), "url": url_for("api.get_partner", partner_id=p.id)}
 
 
 @bp.get("/partners/<int:partner_id>")
