@@ -139,7 +139,7 @@ def geojson(matrix: GapMatrix, header, rows, tolerance: float = DISPLAY_TOLERANC
 def _gpkg(path: Path, matrix: GapMatrix, header, rows) -> Path:
     import geopandas as gpd
 
-    from app.gis_io import write_gpkg
+    from app.exchange.gis_files import write_gpkg
 
     gdf = gpd.GeoDataFrame([dict(zip(header, row)) for row in rows], geometry=[u.shape for u in matrix.units], crs=4326)
     write_gpkg(gdf, path, layer="communes")

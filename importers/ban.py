@@ -24,12 +24,14 @@ from app.db import set_meta
 from app.errors import InvalidInput
 from app.geocoding.local import ADDRESS_VERSION_KEY
 from app.models import Address
-from importers.base import Batch, Report, read_text
+from app.exchange.text_files import read_text
+from importers.base import Batch, Report
 
 NAME = "ban"
 DESCRIPTION = "Adresses de la Base Adresse Nationale (CSV officiel « ; », UTF-8, .csv ou .csv.gz) pour le géocodeur local"
 
-MULTIPLE_FILES = True
+FILES = "many"
+OPTIONS = ()
 REQUIRED = ("id", "numero", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune", "lon", "lat")
 CODE_INSEE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
 POSTCODE = re.compile(r"^\d{5}$")

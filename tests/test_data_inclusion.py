@@ -8,7 +8,7 @@ from data_inclusion.schema.v1 import Service, Structure
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import data_inclusion
+from app.exchange import data_inclusion
 from app.partners import cards, registry
 from app.models import Partner
 from importers import data_inclusion as di_import

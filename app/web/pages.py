@@ -384,11 +384,11 @@ def api_docs():
 @bp.get("/modeles/partenaires.<fmt>")
 def partner_template(fmt: str):
     """The blank partner sheet (docs/partner-sheet.md), to fill and import."""
-    from importers import partners_sheet
+    from app.exchange import partner_sheet
 
     if fmt not in ("csv", "xlsx"):
         abort(404)
     mimetype = ("text/csv; charset=utf-8" if fmt == "csv"
                 else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return Response(partners_sheet.template_bytes(fmt, get_session()), mimetype=mimetype,
+    return Response(partner_sheet.template_bytes(fmt, get_session()), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="maillage-partenaires-modele.{fmt}"'})
