@@ -5,6 +5,7 @@ inventory records and per-options defaults."""
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import shapely
@@ -21,6 +22,44 @@ from app.models import Kind, Landlord, Partner, TerritoryGroup
 from app.territories import UnitAtPoint
 
 
+class LRU:
+    """A mapping that keeps its `maxsize` most recently used entries. The read-side caches of a
+    Reference fill with what requests meet (a date or a radius per request, the units of each point,
+    the partners and coverage shapes near it): bounded, a long-running process keeps the ones in use."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key, default=None):
+        try:
+            value = self._items[key]
+        except KeyError:
+            return default
+        self._items.move_to_end(key)
+        return value
+
+    def put(self, key, value) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# Bounds of the per-Reference caches, well above what the nationwide benchmark holds (2,506 partners,
+# 1,706 coverage areas, docs/PERFORMANCE.md), so a steady state never evicts there.
+MAX_PARTNERS = 20_000  # partner facts with their cards (~2 KB each)
+MAX_SHAPES = 4_096  # prepared coverage areas per table (a union of communes can weigh a megabyte)
+MAX_OPTIONS = 256  # per-options defaults: a date or a radius per request
+MAX_UNITS = 20_000  # inventory entries per set of units at a point
+
+
 @dataclass
 class Reference:
     """What every lookup needs and rarely changes: kinds, landlord names, the dataset flag, partner
@@ -31,16 +70,17 @@ class Reference:
     kinds: list[KindInfo]
     landlord_names: dict[str, str]
     dataset: str | None
-    partners: dict[int, PartnerFacts] = field(default_factory=dict)
+    partners: LRU = field(default_factory=lambda: LRU(MAX_PARTNERS))  # id -> PartnerFacts
+    # typed code -> name: the reference's names (its units and groups), bounded by the reference itself
     names: dict[str, str] = field(default_factory=dict)
-    shapes: dict[str, dict] = field(default_factory=dict)  # table -> row id -> prepared geometry
-    defaults: dict = field(default_factory=dict)  # Options -> (kinds, Defaults)
+    shapes: dict[str, LRU] = field(default_factory=dict)  # table -> row id -> prepared geometry
+    defaults: LRU = field(default_factory=lambda: LRU(MAX_OPTIONS))  # Options -> (kinds, Defaults)
     # Per kind, the age bands its partners serve (any status, anywhere): a kind is answered for an
     # age when its catalogue band or one of its partners' bands serves it (docs/eligibility.md).
     kind_ages: dict[str, frozenset] = field(default_factory=dict)
     # Inventory records: typed territory code -> kind -> Inventoried (app/partners/inventory.py)
     inventory: dict[str, dict] = field(default_factory=dict)
-    inventory_at: dict = field(default_factory=dict)  # units key -> kind -> inventory entry
+    inventory_at: LRU = field(default_factory=lambda: LRU(MAX_UNITS))  # units key -> kind -> inventory entry
 
     @classmethod
     def load(cls, session: Session, version: str | None) -> Reference:
@@ -72,10 +112,9 @@ class Reference:
         key = tuple((u.level, u.code) for u in units)
         found = self.inventory_at.get(key)
         if found is None:
-            if len(self.inventory_at) > 20000:
-                self.inventory_at.clear()
-            found = self.inventory_at[key] = inventory.at_units(
-                self.inventory, codes if codes is not None else territories.codes_at_point(units), self.names)
+            found = inventory.at_units(self.inventory, codes if codes is not None else territories.codes_at_point(units),
+                                       self.names)
+            self.inventory_at.put(key, found)
         return found
 
 REFERENCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -91,25 +130,41 @@ def reference(session: Session, version=_UNSET) -> Reference:
 
 def load_partners(session: Session, ids: set[int], ref: Reference) -> dict[int, PartnerFacts]:
     """Facts for the given partners: from the reference cache, loading the missing ones."""
-    missing = sorted(i for i in ids if i not in ref.partners)
+    found, missing = {}, []
+    for i in ids:
+        facts = ref.partners.get(i)
+        if facts is None:
+            missing.append(i)
+        else:
+            found[i] = facts
     if missing:
         loaded = query_partners(session, set(missing), ref.landlord_names)
-        ref.partners.update(loaded)
-    return {i: ref.partners[i] for i in ids if i in ref.partners}
+        for i, facts in loaded.items():
+            ref.partners.put(i, facts)
+        found.update(loaded)
+    return found
 
 
 def cached_shapes(session: Session, ref: Reference, model, ids: list[int]) -> dict[int, object]:
     """Prepared shapes of a geometry table's rows (a model with `id` and `geom`), from the reference
-    cache or loaded in one query per PARAMETER_LIMIT rows."""
-    cache = ref.shapes.setdefault(model.__tablename__, {})
-    missing = [i for i in ids if i not in cache]
+    cache or loaded in one query per PARAMETER_LIMIT rows. Rows without a geometry map to None."""
+    cache = ref.shapes.get(model.__tablename__)
+    if cache is None:
+        cache = ref.shapes[model.__tablename__] = LRU(MAX_SHAPES)
+    found, missing = {}, []
+    for i in ids:
+        if i in cache:
+            found[i] = cache.get(i)
+        else:
+            missing.append(i)
     for chunk in dialects.chunked(missing):
         for row_id, geom in session.execute(select(model.id, func.ST_AsBinary(model.geom)).where(model.id.in_(chunk))):
             shape = wkb.loads(bytes(geom)) if geom is not None else None
             if shape is not None:
                 shapely.prepare(shape)
-            cache[row_id] = shape
-    return cache
+            cache.put(row_id, shape)
+            found[row_id] = shape
+    return found
 
 
 def defaults_for(ref: Reference, options: Options) -> tuple[list[KindInfo], Defaults]:
@@ -117,9 +172,8 @@ def defaults_for(ref: Reference, options: Options) -> tuple[list[KindInfo], Defa
     found = ref.defaults.get(options)
     if found is None:
         kinds = _kinds(ref, options)
-        if len(ref.defaults) > 256:  # a date or a radius per request: keep it bounded
-            ref.defaults.clear()
-        found = ref.defaults[options] = (kinds, Defaults(kinds, options, ref))
+        found = (kinds, Defaults(kinds, options, ref.serves_age))
+        ref.defaults.put(options, found)
     return found
 
 

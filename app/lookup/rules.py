@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from app.lookup.facts import Candidates, KindInfo, PartnerFacts
 from app.lookup.options import Options
 from app.partners.availability import availability
-
-if TYPE_CHECKING:
-    from app.lookup.cache import Reference
 
 
 OUTSIDE_MESSAGE = "Adresse hors du territoire de la base : le référentiel chargé ne contient pas ce point."
@@ -83,11 +80,12 @@ class Defaults:
     outside the reference (None where nothing of the kind could serve the requested age). Built
     once per set of options and kept with the reference data."""
 
-    def __init__(self, kinds: list[KindInfo], options: Options, ref: Reference):
+    def __init__(self, kinds: list[KindInfo], options: Options, serves_age: Callable[[KindInfo, str | None], bool]):
         self.kinds, self.options = kinds, options
         self.position = {k.code: i for i, k in enumerate(kinds)}
         self.radius = max_radius(kinds, options)  # the widest proximity search
-        self.answered = [ref.serves_age(k, options.age) for k in kinds]
+        # serves_age: the reference's Reference.serves_age
+        self.answered = [serves_age(k, options.age) for k in kinds]
         self._empty: dict[bool, list] = {}
 
     def empty(self, inside: bool) -> list:

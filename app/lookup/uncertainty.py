@@ -78,7 +78,7 @@ def flag_uncertain(session: Session, ref: Reference, kinds: list[KindInfo], cand
     territorial = [k for k in kinds if k.mode == "territorial"]
     partners = load_partners(session, touching, ref)
     in_region = {sel.kind.code: sel for sel in select_kinds(Candidates(cand.units, touching, []), territorial, partners,
-                                                        options, Defaults(territorial, options, ref))}
+                                                        options, Defaults(territorial, options, ref.serves_age))}
     flagged = 0
     for entry in answer["kinds"]:
         sel = in_region.get(entry["kind"])
