@@ -22,9 +22,9 @@ from sqlalchemy import delete, insert, select
 from app import dialects
 from app.db import set_meta
 from app.errors import InvalidInput
+from app.exchange.text_files import read_text
 from app.geocoding.local import ADDRESS_VERSION_KEY
 from app.models import Address
-from app.exchange.text_files import read_text
 from importers.base import Batch, Report
 
 NAME = "ban"

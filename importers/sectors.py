@@ -19,10 +19,10 @@ from pathlib import Path
 from sqlalchemy import or_, select
 
 from app import territories
-from app.partners import cards, registry
 from app.errors import InvalidInput
-from app.models import Partner, Site
 from app.exchange import tables as sheet
+from app.models import Partner, Site
+from app.partners import cards, registry
 from importers.base import POLYGONS, PROBABLE, PartnerBatch, Report, upsert_records
 
 NAME = "sectors"

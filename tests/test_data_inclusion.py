@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.exchange import data_inclusion
-from app.partners import cards, registry
 from app.models import Partner
+from app.partners import cards, registry
 from importers import data_inclusion as di_import
 from importers.base import ImportRejected
 from tests.helpers import answer, import_file, kind, refs

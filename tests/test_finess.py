@@ -10,8 +10,8 @@ from shapely.geometry import Point, shape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.partners import cards, registry
 from app.models import Partner
+from app.partners import cards, registry
 from bench.synthetic_finess import Establishment, file_text, geoloc_line, structure_line
 from importers import finess
 from importers.base import ImportRejected

@@ -11,11 +11,12 @@ from shapely import wkb
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import gap_exports, gaps
-from app.partners import inventory
+from app import gaps
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
+from app.gaps import exports as gap_exports
 from app.models import Territory
+from app.partners import inventory
 
 AS_OF = dt.date(2026, 12, 1)
 

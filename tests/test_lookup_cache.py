@@ -1,8 +1,8 @@
 """The lookup caches partner cards per engine; every committed write must be seen at once."""
 
-from app.partners import kinds
 from app.db import data_version, transaction, upgrade
 from app.lookup import lookup, parse_options
+from app.partners import kinds
 from app.partners.registry import upsert_partner
 from importers import data_france
 from importers.base import run

@@ -9,10 +9,10 @@ from pyproj import Transformer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.partners import cards, registry
 from app.config import PROJECT_ROOT
-from app.partners.matching import normalise_name
 from app.models import Partner, PartnerAlias
+from app.partners import cards, registry
+from app.partners.matching import normalise_name
 from bench.synthetic_finess import Establishment, file_text, geoloc_line, structure_line
 from importers import data_inclusion as di_import
 from importers import finess, partners_json

@@ -9,9 +9,9 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.partners import cards, registry
-from app.models import Landlord, Partner
 from app.exchange import partner_sheet
+from app.models import Landlord, Partner
+from app.partners import cards, registry
 from importers import partners_sheet
 from importers.base import ImportRejected
 from tests.helpers import answer, import_file, kind, refs

@@ -7,8 +7,8 @@ import requests
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from app.web import create_app
 from app.models import Base
+from app.web import create_app
 from tests.points import BONDY_NORD
 
 

@@ -7,8 +7,8 @@ from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.partners import cards
 from app.models import Partner
+from app.partners import cards
 from bench.synthetic_finess import Establishment
 from importers import communes, finess, sectors
 from importers.base import ImportRejected

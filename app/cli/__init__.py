@@ -377,7 +377,8 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     """Analyse des écarts : couverture par commune et par type, places pour 100 000 hab., DAC, distances."""
     import datetime as dt
 
-    from app import db, gap_exports, gaps as gaps_module
+    from app import db, gaps as gaps_module
+    from app.gaps import exports as gap_exports
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     unknown = [f for f in wanted if f not in gap_exports.FORMATS]

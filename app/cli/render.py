@@ -104,7 +104,7 @@ def candidates(result: dict) -> None:
 
 def gaps(matrix, comparison, written) -> None:
     """The gap analysis in a few lines per kind, and the files written."""
-    from app import gap_exports
+    from app.gaps import exports as gap_exports
 
     population = f"{matrix.population:,}".replace(",", " ")
     what = "commune(s)" if all(u.code.startswith("commune:") for u in matrix.units) else "unité(s)"

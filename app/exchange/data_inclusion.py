@@ -24,11 +24,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import dialects
-from app.partners import cards, registry
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
-from app.partners.availability import availability
 from app.models import Kind, Partner, Territory
+from app.partners import cards, registry
+from app.partners.availability import availability
 
 MAPPING = PROJECT_ROOT / "geodata" / "data-inclusion-kinds.csv"
 SOURCE = "maillage"

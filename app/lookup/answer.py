@@ -9,12 +9,12 @@ import functools
 import shapely
 
 from app import territories
-from app.partners import inventory
 from app.geometry import haversine_m
 from app.lookup.cache import Reference
 from app.lookup.facts import Candidates, KindInfo, PartnerFacts
 from app.lookup.options import Options
 from app.lookup.rules import OUTSIDE_MESSAGE, Defaults, applies, kind_answer, select_kinds
+from app.partners import inventory
 from app.vocabulary import (CUSTOM_POLYGON_LABEL, INVENTORY_LABELS, KIND_ANSWER_STATUSES, LEVEL_LABELS,
                             STATUS_LABELS)
 

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import db, dialects, territories
-from app.partners import inventory
 from app.lookup.facts import KindInfo, PartnerFacts, query_partners
 from app.lookup.options import Options
 from app.lookup.rules import Defaults
 from app.models import Kind, Landlord, Partner, TerritoryGroup
+from app.partners import inventory
 from app.territories import UnitAtPoint
 
 

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from app import db, dialects
 from app.geometry import degree_box, haversine_m, haversine_m_array
-from app.partners.kinds import proximity_sites
 from app.lookup.cache import REFERENCES, Reference, cached_shapes, defaults_for, reference
 from app.lookup.facts import Candidates, KindInfo
 from app.lookup.options import Options
 from app.lookup.rules import Defaults, max_radius
 from app.models import CoverageArea, Kind, Meta, Site, Territory
+from app.partners.kinds import proximity_sites
 from app.territories import UnitAtPoint
 
 

@@ -10,10 +10,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app import dialects, territories
-from app.partners import cards, kinds
 from app.errors import InvalidInput, reject_nul
-from app.partners.matching import MATCHED_ON_LABELS
 from app.models import CoverageArea, Kind, Partner, Site
+from app.partners import cards, kinds
+from app.partners.matching import MATCHED_ON_LABELS
 from app.territories import TypedCode
 from app.vocabulary import STATUSES
 

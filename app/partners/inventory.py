@@ -1,4 +1,4 @@
-"""Inventory status: which territories were surveyed for which kinds (see app/gaps.py)."""
+"""Inventory status: which territories were surveyed for which kinds (see app/gaps/)."""
 
 from __future__ import annotations
 

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app import territories
-from app.partners import cards, coverage
-from app.partners.cards import SCALARS
 from app.errors import InvalidInput, MaillageError
 from app.geometry import as_multipolygon, check_lon_lat, from_geojson
+from app.partners import cards, coverage
+from app.partners.cards import SCALARS
 from app.models import (
     Contact,
     CoveragePart,

@@ -14,15 +14,15 @@ from flask import Blueprint, Response, abort, g, render_template, request, url_f
 from sqlalchemy import select
 
 from app import maps
-from app.partners import directory, kinds as kinds_module
-from app.lookup.address import lookup_address
-from app.web import get_session, state
-from app.web.api.openapi import openapi_document
 from app.db import get_meta
 from app.errors import ERRORS, InvalidInput, MaillageError
 from app.lookup import lookup, parse_options
+from app.lookup.address import lookup_address
 from app.models import Landlord
+from app.partners import directory, kinds as kinds_module
 from app.vocabulary import AGE_BAND_LABELS, ALL_AGES, HOUSING_TYPE_LABELS, STATUS_LABELS, STATUSES
+from app.web import get_session, state
+from app.web.api.openapi import openapi_document
 
 bp = Blueprint("web", __name__)
 
@@ -149,7 +149,7 @@ def _answer() -> tuple[dict | None, dict | None, str | None, int]:
 
 @bp.get("/couverture")
 def coverage_card():
-    from app import demand
+    from app.gaps import demand
 
     geocoding, answer, error, status = _answer()
     demand.record_if_enabled(state(), answer)
@@ -329,7 +329,7 @@ def _gaps_request(session):
 
 @bp.get("/ecarts")
 def gaps_page():
-    from app import gap_exports
+    from app.gaps import exports as gap_exports
 
     session = get_session()
     error, matrix, comparison = None, None, None
@@ -350,7 +350,8 @@ def gaps_page():
 
 @bp.get("/ecarts/export.<fmt>")
 def gaps_download(fmt: str):
-    from app import gap_exports, gaps
+    from app import gaps
+    from app.gaps import exports as gap_exports
 
     if fmt not in gap_exports.FORMATS:
         abort(404)

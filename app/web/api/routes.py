@@ -8,17 +8,18 @@ import shapely
 from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
-from app import demand, dialects, territories
+from app import dialects, territories
+from app.db import get_meta
+from app.errors import InvalidInput, reject_nul
+from app.gaps import demand
+from app.lookup import lookup, lookup_many, parse_options
+from app.lookup.address import lookup_address
+from app.models import Kind, Landlord, Partner
 from app.partners import cards, directory, kinds
+from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
 from app.web import get_session, state
 from app.web.api import bp
 from app.web.api.openapi import openapi_document
-from app.db import get_meta
-from app.errors import InvalidInput, reject_nul
-from app.lookup.address import lookup_address
-from app.lookup import lookup, lookup_many, parse_options
-from app.models import Kind, Landlord, Partner
-from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
 
 LOOKUP_PARAMS = ("lon", "lat", "address", "as_of", "age", "landlord", "housing", "kinds", "radius")
 

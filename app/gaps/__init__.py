@@ -1,7 +1,8 @@
 """Gap analysis for planners and PTSM groups: per commune of a territory, at a date, how many
 partners of each territorial kind cover it (0 = gap, >1 = overlap), supported-housing places per
 100,000 inhabitants, population per DAC against its design range, and the distance to the nearest
-site of proximity kinds. No Flask here; outputs are written by app/gap_exports.py.
+site of proximity kinds. No Flask here; outputs are written by app/gaps/exports.py; unmet demand
+is counted by app/gaps/demand.py.
 
 Methods (also written in every output's methodology):
 - a commune is covered by a partner when the commune's representative point (a point inside it,
@@ -29,11 +30,12 @@ from shapely import wkb
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from app import demand, dialects, territories
+from app import dialects, territories
 from app.errors import InvalidInput
+from app.gaps import demand
 from app.geometry import haversine_m_array
-from app.partners.availability import availability
 from app.models import CoverageArea, CoveragePart, Kind, Partner, Site, Territory
+from app.partners.availability import availability
 from app.vocabulary import AGE_PUBLIC_LABELS, ALL_AGES
 
 DAC_RANGE = (80_000, 100_000)

@@ -14,8 +14,8 @@ import numpy as np
 import shapely
 
 from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group, share_label, shares_list, state
+from app.gaps.demand import shown as demand_shown
 from app.maps import DISPLAY_TOLERANCE, rounded
-from app.demand import shown as demand_shown
 from app.vocabulary import INVENTORY_LABELS
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
