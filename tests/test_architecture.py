@@ -81,3 +81,32 @@ def test_the_published_problem_codes_are_the_registry():
 
     problem = openapi_document()["components"]["schemas"]["Problem"]
     assert problem["properties"]["code"]["enum"] == sorted(ERRORS)
+
+
+def architecture_tree() -> dict[str, str]:
+    """docs/ARCHITECTURE.md's layout: path → what it owns, from the first code block after
+    "## Layout" (two spaces of indent per level, folders ending with "/")."""
+    text = (PROJECT_ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    entries, parents = {}, []
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name, _, says = line.strip().partition(" ")
+        parents[depth:] = [name]
+        entries["".join(parents)] = says.strip()
+    return entries
+
+
+def test_the_architecture_page_lists_every_module_and_only_modules_that_exist():
+    entries = architecture_tree()
+    assert "app/lookup/candidates.py" in entries and "importers/base.py" in entries
+    missing = [path for path in entries if not (PROJECT_ROOT / path).exists()]
+    assert not missing, f"listed in docs/ARCHITECTURE.md but absent: {missing}"
+    unsaid = [path for path, says in entries.items() if not says]
+    assert not unsaid, f"listed without saying what it owns: {unsaid}"
+    modules = [path.relative_to(PROJECT_ROOT).as_posix()
+               for folder in ("app", "importers") for path in sorted((PROJECT_ROOT / folder).rglob("*.py"))]
+    unlisted = [m for m in modules if m not in entries and not m.startswith("app/migrations/versions/")]
+    assert not unlisted, f"modules docs/ARCHITECTURE.md does not list: {unlisted}"
