@@ -142,8 +142,8 @@ def _importer_options() -> list[click.Option]:
     for option, sources in _declared_options().values():
         where = ", ".join(sources)
         if option.switches:
-            out += [_ImporterOption([f"--{flag}", option.name], flag_value=value, default=None, help=f"{where} : {text}")
-                    for flag, value, text in option.switches]
+            out += [_ImporterOption([f"--{flag}", option.name], flag_value=value, default=None,
+                                    help=f"{where} : {text}") for flag, value, text in option.switches]
         elif option.kind == "flag":
             out.append(_ImporterOption(option.flags, is_flag=True, default=None, help=f"{where} : {option.help}"))
         else:

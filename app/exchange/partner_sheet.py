@@ -113,7 +113,8 @@ class SheetRecord:
     contact_lines: list[int]
 
 
-def read_sheet(path: Path, report: ProblemLog, *, polygons: Path | None = None) -> tuple[list[SheetRecord], list[dict]]:
+def read_sheet(path: Path, report: ProblemLog, *,
+               polygons: Path | None = None) -> tuple[list[SheetRecord], list[dict]]:
     """The sheet's partners as records, each with the lines its sites and contacts came from, and
     the landlords of its `Bailleurs` sheet (XLSX); the custom polygons of the `polygons` file are
     attached to their partners. Every row that cannot be read is reported with its line."""

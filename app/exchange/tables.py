@@ -204,7 +204,8 @@ MODES = {"include": "include", "inclure": "include", "inclus": "include", "": "i
          "exclude": "exclude", "exclure": "exclude", "exclus": "exclude"}
 
 
-def read_polygons(path: Path, *, key_columns: tuple[str, ...], report: ProblemLog, layer: str | None = None) -> dict[str, list[KeyedPolygon]]:
+def read_polygons(path: Path, *, key_columns: tuple[str, ...], report: ProblemLog,
+                  layer: str | None = None) -> dict[str, list[KeyedPolygon]]:
     """Features of a GeoJSON or GeoPackage file grouped by identifier (`key_columns`, first
     found). Reprojected to WGS84; a file without a CRS is refused (GeoJSON is WGS84 by
     definition). Each bad feature is reported with its number."""

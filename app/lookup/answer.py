@@ -71,7 +71,7 @@ def _nearest_sites(p: PartnerFacts, lon: float, lat: float) -> list[dict]:
 
 
 def assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts],
-              ref: Reference, options: Options, defaults: Defaults) -> dict:
+             ref: Reference, options: Options, defaults: Defaults) -> dict:
     names, dataset = ref.names, ref.dataset
     codes = territories.codes_at_point(cand.units)
     surveyed = ref.inventory_for(cand.units, codes)

@@ -112,8 +112,9 @@ class Reference:
         key = tuple((u.level, u.code) for u in units)
         found = self.inventory_at.get(key)
         if found is None:
-            found = inventory.at_units(self.inventory, codes if codes is not None else territories.codes_at_point(units),
-                                       self.names)
+            if codes is None:
+                codes = territories.codes_at_point(units)
+            found = inventory.at_units(self.inventory, codes, self.names)
             self.inventory_at.put(key, found)
         return found
 

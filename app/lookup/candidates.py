@@ -94,7 +94,7 @@ def _sites_near(session: Session, lon: float, lat: float, widest: int, options: 
 
 
 def at_point(session: Session, lon: float, lat: float,
-               options: Options) -> tuple[Reference, list[KindInfo], Defaults, Candidates]:
+             options: Options) -> tuple[Reference, list[KindInfo], Defaults, Candidates]:
     """One indexed round trip on the database; exact point-in-polygon tests of coverage areas in
     memory on the same stored geometries, prepared once and cached with the reference data.
 

@@ -108,8 +108,8 @@ def query_partners(session: Session, ids: set[int], landlord_names: dict[str, st
             includes, polygons = parts.get(pid, ([], []))
             out[pid] = PartnerFacts(
                 id=pid, ref=p.ref, kind=p.kind_code, name=p.name, status=p.status, valid_from=p.valid_from,
-                valid_to=p.valid_to, age_band=p.age_band, housing_types=list(card["housing_types"]), landlords=landlords,
-                includes=includes, card=card,
+                valid_to=p.valid_to, age_band=p.age_band, housing_types=list(card["housing_types"]),
+                landlords=landlords, includes=includes, card=card,
                 sites=[(site["lon"], site["lat"], site) for site in site_dicts if site["lon"] is not None],
                 polygons=polygons,
             )

@@ -6,11 +6,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput, reject_nul
-from app.models import Kind, Landlord
+from app.models import Landlord
+from app.partners.kinds import unknown_codes
 from app.vocabulary import HOUSING_TYPE_LABELS, PERSON_AGES
 
 
@@ -66,8 +66,7 @@ def parse_options(session: Session, *, as_of=None, age=None, landlord=None, hous
     if kinds not in (None, "", []):
         if isinstance(kinds, str):
             kinds = [k.strip() for k in kinds.split(",") if k.strip()]
-        known = set(session.scalars(select(Kind.code)))
-        unknown = [k for k in kinds if k not in known]
+        unknown = unknown_codes(session, kinds)
         if unknown:
             raise InvalidInput(f"Type(s) de partenaire inconnu(s) : {_short(', '.join(unknown))}.",
                                code="unknown-kind", field="kinds")

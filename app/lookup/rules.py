@@ -98,7 +98,7 @@ class Defaults:
 
 
 def select_kinds(cand: Candidates, kinds: list[KindInfo], partners: dict[int, PartnerFacts], options: Options,
-            defaults: Defaults) -> list[KindSelection]:
+                 defaults: Defaults) -> list[KindSelection]:
     inside = bool(cand.units)
     by_kind_cover: dict[str, list[PartnerFacts]] = {}
     for pid in cand.covering:

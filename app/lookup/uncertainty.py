@@ -51,7 +51,7 @@ def _tolerance_deg2(uncertainty: Uncertainty) -> float:
 
 
 def flag_uncertain(session: Session, ref: Reference, kinds: list[KindInfo], cand: Candidates, options: Options,
-                    answer: dict, uncertainty: Uncertainty) -> None:
+                   answer: dict, uncertainty: Uncertainty) -> None:
     """Compare the answer at the point with the partners whose coverage meets the uncertainty
     region: a partner that covers part of the region but not the point is an alternative; a
     partner that covers the point but not the whole region may not cover the real address."""

@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from app import territories
 from app.errors import InvalidInput
-from app.models import Inventory, Kind, _now
+from app.models import Inventory, _now
+from app.partners.kinds import unknown_codes
 from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES, INVENTORY_UNKNOWN
 
 
@@ -20,8 +21,7 @@ def set_status(session: Session, code: str, kind_codes: list[str], status: str, 
     if str(typed) not in territories.existing(session, [typed]):
         raise InvalidInput(f"Territoire {typed} absent du référentiel chargé.{territories.absent_hint(session, typed)}",
                            field="territory")
-    known = set(session.scalars(select(Kind.code)))
-    unknown = [k for k in kind_codes if k not in known]
+    unknown = unknown_codes(session, kind_codes)
     if unknown or not kind_codes:
         raise InvalidInput(f"Type(s) inconnu(s) : {', '.join(unknown) or '(aucun)'}.", field="kinds")
     changed = 0

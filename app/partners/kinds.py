@@ -69,6 +69,12 @@ def all_kinds(session: Session) -> list[Kind]:
     return list(session.scalars(select(Kind).order_by(Kind.sort_order, Kind.code)))
 
 
+def unknown_codes(session: Session, codes) -> list[str]:
+    """The codes that name no kind of the catalogue, in their order (each caller says it its way)."""
+    known = set(session.scalars(select(Kind.code)))
+    return [code for code in codes if code not in known]
+
+
 def get_kind(session: Session, code: str) -> Kind:
     kind = session.get(Kind, code)
     if kind is None:
