@@ -13,7 +13,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import spatial
+from app import dialects
 from app.config import Settings
 from app.models import Meta
 
@@ -24,8 +24,8 @@ def engine_from_settings(settings: Settings) -> Engine:
     url = settings.DATABASE_URL
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return spatial.make_engine(
-        url, spatial.EngineOptions(spatialite_library=settings.SPATIALITE_LIBRARY_PATH)
+    return dialects.make_engine(
+        url, dialects.EngineOptions(spatialite_library=settings.SPATIALITE_LIBRARY_PATH)
     )
 
 
@@ -39,14 +39,8 @@ def read_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions for web and API requests, which only read: no transaction is opened, each
     statement reads what is committed (as PostgreSQL's default READ COMMITTED does inside a
     transaction anyway). On PostgreSQL this saves the BEGIN and ROLLBACK round trips of every
-    request; on SQLite the BEGIN. Writes (the optional demand counts) use `session_factory`."""
-    if engine.dialect.name == "postgresql":
-        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
-    else:
-        # not SQLAlchemy's AUTOCOMMIT on pysqlite: resetting it on return to the pool would give
-        # the connection back pysqlite's own transaction handling (see spatial.make_engine)
-        bind = engine.execution_options(**{spatial.NO_BEGIN: True})
-    return sessionmaker(bind, expire_on_commit=False)
+    request; on SQLite the BEGIN (app/dialects/). Writes (the optional demand counts) use `session_factory`."""
+    return sessionmaker(dialects.read_only(engine), expire_on_commit=False)
 
 
 @contextmanager
@@ -67,7 +61,7 @@ def upgrade(engine: Engine, revision: str = "head") -> list[dict]:
     """Migrate the schema; returns the reference units a data migration renamed
     ({"code", "old", "new"}), for the caller to show."""
     with engine.begin() as conn:
-        spatial.prepare_database(conn)
+        dialects.prepare_database(conn)
     with engine.begin() as conn:
         config = alembic_config(conn)
         command.upgrade(config, revision)

@@ -16,12 +16,12 @@ import shapely
 from geoalchemy2.shape import to_shape
 from shapely import wkb
 from shapely.geometry import mapping
-from sqlalchemy import select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import gaps, spatial, territories
+from app import dialects, gaps, territories
 from app.errors import InvalidInput
-from app.models import CoverageArea, Kind
+from app.models import CoverageArea, Kind, Territory
 
 DISPLAY_TOLERANCE = 0.0003  # degrees
 COORD_DECIMALS = 5  # ~1 m: enough for a screen, a third of the bytes of full precision
@@ -89,7 +89,7 @@ class UnitCoverage:
     partners: list[tuple[str, float]]  # every partner covering a real part of the unit, with its share
     share: float  # share of the unit's area the partners cover together
     geometry: object
-    inventory: str = "inconnu"  # inventorie | non_inventorie | inconnu (app/inventory.py)
+    inventory: str = "inconnu"  # inventorie | non_inventorie | inconnu (app/partners/inventory.py)
 
     @property
     def status_label(self) -> str:
@@ -198,11 +198,10 @@ def folium_map(geojson: dict, *, static_url, tile_url: str = "", tile_attributio
 
 def communes_geojson(session: Session, bbox: tuple[float, float, float, float], limit: int = 1500) -> dict:
     """Simplified commune outlines meeting a box (spatial index on both backends)."""
-    backend = spatial.backend_for(session)
-    rows = session.execute(text(
-        "SELECT t.code, t.name, ST_AsBinary(t.geom) FROM territory t WHERE t.level IN ('commune', 'arrondissement') "
-        f"AND {backend.box_filter('territory', 't')} LIMIT {int(limit)}"),
-        dict(zip(("minx", "miny", "maxx", "maxy"), bbox))).all()
+    rows = session.execute(
+        select(Territory.code, Territory.name, func.ST_AsBinary(Territory.geom))
+        .where(Territory.level.in_(("commune", "arrondissement")), dialects.box_meets(Territory.geom, *bbox))
+        .limit(int(limit))).all()
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"code": code, "nom": name},
          "geometry": rounded(wkb.loads(bytes(geom)).simplify(DISPLAY_TOLERANCE * 2, preserve_topology=True))}

@@ -1,5 +1,6 @@
 """The data model (SQLAlchemy 2, GeoAlchemy2). Same tables on SpatiaLite and PostGIS.
 
+Controlled values (levels, statuses, age bands…) and their labels are in app/vocabulary.py.
 Geometries are WGS84 (EPSG:4326). Stored geometries are always MULTIPOLYGON or POINT: SpatiaLite
 enforces the declared type, so callers convert with `app.geometry.as_multipolygon` first.
 """
@@ -33,15 +34,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-# Vocabularies (stored values; French labels live in app/vocabulary.py).
-TERRITORY_LEVELS = ("commune", "arrondissement", "iris")
-GROUP_LEVELS = ("departement", "region", "epci")
-KIND_MODES = ("territorial", "proximity")
-AGE_BANDS = ("adulte", "enfant", "tous")
-STATUSES = ("planned", "active", "suspended", "closed")
-PART_MODES = ("include", "exclude")
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -255,7 +247,7 @@ class Contact(Base):
 
 class PartnerAlias(Base):
     """Another source's record of the same structure, merged into this partner instead of making a
-    second card (app/matching.py): the record's ref (`data-inclusion:…`, `finess:…`), where it was
+    second card (app/partners/matching.py): the record's ref (`data-inclusion:…`, `finess:…`), where it was
     read and what matched it. A re-import of that record finds the partner by this ref."""
 
     __tablename__ = "partner_alias"
@@ -276,7 +268,7 @@ class PartnerAlias(Base):
 class CoveragePart(Base):
     """One typed part of a coverage area: a territory code or a custom polygon, in or out.
 
-    The parts are the truth; `CoverageArea.geom` is derived from them by app.coverage.
+    The parts are the truth; `CoverageArea.geom` is derived from them by app.partners.coverage.
     """
 
     __tablename__ = "coverage_part"
@@ -328,9 +320,6 @@ class Address(Base):
     lat: Mapped[float] = mapped_column(Float)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
     source: Mapped[str | None] = mapped_column(String(200))
-
-
-INVENTORY_STATUSES = ("inventorie", "non_inventorie")
 
 
 class Inventory(Base):

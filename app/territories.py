@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app import dialects
 from app.errors import TerritoryCodeError, UnknownTerritory
 from app.geometry import union
 from app.models import Territory, TerritoryGroup
@@ -221,9 +222,7 @@ def preload_geometries(session: Session, codes: list[TypedCode], cache: dict) ->
         if typed.is_unit and str(typed) not in cache:
             by_level.setdefault(typed.level, set()).add(typed.code)
     for level, wanted in by_level.items():
-        wanted_list = sorted(wanted)
-        for start in range(0, len(wanted_list), 900):
-            chunk = wanted_list[start:start + 900]
+        for chunk in dialects.chunked(sorted(wanted)):
             for code, geom in session.execute(
                 select(Territory.code, Territory.geom.ST_AsBinary()).where(
                     Territory.level == level, Territory.code.in_(chunk))
@@ -238,9 +237,7 @@ def existing(session: Session, codes: list[TypedCode]) -> set[str]:
     for typed in codes:
         by_level.setdefault(typed.level, set()).add(typed.code)
     for level, wanted in by_level.items():
-        wanted_list = sorted(wanted)
-        for start in range(0, len(wanted_list), 900):
-            chunk = wanted_list[start:start + 900]
+        for chunk in dialects.chunked(sorted(wanted)):
             if level in UNIT_LEVELS:
                 query = select(Territory.code).where(Territory.level == level, Territory.code.in_(chunk))
             else:
@@ -345,10 +342,7 @@ def unit_names(session: Session, typed_codes: list[str]) -> dict[str, str]:
 
 def reference_extent(session: Session) -> tuple[float, float, float, float] | None:
     """Bounding box (minx, miny, maxx, maxy) of the loaded reference; None when it is empty."""
-    from app.spatial import backend_for
-
-    row = session.execute(text(backend_for(session).extent_sql("territory"))).one()
-    return None if row[0] is None else tuple(float(v) for v in row)
+    return dialects.extent(session, Territory.geom)
 
 
 def reference_summary(session: Session) -> dict:

@@ -1,13 +1,27 @@
-"""Controlled vocabularies and their French labels (shown to users, accepted in files/API)."""
+"""Controlled vocabularies: the values stored, accepted in files and the API, and their French
+labels. Each vocabulary is written once, as its labels; the tuples of values are derived from them.
+The models, the registry's checks, the sheets, the API (`/api/v1/vocabularies`), the OpenAPI
+document and the command line's choices all read them here."""
 
+# A partner's or a kind's public (docs/eligibility.md): a partner's own band wins over its kind's.
 AGE_BAND_LABELS = {"adulte": "Adultes", "enfant": "Enfants et adolescents", "tous": "Tous âges"}
+AGE_BANDS = tuple(AGE_BAND_LABELS)
+ALL_AGES = "tous"
+# A person's age in a request (lookup, gap analysis, coverage map): "tous" is nobody's age.
+PERSON_AGES = tuple(band for band in AGE_BANDS if band != ALL_AGES)
+# The public a gap analysis is about, in running text ("Public : adultes").
+AGE_PUBLIC_LABELS = {"adulte": "adultes", "enfant": "enfants et adolescents"}
 
+# A partner's life cycle (`valid_from` / `valid_to` win over it: app/partners/availability.py).
 STATUS_LABELS = {
     "planned": "En projet",
     "active": "En fonctionnement",
     "suspended": "Suspendu",
     "closed": "Fermé",
 }
+STATUSES = tuple(STATUS_LABELS)
+# The same statuses as the partner sheet writes them (docs/partner-sheet.md).
+STATUS_SHEET_WORDS = {"active": "actif", "planned": "prevu", "suspended": "suspendu", "closed": "ferme"}
 
 HOUSING_TYPE_LABELS = {
     "parc_social": "Logement social",
@@ -16,8 +30,11 @@ HOUSING_TYPE_LABELS = {
     "logement_accompagne": "Logement accompagné (résidence accueil, pension de famille)",
     "sans_logement": "Personnes sans logement",
 }
+HOUSING_TYPES = tuple(HOUSING_TYPE_LABELS)
 
+# How a kind is found: a coverage area, or the distance to its sites.
 MODE_LABELS = {"territorial": "Compétence territoriale", "proximity": "À proximité"}
+KIND_MODES = tuple(MODE_LABELS)
 
 LEVEL_LABELS = {
     "commune": "Commune",
@@ -27,8 +44,22 @@ LEVEL_LABELS = {
     "region": "Région",
     "epci": "EPCI",
 }
+# Reference units have a contour; groups are unions of communes.
+TERRITORY_LEVELS = ("commune", "arrondissement", "iris")
+GROUP_LEVELS = ("departement", "region", "epci")
 
+# A coverage part adds to the area or is cut out of it.
+PART_MODES = ("include", "exclude")
 CUSTOM_POLYGON_LABEL = "polygone personnalisé"
+
+# Whether a territory was surveyed for a kind (app/partners/inventory.py): stored values, and "inconnu"
+# where nothing is recorded.
+INVENTORY_LABELS = {"inventorie": "inventorié", "non_inventorie": "non inventorié", "inconnu": "inventaire inconnu"}
+INVENTORY_STATUSES = ("inventorie", "non_inventorie")
+INVENTORY_UNKNOWN = "inconnu"
+
+# A kind's status in a lookup answer (docs/eligibility.md).
+KIND_ANSWER_STATUSES = ("none", "outside", "restricted", "covered", "found")
 
 # Precision of a geocoding match (app.geocoding).
 GEOCODING_LEVEL_LABELS = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}

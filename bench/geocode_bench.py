@@ -145,7 +145,8 @@ def correct(query: dict, answer: dict | None) -> bool:
 
 
 def build_local(tmp: Path) -> str:
-    from app import db, kinds
+    from app import db
+    from app.partners import kinds
     from importers import IMPORTERS
     from importers.base import run
 

@@ -144,7 +144,8 @@ def _status_mb(key: str) -> int:
 def worker(url: str, qfile: str, out: str) -> None:
     """A server process: start as `maillage serve` does, then answer every query."""
     t0 = time.perf_counter()
-    from app import create_app, geocoding, state
+    from app import geocoding
+    from app.web import create_app, state
 
     application = create_app({"DATABASE_URL": url})
     st = state(application)

@@ -97,7 +97,7 @@ def baseline(url: str, path: Path) -> float:
 def partner_sheet(path: Path) -> dict:
     """The synthetic nationwide partner set as a sheet: each partner on two rows (a second contact
     on a continuation row), ~5,000 rows."""
-    from importers import partners_sheet
+    from app.exchange import partner_sheet
 
     data = generate(str(COMMUNES))
     rows = []
@@ -107,8 +107,8 @@ def partner_sheet(path: Path) -> dict:
         record["coverage"] = {"include": record["coverage"].get("include", []), "exclude": [], "polygons": []}
         record.setdefault("reserved_landlords", [])
         record["contacts"].append({"label": "Secrétariat", "phone": "01 00 00 00 00"})
-        rows.extend(partners_sheet.partner_rows(record))
-    path.write_bytes(partners_sheet.csv_bytes(rows))
+        rows.extend(partner_sheet.partner_rows(record))
+    path.write_bytes(partner_sheet.csv_bytes(rows))
     return {"partners": len(data["partners"]), "rows": len(rows)}
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import kinds  # noqa: E402
+from app.partners import kinds  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.db import engine_from_settings, set_meta, transaction, upgrade  # noqa: E402
 from app.lookup import lookup_many, parse_options  # noqa: E402

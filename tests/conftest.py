@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from app import demo, kinds
+from app.partners import kinds
+from importers import demo
 from app.config import PROJECT_ROOT, load_settings
 from app.db import engine_from_settings, transaction, upgrade
 
@@ -174,7 +175,7 @@ def empty_session(empty_conn):
 
 @pytest.fixture(scope="session")
 def demo_app(demo_url):
-    from app import create_app
+    from app.web import create_app
 
     application = create_app({"DATABASE_URL": demo_url})
     application.config["TESTING"] = True

@@ -1,6 +1,6 @@
 """An independent implementation of docs/eligibility.md, to check the real lookup against.
 
-Written from the page, not from app/lookup.py: it reads only the territory contours and the kind
+Written from the page, not from app/lookup/: it reads only the territory contours and the kind
 catalogue from the database and takes every partner fact from the records the caller generated.
 Geometry with shapely (a coverage area is the union of its included parts minus its excluded
 parts), distances by haversine. Plain and slow on purpose: it must be easy to check by eye.

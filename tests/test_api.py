@@ -4,7 +4,7 @@
 import pytest
 from openapi_schema_validator import OAS31Validator
 
-from app.api.openapi import openapi_document
+from app.web.api.openapi import openapi_document
 from tests.points import BONDY_NORD, LYON, PARIS_13
 
 SPEC = openapi_document()
@@ -223,3 +223,15 @@ def test_status_reports_backend_and_dataset(client, backend):
 
 def test_ping_is_trivial(client):
     assert client.get("/api/v1/ping").get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("query, code, title", [
+    ("q=", "empty-address", "Adresse vide"),
+    (f"q={'x' * 201}", "address-too-long", "Adresse trop longue"),
+    ("q=12%01rue", "invalid-address", "Adresse illisible"),
+])
+def test_geocoding_problems_have_their_title_and_match_the_published_schema(client, query, code, title):
+    """These codes were raised without a registered title: the answer said "Erreur" and its code
+    was outside the schema's enum."""
+    body = problem(client.get(f"/api/v1/geocode?{query}"), 400, code)
+    assert body["title"] == title

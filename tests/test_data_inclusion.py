@@ -8,8 +8,9 @@ from data_inclusion.schema.v1 import Service, Structure
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import data_inclusion, registry
+from app.exchange import data_inclusion
 from app.models import Partner
+from app.partners import cards, registry
 from importers import data_inclusion as di_import
 from importers.base import ImportRejected
 from tests.helpers import answer, import_file, kind, refs
@@ -51,7 +52,7 @@ def test_export_is_valid_against_the_official_schema(demo_conn):
 
 def test_closed_and_planned_partners_are_not_exported(demo_conn):
     with session_of(demo_conn) as session:
-        record = registry.record_of(session.scalar(select(Partner).where(Partner.ref == "demo:ccas-bondy")))
+        record = cards.record_of(session.scalar(select(Partner).where(Partner.ref == "demo:ccas-bondy")))
         registry.upsert_partner(session, {**record, "status": "closed"})
         registry.upsert_partner(session, {**record, "ref": "test:futur", "status": "planned", "valid_from": "2027-03-01"})
         session.commit()
@@ -61,7 +62,7 @@ def test_closed_and_planned_partners_are_not_exported(demo_conn):
 
 def test_export_refuses_objects_the_schema_refuses(demo_conn):
     with session_of(demo_conn) as session:
-        record = registry.record_of(session.scalar(select(Partner).where(Partner.ref == "demo:ccas-bondy")))
+        record = cards.record_of(session.scalar(select(Partner).where(Partner.ref == "demo:ccas-bondy")))
         record["contacts"] = [{"label": "Accueil", "email": "accueil@exemple..org"}]  # refused by EmailStr
         registry.upsert_partner(session, record)
         session.commit()

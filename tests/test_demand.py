@@ -6,9 +6,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import create_app, gap_exports, gaps
+from app import gaps
 from app.db import data_version
+from app.gaps import exports as gap_exports
 from app.models import UnmetDemand
+from app.web import create_app
 from tests.points import BONDY_NORD, BONDY_SUD, LYON
 
 
@@ -75,6 +77,6 @@ def test_gap_exports_show_small_counts_as_less_than_five(counting_app):
 
 
 def test_small_counts_are_hidden():
-    from app.demand import shown
+    from app.gaps.demand import shown
 
     assert (shown(0), shown(1), shown(4), shown(5), shown(12)) == (0, "< 5", "< 5", 5, 12)

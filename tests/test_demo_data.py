@@ -7,8 +7,8 @@ from shapely import wkb
 from shapely.geometry import Point
 from sqlalchemy import select, text
 
-from app.demo import DEMO_DIR
 from app.models import Kind
+from importers.demo import DEMO_DIR
 
 DATA = json.loads((DEMO_DIR / "partners.json").read_text(encoding="utf-8"))
 PARTNERS = DATA["partners"]

@@ -47,3 +47,33 @@ def test_dev_sh_computes_its_lock_digest_for_demo_and_test():
     assert demo.returncode == 0 and test.returncode == 0, demo.stderr + test.stderr
     assert "pysqlite3==" in demo.stdout and "pytest==" not in demo.stdout
     assert "pytest==" in test.stdout
+
+
+def test_module_paths_and_names_the_docs_give_exist():
+    """README.md and docs/ name modules (`app/lookup/`, `app.partners.registry.upsert_partner`):
+    after a module moves, every such name must still lead somewhere."""
+    import importlib
+    import re
+
+    texts = {"README.md": README, **{f"docs/{p.name}": p.read_text(encoding="utf-8")
+                                     for p in (PROJECT_ROOT / "docs").rglob("*.md")}}
+    wrong = []
+    for where, text in texts.items():
+        for path in re.findall(r"`((?:app|importers)/[\w/.-]*)`", text):
+            if not (PROJECT_ROOT / path).exists():
+                wrong.append(f"{where}: {path}")
+        for dotted in re.findall(r"`((?:app|importers)(?:\.\w+)+)`", text):
+            parts = dotted.split(".")
+            for cut in range(len(parts), 0, -1):
+                try:
+                    target = importlib.import_module(".".join(parts[:cut]))
+                except ImportError:
+                    continue
+                for attribute in parts[cut:]:
+                    target = getattr(target, attribute, None)
+                if target is None:
+                    wrong.append(f"{where}: {dotted}")
+                break
+            else:
+                wrong.append(f"{where}: {dotted}")
+    assert not wrong, wrong

@@ -4,7 +4,7 @@ connection (a restart, a dropped idle connection) without an error reaching the 
 import pytest
 from sqlalchemy import create_engine, text
 
-from app import spatial
+from app.dialects import postgis
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL, make_engine
 
 pytestmark = pytest.mark.skipif("postgis" not in BACKENDS, reason="PostgreSQL only (pool of server connections)")
@@ -23,7 +23,7 @@ def test_an_idle_connection_lost_by_the_server_is_replaced(databases, monkeypatc
         with engine.connect() as conn:
             first = conn.execute(text("SELECT pg_backend_pid()")).scalar()
         _kill(first)  # the pooled connection is now dead
-        monkeypatch.setattr(spatial, "PING_AFTER_IDLE_S", 0.0)  # it has been idle "long enough"
+        monkeypatch.setattr(postgis, "PING_AFTER_IDLE_S", 0.0)  # it has been idle "long enough"
         with engine.connect() as conn:
             second = conn.execute(text("SELECT pg_backend_pid()")).scalar()
         assert second != first
@@ -41,7 +41,7 @@ def test_a_connection_in_steady_use_is_not_pinged(databases, monkeypatch):
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         assert pings == []
-        monkeypatch.setattr(spatial, "PING_AFTER_IDLE_S", 0.0)
+        monkeypatch.setattr(postgis, "PING_AFTER_IDLE_S", 0.0)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         assert len(pings) == 1

@@ -10,8 +10,8 @@ from shapely.geometry import Point, shape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import registry
 from app.models import Partner
+from app.partners import cards, registry
 from bench.synthetic_finess import Establishment, file_text, geoloc_line, structure_line
 from importers import finess
 from importers.base import ImportRejected
@@ -111,7 +111,7 @@ def test_lambert93_and_overseas_projections_land_in_their_communes(demo_conn, tm
     shapes = contours({"01451", "97302", "974"})
     with session_of(demo_conn) as session:
         for nofiness, commune in (("010000024", "01451"), ("970300026", "97302"), ("970400024", "97411")):
-            site = registry.record_of(partner(session, nofiness))["sites"][0]
+            site = cards.record_of(partner(session, nofiness))["sites"][0]
             assert site["code_insee"] == commune
             assert shapes[commune].buffer(0.002).contains(Point(site["lon"], site["lat"])), (nofiness, site)
 
@@ -136,7 +136,7 @@ def test_upsert_by_finess_number_keeps_what_people_added_closes_and_reopens(demo
         assert partner(session, "930000037").kind_code == "residence_accueil"  # recognised by its name
         assert partner(session, "930000045") is None  # a pharmacy is not followed
         # someone adds how to refer and a contact to the CMP
-        record = registry.record_of(a)
+        record = cards.record_of(a)
         record["how_to_refer"] = "Premier rendez-vous infirmier, sans ordonnance."
         record["contacts"] = [{"label": "Secrétariat", "phone": "01 48 00 00 09"}]
         registry.upsert_partner(session, record)
@@ -201,7 +201,7 @@ def test_a_missing_geolocation_falls_back_to_the_commune(demo_conn, tmp_path):
         a = partner(session, "930000011")
         # Nantes is in France, so a Lambert-93 position there is kept as given: only wrong projections
         # or absurd values are replaced
-        assert round(registry.record_of(a)["sites"][0]["lon"], 2) == -1.55
+        assert round(cards.record_of(a)["sites"][0]["lon"], 2) == -1.55
 
 
 def test_coordinates_in_the_wrong_projection_use_the_commune(demo_conn, tmp_path):

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from app import inventory
 from app.lookup import lookup_many, parse_options
-from app.registry import upsert_landlord, upsert_partner
+from app.partners import inventory
+from app.partners.registry import upsert_landlord, upsert_partner
 from tests.helpers import answer, kind, refs
 from tests.points import BONDY_NORD, BONDY_SUD, MONTREUIL, PARIS_8, PARIS_13, VINCENNES
 

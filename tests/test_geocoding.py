@@ -43,7 +43,7 @@ def geo_session(geo_engine):
 
 @pytest.fixture(scope="session")
 def geo_app(geo_url):
-    from app import create_app
+    from app.web import create_app
 
     application = create_app({"DATABASE_URL": geo_url})
     yield application

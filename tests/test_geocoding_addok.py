@@ -107,7 +107,7 @@ def test_a_self_hosted_addok_answers_at_the_house_number(geo_session, addok_geoc
 
 
 def test_lookup_by_address_through_addok_gives_the_coverage(geo_url, addok_url):
-    from app import create_app
+    from app.web import create_app
 
     application = create_app({"DATABASE_URL": geo_url, "GEOCODERS": "ban-api", "BAN_API_URL": addok_url[0]})
     try:

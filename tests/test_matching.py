@@ -9,10 +9,10 @@ from pyproj import Transformer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import registry
 from app.config import PROJECT_ROOT
-from app.matching import normalise_name
 from app.models import Partner, PartnerAlias
+from app.partners import cards, registry
+from app.partners.matching import normalise_name
 from bench.synthetic_finess import Establishment, file_text, geoloc_line, structure_line
 from importers import data_inclusion as di_import
 from importers import finess, partners_json
@@ -61,7 +61,7 @@ def test_names_are_compared_without_case_accents_articles_or_punctuation():
 
 def test_a_siret_match_merges_without_asking(demo_conn, tmp_path):
     with session_of(demo_conn) as session:
-        record = registry.record_of(partner(session, "demo:ccas-bondy"))
+        record = cards.record_of(partner(session, "demo:ccas-bondy"))
         registry.upsert_partner(session, {**record, "siret": SIRET, "how_to_refer": "Accueil sans rendez-vous le matin."})
         session.commit()
     before = count(demo_conn, "ccas")
@@ -82,7 +82,7 @@ def test_a_siret_match_merges_without_asking(demo_conn, tmp_path):
             "data-inclusion:dora--77", "data-inclusion", "structures.json", 1, "siret")
     assert not import_file(demo_conn, di_import, path).changed  # idempotent
     with session_of(demo_conn) as session:
-        from app.directory import partner_detail
+        from app.partners.directory import partner_detail
 
         [also] = partner_detail(session, partner(session, "demo:ccas-bondy").id)["provenance"]["also_from"]
         assert also == {"ref": "data-inclusion:dora--77", "source": "data-inclusion", "file": "structures.json",
@@ -92,7 +92,7 @@ def test_a_siret_match_merges_without_asking(demo_conn, tmp_path):
 def test_a_placeholder_siret_is_no_identifier(demo_conn, tmp_path):
     with session_of(demo_conn) as session:
         for ref in ("demo:ccas-bondy", "demo:ccas-montreuil"):
-            registry.upsert_partner(session, {**registry.record_of(partner(session, ref)), "siret": "00000000000000"})
+            registry.upsert_partner(session, {**cards.record_of(partner(session, ref)), "siret": "00000000000000"})
         session.commit()
     path = dump(tmp_path, {"id": "dora--78", "nom": "Centre social municipal", "siret": "00000000000000",
                            "code_insee": "93010", "reseaux_porteurs": ["ccas-cias"]})
@@ -136,7 +136,7 @@ def test_a_name_and_commune_match_is_reported_and_a_person_decides(demo_conn, tm
                            "telephone": "01 48 50 00 01", "reseaux_porteurs": ["ccas-cias"]},
                 {"id": "dora--80", "nom": "CCAS de Bondy", "code_insee": "93008", "reseaux_porteurs": ["ccas-cias"]})
     with session_of(demo_conn) as session:
-        registry.upsert_partner(session, {**registry.record_of(partner(session, "demo:ccas-bondy")),
+        registry.upsert_partner(session, {**cards.record_of(partner(session, "demo:ccas-bondy")),
                                           "name": "CCAS de Bondy"})
         session.commit()
     before = count(demo_conn, "ccas")
@@ -179,5 +179,5 @@ def test_a_similar_name_of_the_same_kind_elsewhere_or_of_another_kind_is_created
 
 def registry_record(conn, ref):
     with session_of(conn) as session:
-        record = registry.record_of(partner(session, ref))
+        record = cards.record_of(partner(session, ref))
     return json.loads(json.dumps(record, default=str))

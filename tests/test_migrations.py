@@ -49,7 +49,7 @@ def test_migration_0007_restores_the_articles_and_reports_each_rename(backend, d
     from app.cli import main
     from importers import data_france
     from importers.base import run
-    from importers.reference_data import official_names
+    from app.exchange.data_france import official_names
 
     url = databases.new_url(backend)
     engine = make_engine(url)

@@ -4,7 +4,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from app.api.openapi import openapi_document
+from app.web.api.openapi import openapi_document
 
 
 def test_document_is_valid_openapi_3_1():

@@ -9,8 +9,9 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app import registry
+from app.exchange import partner_sheet
 from app.models import Landlord, Partner
+from app.partners import cards, registry
 from importers import partners_sheet
 from importers.base import ImportRejected
 from tests.helpers import answer, import_file, kind, refs
@@ -57,7 +58,7 @@ def add_rich_partner(conn):
 
 def all_records(conn):
     with session_of(conn) as session:
-        return partners_sheet.stored_records(session)
+        return partner_sheet.stored_records(session)
 
 
 def delete_all_partners(conn, *, landlords: bool):
@@ -72,7 +73,7 @@ def delete_all_partners(conn, *, landlords: bool):
 
 def export(conn, path, **options):
     with session_of(conn) as session:
-        return partners_sheet.export(session, path, **options)
+        return partner_sheet.export(session, path, **options)
 
 
 def partner_state(conn):
@@ -126,9 +127,9 @@ def test_reimport_changes_nothing_and_says_so(demo_conn, tmp_path):
 def write_csv(path, rows, *, delimiter=";", encoding="utf-8", header=None):
     out = io.StringIO(newline="")
     writer = csv.writer(out, delimiter=delimiter)
-    writer.writerow(header or partners_sheet.COLUMN_NAMES)
+    writer.writerow(header or partner_sheet.COLUMN_NAMES)
     for row in rows:
-        writer.writerow([row.get(c, "") for c in partners_sheet.COLUMN_NAMES] if isinstance(row, dict) else row)
+        writer.writerow([row.get(c, "") for c in partner_sheet.COLUMN_NAMES] if isinstance(row, dict) else row)
     path.write_bytes(out.getvalue().encode(encoding))
     return path
 
@@ -171,7 +172,7 @@ def test_rows_create_partners_with_provenance_and_continuation_sites(demo_conn, 
 ])
 def test_unreadable_sheets_are_refused_and_change_nothing(demo_conn, tmp_path, case, expected):
     path = tmp_path / "p.csv"
-    names = list(partners_sheet.COLUMN_NAMES)
+    names = list(partner_sheet.COLUMN_NAMES)
     if case == "latin1":
         write_csv(path, [{**CLSM, "nom": "CLSM Épinay"}], encoding="latin-1")
     elif case == "pipe_delimiter":
@@ -193,7 +194,7 @@ def test_unreadable_sheets_are_refused_and_change_nothing(demo_conn, tmp_path, c
         path = tmp_path / "p.xls"
         path.write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 100)
     elif case == "broken_xlsx":
-        partners_sheet.write_xlsx(tmp_path / "ok.xlsx", [[CLSM.get(c, "") for c in names]], [])
+        partner_sheet.write_xlsx(tmp_path / "ok.xlsx", [[CLSM.get(c, "") for c in names]], [])
         path = tmp_path / "p.xlsx"
         path.write_bytes((tmp_path / "ok.xlsx").read_bytes()[:900])
     state = partner_state(demo_conn)
@@ -300,7 +301,7 @@ def test_polygons_from_a_geopackage_in_lambert93(demo_conn, tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
 
-    from app.gis_io import write_gpkg
+    from app.exchange.gis_files import write_gpkg
 
     # Bondy's south, in Lambert-93: an exclusion carved out of the commune
     gdf = gpd.GeoDataFrame({"identifiant": ["t:clsm"], "mode": ["exclure"], "libelle": ["Bondy sud"]},
@@ -310,7 +311,7 @@ def test_polygons_from_a_geopackage_in_lambert93(demo_conn, tmp_path):
     assert report.created == 1
     with session_of(demo_conn) as session:
         assert "t:clsm" not in refs(kind(answer(session, BONDY_SUD), "clsm"))
-        record = registry.record_of(session.scalar(select(Partner).where(Partner.ref == "t:clsm")))
+        record = cards.record_of(session.scalar(select(Partner).where(Partner.ref == "t:clsm")))
         assert [(p["mode"], p["label"]) for p in record["coverage"]["polygons"]] == [("exclude", "Bondy sud")]
 
 
@@ -349,16 +350,16 @@ def test_dry_run_reports_and_writes_nothing(demo_conn, tmp_path):
 
 def test_blank_template(demo_conn, tmp_path):
     with session_of(demo_conn) as session:
-        partners_sheet.template(tmp_path / "modele.xlsx", session)
-        partners_sheet.template(tmp_path / "modele.csv", session)
+        partner_sheet.template(tmp_path / "modele.xlsx", session)
+        partner_sheet.template(tmp_path / "modele.csv", session)
     values = xlsx_values(tmp_path / "modele.xlsx")
-    assert values["Partenaires"] == [partners_sheet.COLUMN_NAMES]
-    assert [r[0] for r in values["Aide"][1:len(partners_sheet.COLUMNS) + 1]] == partners_sheet.COLUMN_NAMES
+    assert values["Partenaires"] == [partner_sheet.COLUMN_NAMES]
+    assert [r[0] for r in values["Aide"][1:len(partner_sheet.COLUMNS) + 1]] == partner_sheet.COLUMN_NAMES
     assert ["clsm", None, "Conseil local de santé mentale (CLSM)"] in [r[:3] for r in values["Aide"]]
     workbook = load_workbook(tmp_path / "modele.xlsx")
     formulas = [v.formula1 for v in workbook["Partenaires"].data_validations.dataValidation]
     assert any("clsm" in f and "secteur_psy_adulte" in f for f in formulas)
-    assert (tmp_path / "modele.csv").read_bytes() == "\ufeff".encode() + (";".join(partners_sheet.COLUMN_NAMES) + "\r\n").encode()
+    assert (tmp_path / "modele.csv").read_bytes() == "\ufeff".encode() + (";".join(partner_sheet.COLUMN_NAMES) + "\r\n").encode()
     with pytest.raises(ImportRejected) as info:
         import_file(demo_conn, partners_sheet, tmp_path / "modele.xlsx")
     assert "aucune ligne de données" in info.value.report.rejected[0].message
@@ -400,3 +401,24 @@ def test_home_page_links_to_the_templates(client):
     page = client.get("/").data.decode()
     assert 'href="/modeles/partenaires.xlsx"' in page and 'href="/modeles/partenaires.csv"' in page
     assert page.count("Transmettre vos partenaires") == 1 and "<title>Qui contacter ?" in page
+
+
+def test_reading_a_workbook_with_its_landlords_writes_nothing(demo_conn, tmp_path):
+    """`read` is pure: a partner reserved to a landlord of the workbook's `Bailleurs` sheet is
+    valid before anything is written (read used to upsert the landlords in a savepoint it rolled
+    back; importers.base.run now refuses a read that writes)."""
+    from app.db import session_wrote
+    from importers.base import Report
+
+    add_rich_partner(demo_conn)
+    export(demo_conn, tmp_path / "a.xlsx")
+    delete_all_partners(demo_conn, landlords=True)
+    with session_of(demo_conn) as session:
+        report = Report(source=partners_sheet.NAME)
+        batch = partners_sheet.read(tmp_path / "a.xlsx", report=report, session=session,
+                                    polygons=tmp_path / "a-polygones.geojson")
+        assert report.ok, [str(p) for p in report.rejected]
+        assert not session_wrote(session)
+        assert session.get(Landlord, "test-bailleur") is None
+    assert "test-bailleur" in [landlord["code"] for landlord in batch.landlords]
+    assert import_file(demo_conn, partners_sheet, tmp_path / "a.xlsx", polygons=tmp_path / "a-polygones.geojson").created

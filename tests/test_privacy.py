@@ -7,8 +7,8 @@ import requests
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from app import create_app
 from app.models import Base
+from app.web import create_app
 from tests.points import BONDY_NORD
 
 
@@ -48,7 +48,7 @@ def test_request_logs_never_show_the_point(demo_url, caplog):
 
 
 def test_an_unexpected_error_logs_the_route_not_the_query(demo_app, caplog, monkeypatch):
-    import app.api.routes as routes
+    import app.web.api.routes as routes
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")

@@ -7,7 +7,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 
 from app.models import CoverageArea, Partner
-from app.registry import InvalidRecord, upsert_partner
+from app.partners.registry import InvalidRecord, upsert_partner
 from tests.helpers import answer, kind, refs
 from tests.points import BONDY_SUD, MONTREUIL
 

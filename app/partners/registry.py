@@ -19,12 +19,12 @@ from shapely.geometry import Point, box
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app import coverage, territories
+from app import territories
 from app.errors import InvalidInput, MaillageError
 from app.geometry import as_multipolygon, check_lon_lat, from_geojson
+from app.partners import cards, coverage
+from app.partners.cards import SCALARS
 from app.models import (
-    AGE_BANDS,
-    STATUSES,
     Contact,
     CoveragePart,
     Kind,
@@ -35,7 +35,7 @@ from app.models import (
     Site,
     _now,
 )
-from app.vocabulary import HOUSING_TYPE_LABELS
+from app.vocabulary import AGE_BANDS, HOUSING_TYPE_LABELS, STATUSES
 
 REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,119}$")
 FINESS_RE = re.compile(r"^(?:\d{2}|2[AB])\d{7}$")
@@ -43,14 +43,6 @@ SIRET_RE = re.compile(r"^\d{14}$")
 POSTCODE_RE = re.compile(r"^\d{5}$")
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 URL_RE = re.compile(r"^https?://[^\s<>\"]+$")
-SITE_FIELDS = ("name", "role", "address", "postcode", "city", "code_insee", "phone", "email", "opening_hours",
-               "accessibility", "finess", "capacity")
-CONTACT_FIELDS = ("label", "phone", "email", "url", "hours", "notes")
-SCALARS = (
-    "name", "description", "how_to_refer", "website", "age_band", "housing_types", "eligibility",
-    "capacity", "status", "valid_from", "valid_to", "finess", "siret", "data_inclusion_id",
-    "last_verified_at",
-)
 
 
 @dataclass
@@ -408,12 +400,12 @@ def upsert_partner(
 
 def merge_into(session: Session, partner: Partner, clean: dict, *, matched_on: str, source: str,
                source_file: str | None, source_row: int | None, check_cache: dict | None = None) -> str:
-    """Merge another source's record of the same structure into a stored partner (app/matching.py):
+    """Merge another source's record of the same structure into a stored partner (app/partners/matching.py):
     the partner keeps what it has and its own provenance, takes what it lacks from the record, and
     the record's ref becomes its alias. 'merged' the first time, then 'updated' or 'unchanged'."""
-    from app import matching
+    from app.partners import matching
 
-    merged = matching.fill(record_of(partner), clean)
+    merged = matching.fill(cards.record_of(partner), clean)
     result = upsert_partner(session, merged, source=partner.source, source_file=partner.source_file,
                             source_row=partner.source_row, source_hash=partner.source_hash,
                             check_cache=check_cache, stored=partner)
@@ -431,7 +423,7 @@ STORED_OPTIONS = (selectinload(Partner.sites), selectinload(Partner.contacts), s
 
 
 def load_stored(session: Session, refs: list[str]) -> dict[str, Partner]:
-    """Partners by ref with everything `record_of` and `upsert_partner` read, in a few queries."""
+    """Partners by ref with everything `cards.record_of` and `upsert_partner` read, in a few queries."""
     out: dict[str, Partner] = {}
     for start in range(0, len(refs), 500):
         chunk = refs[start:start + 500]
@@ -499,9 +491,21 @@ def _site_model(position: int, site: dict) -> Site:
     return model
 
 
-def upsert_landlord(session: Session, code: str, name: str, siren: str | None = None) -> str:
+def check_landlord_code(code: str) -> str:
     if not re.match(r"^[a-z0-9][a-z0-9-]{0,59}$", code or ""):
         raise InvalidInput(f"code de bailleur invalide « {code} » (minuscules, chiffres et tirets)")
+    return code
+
+
+def validation_cache(session: Session, *, landlords=()) -> dict:
+    """A cache for `normalise` across the records of one import that knows, besides the stored
+    landlords, those the import brings: a file may define the landlords its partners are reserved
+    to, and its partners are valid before anything is written."""
+    return {"landlords": set(session.scalars(select(Landlord.code))) | set(landlords)}
+
+
+def upsert_landlord(session: Session, code: str, name: str, siren: str | None = None) -> str:
+    check_landlord_code(code)
     landlord = session.get(Landlord, code)
     if landlord is None:
         session.add(Landlord(code=code, name=name, siren=siren))
@@ -511,37 +515,3 @@ def upsert_landlord(session: Session, code: str, name: str, siren: str | None = 
         return "unchanged"
     landlord.name, landlord.siren = name, siren
     return "updated"
-
-
-def record_of(partner: Partner) -> dict:
-    """The record a stored partner was written from (the inverse of `normalise`): what exports
-    write and what importers that enrich an existing partner start from."""
-    from geoalchemy2.shape import to_shape
-    from shapely.geometry import mapping
-
-    record = {"ref": partner.ref, "kind": partner.kind_code}
-    for name in SCALARS:
-        value = getattr(partner, name)
-        record[name] = value.isoformat() if isinstance(value, dt.date) else value
-    record["housing_types"] = list(partner.housing_types or [])
-    record["reserved_landlords"] = partner.reserved_landlords
-    sites = []
-    for site in partner.sites:
-        out = {name: getattr(site, name) for name in SITE_FIELDS}
-        if site.geom is not None:
-            point = to_shape(site.geom)
-            out["lon"], out["lat"] = point.x, point.y
-        else:
-            out["lon"] = out["lat"] = None
-        sites.append(out)
-    record["sites"] = sites
-    record["contacts"] = [{name: getattr(c, name) for name in CONTACT_FIELDS} for c in partner.contacts]
-    coverage_record: dict = {"include": [], "exclude": [], "polygons": []}
-    for part in partner.parts:
-        if part.code:
-            coverage_record[part.mode].append(part.code)
-        else:
-            coverage_record["polygons"].append({"mode": part.mode, "label": part.label,
-                                                "geometry": mapping(to_shape(part.geom))})
-    record["coverage"] = coverage_record
-    return record

@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.geocoding import Geocoder
-from app.geometry import buffer_m
 from app.geocoding.base import Candidate
+from app.geometry import buffer_m
 from app.lookup import Options, Uncertainty, lookup
 
 STREET_WITHOUT_EXTENT_M = 300  # a remote geocoder's street match: how far the address may be

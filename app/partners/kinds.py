@@ -5,17 +5,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
-from app.models import AGE_BANDS, KIND_MODES, Kind
+from app.models import Kind, Partner, Site
+from app.vocabulary import AGE_BANDS, KIND_MODES
 
-# Sites of proximity kinds (housing, CMP, GEM…) whose box meets `{box}`, a spatial.Backend box
-# filter on alias `s`; `p` is the partner, `k` its kind.
-PROXIMITY_SITES_SQL = ("FROM site s JOIN partner p ON p.id = s.partner_id JOIN kind k ON k.code = p.kind_code "
-                       "WHERE k.mode = 'proximity' AND {box}")
 
 CATALOGUE = PROJECT_ROOT / "geodata" / "kinds.csv"
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "oui": True, "non": False}
@@ -72,6 +69,12 @@ def all_kinds(session: Session) -> list[Kind]:
     return list(session.scalars(select(Kind).order_by(Kind.sort_order, Kind.code)))
 
 
+def unknown_codes(session: Session, codes) -> list[str]:
+    """The codes that name no kind of the catalogue, in their order (each caller says it its way)."""
+    known = set(session.scalars(select(Kind.code)))
+    return [code for code in codes if code not in known]
+
+
 def get_kind(session: Session, code: str) -> Kind:
     kind = session.get(Kind, code)
     if kind is None:
@@ -79,3 +82,10 @@ def get_kind(session: Session, code: str) -> Kind:
         raise InvalidInput(f"Type de partenaire inconnu « {code} ». Types connus : {known}.",
                            code="unknown-kind", field="kind")
     return kind
+
+
+def proximity_sites(*columns) -> Select:
+    """`columns` of the sites of proximity kinds (housing, CMP, GEM…), each joined to its partner
+    and the partner's kind; callers add where the sites are (app.dialects.box_meets on Site.geom)."""
+    return (select(*columns).select_from(Site).join(Partner, Partner.id == Site.partner_id)
+            .join(Kind, Kind.code == Partner.kind_code).where(Kind.mode == "proximity"))

@@ -12,8 +12,20 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from app.errors import InvalidInput, MaillageError
+
+class ProblemLog(Protocol):
+    """Where readers say what they could not read or had to repair, line by line (an import's
+    report, importers.base.Report)."""
+
+    rows_read: int
+
+    def reject(self, line: int | None, field_name: str | None, message: str) -> None: ...
+
+    def warn(self, line: int | None, field_name: str | None, message: str) -> None: ...
+
 
 DELIMITERS = (";", ",", "\t")
 SPREADSHEET_SUFFIXES = (".csv", ".txt", ".gz", ".xlsx")
@@ -98,7 +110,7 @@ def _check_header(name: str, header: list[str], columns: list[str], required: li
 
 
 def _csv_rows(path: Path, columns: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    from importers.base import read_text
+    from app.exchange.text_files import read_text
 
     text = read_text(path, hint="l'enregistrer en « CSV UTF-8 » depuis le tableur")
     first = text.split("\n", 1)[0]
@@ -192,14 +204,15 @@ MODES = {"include": "include", "inclure": "include", "inclus": "include", "": "i
          "exclude": "exclude", "exclure": "exclude", "exclus": "exclude"}
 
 
-def read_polygons(path: Path, *, key_columns: tuple[str, ...], report, layer: str | None = None) -> dict[str, list[KeyedPolygon]]:
+def read_polygons(path: Path, *, key_columns: tuple[str, ...], report: ProblemLog,
+                  layer: str | None = None) -> dict[str, list[KeyedPolygon]]:
     """Features of a GeoJSON or GeoPackage file grouped by identifier (`key_columns`, first
     found). Reprojected to WGS84; a file without a CRS is refused (GeoJSON is WGS84 by
     definition). Each bad feature is reported with its number."""
     from shapely.geometry import mapping
 
     from app.geometry import as_multipolygon
-    from app.gis_io import read_file
+    from app.exchange.gis_files import read_file
 
     if not path.exists():
         raise InvalidInput(f"Fichier de polygones introuvable : {path}")

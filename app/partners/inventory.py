@@ -1,4 +1,4 @@
-"""Inventory status: which territories were surveyed for which kinds (see app/gaps.py)."""
+"""Inventory status: which territories were surveyed for which kinds (see app/gaps/)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 
 from app import territories
 from app.errors import InvalidInput
-from app.models import INVENTORY_STATUSES, Inventory, Kind, _now
-
-STATUS_LABELS = {"inventorie": "inventorié", "non_inventorie": "non inventorié", "inconnu": "inventaire inconnu"}
+from app.models import Inventory, _now
+from app.partners.kinds import unknown_codes
+from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES, INVENTORY_UNKNOWN
 
 
 def set_status(session: Session, code: str, kind_codes: list[str], status: str, *, source: str = "manuel",
@@ -21,8 +21,7 @@ def set_status(session: Session, code: str, kind_codes: list[str], status: str, 
     if str(typed) not in territories.existing(session, [typed]):
         raise InvalidInput(f"Territoire {typed} absent du référentiel chargé.{territories.absent_hint(session, typed)}",
                            field="territory")
-    known = set(session.scalars(select(Kind.code)))
-    unknown = [k for k in kind_codes if k not in known]
+    unknown = unknown_codes(session, kind_codes)
     if unknown or not kind_codes:
         raise InvalidInput(f"Type(s) inconnu(s) : {', '.join(unknown) or '(aucun)'}.", field="kinds")
     changed = 0
@@ -48,7 +47,7 @@ def listing(session: Session) -> list[Inventory]:
 # Most specific first: an IRIS record wins over its commune's, a commune's over its EPCI's, and so on.
 _SPECIFICITY = ("iris", "arrondissement", "commune", "epci", "departement", "region")
 
-UNKNOWN = {"status": "inconnu", "label": STATUS_LABELS["inconnu"], "territory": None, "territory_name": None,
+UNKNOWN = {"status": INVENTORY_UNKNOWN, "label": INVENTORY_LABELS[INVENTORY_UNKNOWN], "territory": None, "territory_name": None,
            "date": None, "source": None}
 
 
@@ -57,7 +56,7 @@ def records(session: Session) -> dict[str, dict[str, dict]]:
     out: dict[str, dict[str, dict]] = {}
     for row in listing(session):
         out.setdefault(row.code, {})[row.kind_code] = {
-            "status": row.status, "label": STATUS_LABELS[row.status], "territory": row.code,
+            "status": row.status, "label": INVENTORY_LABELS[row.status], "territory": row.code,
             "territory_name": None, "date": row.updated_at.date().isoformat() if row.updated_at else None,
             "source": row.source,
         }

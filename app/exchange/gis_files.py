@@ -7,7 +7,7 @@ pyogrio 0.13: two SQLite libraries in one process, as in docs/decisions/0001). G
 are therefore converted in a child Python process that never loads SpatiaLite, through a
 temporary GeoJSON file. The other formats are read in-process.
 
-Run as `python -m app.gis_io to-geojson IN OUT [LAYER]` or `from-geojson IN OUT LAYER` (the
+Run as `python -m app.exchange.gis_files to-geojson IN OUT [LAYER]` or `from-geojson IN OUT LAYER` (the
 child side; not a user command).
 """
 
@@ -57,7 +57,7 @@ def write_gpkg(gdf, path: Path, *, layer: str) -> None:
 
 
 def _child(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "app.gis_io", *args], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "app.exchange.gis_files", *args], capture_output=True, text=True,
                             timeout=600)
     if result.returncode != 0:
         message = (result.stderr.strip().splitlines() or ["erreur inconnue"])[-1]

@@ -14,9 +14,9 @@ import numpy as np
 import shapely
 
 from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group, share_label, shares_list, state
+from app.gaps.demand import shown as demand_shown
 from app.maps import DISPLAY_TOLERANCE, rounded
-from app.demand import shown as demand_shown
-from app.inventory import STATUS_LABELS as INVENTORY_LABELS
+from app.vocabulary import INVENTORY_LABELS
 
 FORMATS = ("csv", "xlsx", "geojson", "gpkg", "html", "pdf")
 STATE_LABELS = {"ecart": "aucune offre", "couvert": "couvert", "partage": "partagée entre plusieurs partenaires",
@@ -139,7 +139,7 @@ def geojson(matrix: GapMatrix, header, rows, tolerance: float = DISPLAY_TOLERANC
 def _gpkg(path: Path, matrix: GapMatrix, header, rows) -> Path:
     import geopandas as gpd
 
-    from app.gis_io import write_gpkg
+    from app.exchange.gis_files import write_gpkg
 
     gdf = gpd.GeoDataFrame([dict(zip(header, row)) for row in rows], geometry=[u.shape for u in matrix.units], crs=4326)
     write_gpkg(gdf, path, layer="communes")

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 
 import shapely
 from shapely import wkb
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from app import kinds, spatial, territories
+from app import dialects, territories
 from app.errors import InvalidInput, reject_nul
-from app.matching import MATCHED_ON_LABELS
-from app.models import STATUSES, Kind, Partner
+from app.models import CoverageArea, Kind, Partner, Site
+from app.partners import cards, kinds
+from app.partners.matching import MATCHED_ON_LABELS
 from app.territories import TypedCode
+from app.vocabulary import STATUSES
 
 
 @dataclass
@@ -33,20 +35,17 @@ def partners_in_territory(session: Session, typed: TypedCode) -> list[int]:
     not enough), and proximity partners with a site inside it."""
     shape = territories.geometry(session, typed)
     shapely.prepare(shape)
-    backend = spatial.backend_for(session)
-    minx, miny, maxx, maxy = shape.bounds
-    box = {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
+    box = shape.bounds
     ids = set()
     for pid, geom in session.execute(
-        text("SELECT ca.partner_id, ST_AsBinary(ca.geom) FROM coverage_area ca WHERE ca.geom IS NOT NULL "
-             f"AND {backend.box_filter('coverage_area', 'ca')}"), box
+        select(CoverageArea.partner_id, func.ST_AsBinary(CoverageArea.geom))
+        .where(CoverageArea.geom.is_not(None), dialects.box_meets(CoverageArea.geom, *box))
     ):
         if shape.relate_pattern(wkb.loads(bytes(geom)), "T********"):
             ids.add(pid)
     for pid, x, y in session.execute(
-        text("SELECT s.partner_id, ST_X(s.geom), ST_Y(s.geom) "
-             + kinds.PROXIMITY_SITES_SQL.format(box=backend.box_filter("site", "s"))),
-        box,
+        kinds.proximity_sites(Site.partner_id, func.ST_X(Site.geom), func.ST_Y(Site.geom))
+        .where(dialects.box_meets(Site.geom, *box))
     ):
         if shapely.contains_xy(shape, x, y):
             ids.add(pid)
@@ -82,24 +81,14 @@ def search(session: Session, *, kind: str | None = None, status: str | None = No
     return Page(list(items), total, page, per_page)
 
 
-def partner_summary(p: Partner) -> dict:
-    from app.vocabulary import STATUS_LABELS
-
-    return {"id": p.id, "ref": p.ref, "name": p.name, "kind": p.kind_code, "kind_label": p.kind.label,
-            "status": p.status, "status_label": STATUS_LABELS[p.status],
-            "valid_from": p.valid_from.isoformat() if p.valid_from else None,
-            "valid_to": p.valid_to.isoformat() if p.valid_to else None,
-            "reserved_to": p.reserved_landlords}
-
-
 def partner_detail(session: Session, partner_id: int, *, tolerance: float | None = None) -> dict:
-    """Everything about one partner (API and partner page): contacts, sites, coverage parts with
-    names, compiled coverage as a GeoJSON feature (simplified when asked), provenance."""
+    """Everything about one partner (API and partner page, app.partners.cards.detail), with its
+    compiled coverage as a GeoJSON feature (simplified when asked) and its parts' names."""
     from geoalchemy2.shape import to_shape
     from shapely.geometry import mapping
     from app.errors import NotFound
     from app.models import Landlord
-    from app.registry import STORED_OPTIONS
+    from app.partners.registry import STORED_OPTIONS
 
     p = session.scalar(select(Partner).where(Partner.id == partner_id).options(*STORED_OPTIONS))
     if p is None:
@@ -125,31 +114,7 @@ def partner_detail(session: Session, partner_id: int, *, tolerance: float | None
     for entry in parts:
         if entry["code"]:
             entry["name"] = names.get(entry["code"], entry["code"])
-    sites = []
-    for s in p.sites:
-        point = to_shape(s.geom) if s.geom is not None else None
-        sites.append({
-            "name": s.name, "role": s.role, "address": s.address, "postcode": s.postcode, "city": s.city,
-            "code_insee": s.code_insee, "phone": s.phone, "email": s.email, "opening_hours": s.opening_hours,
-            "accessibility": s.accessibility, "finess": s.finess, "capacity": s.capacity,
-            "lon": round(point.x, 6) if point else None, "lat": round(point.y, 6) if point else None,
-        })
     landlord_names = dict(session.execute(select(Landlord.code, Landlord.name)).all())
-    return {
-        **partner_summary(p),
-        "description": p.description, "how_to_refer": p.how_to_refer, "website": p.website,
-        "age_band": p.age_band, "housing_types": p.housing_types, "eligibility": p.eligibility,
-        "capacity": p.capacity, "finess": p.finess, "siret": p.siret, "data_inclusion_id": p.data_inclusion_id,
-        "reserved_to": [{"code": c, "name": landlord_names.get(c, c)} for c in p.reserved_landlords],
-        "contacts": [{k: getattr(c, k) for k in ("label", "phone", "email", "url", "hours", "notes")} for c in p.contacts],
-        "sites": sites,
-        "coverage_parts": parts,
-        "coverage": coverage,
-        "provenance": {"source": p.source, "file": p.source_file, "row": p.source_row,
-                       "imported_at": p.imported_at.isoformat() if p.imported_at else None,
-                       "last_verified_at": p.last_verified_at.isoformat() if p.last_verified_at else None,
-                       # other sources' records of this structure, merged here (app/matching.py)
-                       "also_from": [{"ref": a.ref, "source": a.source, "file": a.source_file, "row": a.source_row,
-                                      "matched_on": MATCHED_ON_LABELS.get(a.matched_on, a.matched_on)}
-                                     for a in p.aliases]},
-    }
+    also_from = [{"ref": a.ref, "source": a.source, "file": a.source_file, "row": a.source_row,
+                  "matched_on": MATCHED_ON_LABELS.get(a.matched_on, a.matched_on)} for a in p.aliases]
+    return cards.detail(p, parts=parts, coverage=coverage, landlord_names=landlord_names, also_from=also_from)

@@ -8,15 +8,18 @@ import shapely
 from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
-from app import demand, directory, get_session, kinds, spatial, state, territories
-from app.api import bp
-from app.api.openapi import openapi_document
+from app import dialects, territories
 from app.db import get_meta
 from app.errors import InvalidInput, reject_nul
-from app.address_lookup import lookup_address
+from app.gaps import demand
 from app.lookup import lookup, lookup_many, parse_options
+from app.lookup.address import lookup_address
 from app.models import Kind, Landlord, Partner
+from app.partners import cards, directory, kinds
 from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
+from app.web import get_session, state
+from app.web.api import bp
+from app.web.api.openapi import openapi_document
 
 LOOKUP_PARAMS = ("lon", "lat", "address", "as_of", "age", "landlord", "housing", "kinds", "radius")
 
@@ -73,7 +76,7 @@ def status():
     engine = state().engine
     return jsonify(
         status="ok",
-        backend=spatial.backend_for(engine).name,
+        backend=dialects.backend_name(engine),
         schema_revision=db.current_revision(engine),
         dataset=get_meta(session, "dataset") or "production",
         territories=territories.reference_summary(session),
@@ -180,7 +183,7 @@ def list_partners():
 
 
 def _partner_summary(p: Partner) -> dict:
-    return {**directory.partner_summary(p), "url": url_for("api.get_partner", partner_id=p.id)}
+    return {**cards.summary(p), "url": url_for("api.get_partner", partner_id=p.id)}
 
 
 @bp.get("/partners/<int:partner_id>")

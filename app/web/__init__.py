@@ -1,0 +1,113 @@
+"""The web shell: the Flask application factory, the request's session and the security headers.
+
+The only package that imports Flask. Pages (app/web/pages.py) and the API (app/web/api/) parse the
+request, call the domain and render; errors become pages or problem details (app/web/errors.py).
+Nothing connects, reads the environment or starts anything at import time: `create_app()` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from flask import Flask, g, request
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import PROJECT_ROOT, Settings, load_settings
+from app.web.json_provider import OrjsonProvider
+
+
+@dataclass
+class State:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]  # read-write, one transaction each (demand counts)
+    read_sessions: sessionmaker[Session]  # requests: read only, no transaction
+    geocoder: object  # app.geocoding.Geocoder
+
+
+def create_app(config: dict | None = None) -> Flask:
+    from app import db, geocoding, privacy
+    from app.web.api import bp as api_bp
+    from app.web.errors import register_error_handlers
+    from app.web.pages import bp as web_bp
+
+    settings = load_settings(config)
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "app" / "static"))
+    app.config.update(settings.as_flask_config())
+    app.json = OrjsonProvider(app)
+    engine = db.engine_from_settings(settings)
+    app.extensions["maillage"] = State(settings, engine, db.session_factory(engine), db.read_session_factory(engine),
+                                         geocoding.from_settings(settings))
+    logging.getLogger("maillage").setLevel(settings.LOG_LEVEL.upper())
+    privacy.install()
+
+    if settings.TRUSTED_PROXIES:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.TRUSTED_PROXIES
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(web_bp)
+    register_error_handlers(app)
+
+    @app.teardown_appcontext
+    def _close_session(_exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    @app.before_request
+    def _start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _security_headers(response):
+        if "started" in g:
+            # Server-Timing: what the server spent on the request (benchmarks read it; browsers show it)
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.started) * 1000:.1f}"
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", _csp(settings))
+        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode", "/couverture", "/fiche")):
+            # Answers are about a person's address: no shared cache may keep them.
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return app
+
+
+def _csp(settings: Settings) -> str:
+    """Scripts and styles from the app only; the folium map document (its own URL, shown in a
+    frame of the coverage map page) gets a per-response nonce for its inline code and may be framed
+    by the app's pages; tile images from the configured tile host."""
+    from urllib.parse import urlsplit
+
+    nonce = g.get("csp_nonce")
+    extra = f" 'nonce-{nonce}'" if nonce else ""
+    tiles = ""
+    if settings.TILE_URL:
+        parts = urlsplit(settings.TILE_URL)
+        tiles = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"  # {s}.tile… → *.tile…
+    framed = g.get("map_frame", False)
+    return (f"default-src 'self'; img-src 'self' data:{tiles}; style-src 'self'{extra}; script-src 'self'{extra}; "
+            + ("style-src-attr 'unsafe-inline'; frame-ancestors 'self'; " if framed else "frame-ancestors 'none'; ")
+            + "frame-src 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
+
+
+def state(app: Flask | None = None) -> State:
+    from flask import current_app
+
+    return (app or current_app).extensions["maillage"]
+
+
+def get_session() -> Session:
+    """The request's session (read-mostly; closed at the end of the request)."""
+    if "db_session" not in g:
+        g.db_session = state().read_sessions()
+    return g.db_session
