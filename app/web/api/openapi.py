@@ -298,6 +298,21 @@ def openapi_document() -> dict:
                                                                          "provenance"]}),
                               "404": _problem("Partenaire inconnu")},
             }},
+            "/territories": {"get": {
+                "summary": "Territoires par nom ou par code, pour choisir un territoire (meilleurs d'abord)",
+                "parameters": [
+                    _param("q", "query", {"type": "string", "maxLength": 120}, "Ce que la personne a saisi : "
+                           "Seine-Saint-Denis, 93, Est Ensemble, Paris 13e, Bondy, 93140.", True, "Paris 13e"),
+                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 50}, "Nombre de réponses."),
+                ],
+                "responses": {"200": _ok({"type": "object", "required": ["results"], "properties": {
+                    "results": {"type": "array", "items": {"type": "object", "required": ["code", "level", "name"],
+                                                           "properties": {"code": {"type": "string"},
+                                                                          "level": {"type": "string"},
+                                                                          "name": {"type": "string"},
+                                                                          "label": {"type": "string"}}}}}}),
+                              "400": _problem("Saisie invalide")},
+            }},
             "/territories/{typed_code}": {"get": {
                 "summary": "Un territoire du référentiel (commune, arrondissement, IRIS, département, région, EPCI)",
                 "parameters": [

@@ -205,6 +205,17 @@ def get_partner(partner_id: int):
                     "dataset": get_meta(session, "dataset") or "production"})
 
 
+@bp.get("/territories")
+def search_territories():
+    """Territories by name or code, for pickers: ?q=Seine-Saint-Denis | 93 | Paris 13e | Bondy."""
+    from app import territory_search
+
+    session = get_session()
+    _refuse_unknown_params(("q", "limit"))
+    results = territory_search.search(session, request.args.get("q") or "", limit=_int_arg("limit", 10, 1, 50))
+    return jsonify(results=results)
+
+
 @bp.get("/territories/<path:typed_code>")
 def get_territory(typed_code: str):
     session = get_session()
