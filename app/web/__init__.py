@@ -32,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app import db, geocoding, privacy
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
+    from app.web.orientation import bp as orientation_bp
     from app.web.pages import bp as web_bp
 
     settings = load_settings(config)
@@ -53,6 +54,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(orientation_bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext
