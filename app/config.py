@@ -52,6 +52,10 @@ class Settings:
     # Unmet-demand counts (off by default): each lookup that finds no partner of a territorial kind
     # adds 1 to (commune, ISO week, kind) — never an address, a point or a time of day.
     DEMAND_COUNTS: bool = False
+    # Address files to annotate (maillage annotate, "Annoter un fichier"): most data rows per file,
+    # and how long (seconds) an uploaded file and its results are kept when nobody downloads them.
+    ANNOTATE_MAX_ROWS: int = 200_000
+    ANNOTATE_RETENTION_S: int = 1800
 
     def as_flask_config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -565,5 +565,10 @@ def _fail(exc: Exception):
     raise click.ClickException(getattr(exc, "message", None) or str(exc))
 
 
+from app.cli.annotate import annotate as _annotate  # noqa: E402 — its own module, registered here
+
+main.add_command(_annotate)
+
+
 if __name__ == "__main__":
     main()
