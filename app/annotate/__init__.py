@@ -155,7 +155,8 @@ def _answered(session, batch: list[Row], options: Options, boundary_m: int, regi
 
 
 def annotate(session: Session, geocoder: Geocoder, source: SourceFile, columns: Columns, options: Options,
-             out: Path, *, gpkg: Path | None = None, boundary_m: int = 50, progress=None) -> dict:
+             out: Path, *, gpkg: Path | None = None, boundary_m: int = 50, progress=None,
+             chunk: int = CHUNK_ROWS) -> dict:
     """Annotate the file into `out` (.xlsx or .csv; with `gpkg`, also a GeoPackage of the points).
     All or nothing: on any error no output file is left. Returns the counts."""
     from app.annotate import writing
@@ -166,7 +167,8 @@ def annotate(session: Session, geocoder: Geocoder, source: SourceFile, columns: 
         progress(0, total=source.row_count)
     writer = writing.Writer(Path(out), suffix, kinds, source, columns, options, gpkg=gpkg)
     try:
-        for row in rows(session, geocoder, source, columns, options, boundary_m=boundary_m, progress=progress):
+        for row in rows(session, geocoder, source, columns, options, boundary_m=boundary_m, progress=progress,
+                        chunk=chunk):
             writer.add(row)
         return writer.close()
     except BaseException:
