@@ -65,6 +65,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     csrf = CSRFProtect(app)  # every form; the API's POST (a read: batch lookups) carries no cookie state
     csrf.exempt(api_bp)
+    # the orientation guide's POST is a read (the ticked signs travel in the body so that they stay out
+    # of URLs, logs and history); no session cookie for the public, so no token to check
+    csrf.exempt(orientation_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(accounts.bp)
