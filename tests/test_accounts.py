@@ -9,46 +9,15 @@ import re
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from app import accounts, db
 from app.models import Account, AccountToken, AuditEntry
-from tests.accounts_helpers import PASSWORD, account_named, accounts_app, accounts_url, logged_in  # noqa: F401
+from tests.accounts_helpers import PASSWORD, account_named, accounts_app, accounts_url, logged_in, smtp  # noqa: F401
 from tests.conftest import make_engine
 
 pytestmark = pytest.mark.db
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
-        return "250 OK"
-
-    def last_link(self, path: str) -> str:
-        import email
-        from email import policy
-
-        body = email.message_from_string(self.messages[-1][1], policy=policy.default).get_body().get_content()
-        return re.search(rf"https?://\S+({path}/\S+)", body).group(1)
-
-
-@pytest.fixture(scope="module")
-def smtp():
-    import socket
-
-    with socket.socket() as probe:  # a free port (the controller checks it can connect to the one it gets)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 @pytest.fixture(scope="module")
