@@ -180,3 +180,24 @@ def test_verification_and_freshness(accounts_app):
         assert session.get(Partner, 1).last_verified_at == dt.date.today()
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.partner_id == 1, AuditEntry.action == "verification")) == 1
+
+
+def test_freshness_on_the_card_the_fiche_the_directory_and_the_stale_filter(accounts_app):
+    import datetime as dt
+
+    from app import db
+
+    old = dt.date.today() - dt.timedelta(days=800)  # 26 months: past the CCAS's 24 (geodata/kind_freshness.csv)
+    with db.transaction(accounts_app.extensions["maillage"].engine) as session:
+        session.get(Partner, 34).last_verified_at = old  # the CCAS de Bondy
+        session.get(Partner, 35).last_verified_at = dt.date.today()  # the CCAS de Montreuil
+    client = accounts_app.test_client()
+    card = client.get(f"/couverture?lon={BONDY[0]}&lat={BONDY[1]}").get_data(as_text=True)
+    ccas = card[card.index('id="kind-ccas"'):]
+    assert "Vérifié il y a 2 ans — à vérifier" in ccas[:4000], re.findall(r"freshness[^<]*<", ccas)
+    fiche = client.get(f"/fiche?lon={BONDY[0]}&lat={BONDY[1]}").get_data(as_text=True)
+    assert "Vérifié il y a 2 ans — à vérifier" in fiche
+    listing = client.get("/annuaire?type=ccas").get_data(as_text=True)
+    assert "Vérifié aujourd&#39;hui" in listing or "Vérifié aujourd'hui" in listing
+    stale = client.get("/annuaire?type=ccas&territoire=departement:93&a_verifier=1").get_data(as_text=True)
+    assert "CCAS de Bondy" in stale and "CCAS de Montreuil" not in stale

@@ -347,3 +347,11 @@ def _editing_globals():
         partner = get_session().get(Partner, partner_id)
         return partner is not None and roles.may_edit(get_session(), account, partner)
     return {"may_edit_partner": may_edit_partner}
+
+
+@bp.record_once
+def _jinja_globals(setup):
+    """`freshness` for every template, the card's imported macros included (they get no context)."""
+    from app.editing.freshness import freshness
+
+    setup.app.jinja_env.globals["freshness"] = freshness
