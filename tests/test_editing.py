@@ -201,3 +201,47 @@ def test_freshness_on_the_card_the_fiche_the_directory_and_the_stale_filter(acco
     assert "Vérifié aujourd&#39;hui" in listing or "Vérifié aujourd'hui" in listing
     stale = client.get("/annuaire?type=ccas&territoire=departement:93&a_verifier=1").get_data(as_text=True)
     assert "CCAS de Bondy" in stale and "CCAS de Montreuil" not in stale
+
+
+def test_an_import_keeps_what_a_person_edited_after_the_file_and_says_so(accounts_app, tmp_path):
+    import json
+    import os
+
+    from app import db
+    from importers import partners_json
+    from importers.base import run
+
+    admin = logged_in(accounts_app, "admin")
+    pairs = _form(admin.get("/partenaires/7/modifier").get_data(as_text=True))
+    with accounts_app.extensions["maillage"].sessions() as session:
+        record = cards_record(session, 7)
+    record["how_to_refer"] = "Texte du fichier, plus ancien."
+    record["eligibility"] = "Nouveau public, du fichier."
+    path = tmp_path / "partners.json"
+    path.write_text(json.dumps({"partners": [record]}), encoding="utf-8")
+    os.utime(path, (time_before(), time_before()))  # the file was written before the person's edit
+    _post(admin, "/partenaires/7/modifier", pairs, how_to_refer="Texte saisi par une personne.", action="save")
+    engine = accounts_app.extensions["maillage"].engine
+    report = run(engine, partners_json.NAME, partners_json.read, partners_json.load, path)
+    assert report.updated == 1
+    warnings = [w.message for w in report.warnings]
+    assert any("comment saisir" in w and "Admin" in w and "conservée" in w for w in warnings), warnings
+    with db.transaction(engine) as session:
+        partner = session.get(Partner, 7)
+        assert partner.how_to_refer == "Texte saisi par une personne."  # kept
+        assert partner.eligibility == "Nouveau public, du fichier."  # the rest of the file applies
+        last = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == 7).order_by(AuditEntry.id.desc()))
+        assert last.action == "import" and last.actor.startswith("import partners-json (partners.json")
+        assert set(last.diff) == {"eligibility"}
+
+
+def cards_record(session, partner_id):
+    from app.partners import cards
+
+    return cards.record_of(session.get(Partner, partner_id))
+
+
+def time_before():
+    import time
+
+    return time.time() - 3600
