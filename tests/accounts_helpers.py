@@ -73,19 +73,21 @@ def logged_in(app, name: str | None):
 
 
 class Inbox:
+    """What the test SMTP server received: (recipients, the decoded text body) per message."""
+
     def __init__(self):
         self.messages = []
 
     async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
-        return "250 OK"
-
-    def last_link(self, path: str) -> str:
         import email
         from email import policy
 
-        body = email.message_from_string(self.messages[-1][1], policy=policy.default).get_body().get_content()
-        return re.search(rf"https?://\S+({path}/\S+)", body).group(1)
+        body = email.message_from_bytes(envelope.content, policy=policy.default).get_body().get_content()
+        self.messages.append((envelope.rcpt_tos, body))
+        return "250 OK"
+
+    def last_link(self, path: str) -> str:
+        return re.search(rf"https?://\S+({path}/\S+)", self.messages[-1][1]).group(1)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app import db
 from app.lookup import lookup, parse_options
 from app.models import AuditEntry, ErrorReport, Partner, Proposal
-from tests.accounts_helpers import accounts_app, accounts_url, logged_in  # noqa: F401
+from tests.accounts_helpers import accounts_app, accounts_url, logged_in, smtp  # noqa: F401
 
 pytestmark = pytest.mark.db
 
@@ -245,3 +245,61 @@ def time_before():
     import time
 
     return time.time() - 3600
+
+
+def test_a_geojson_polygon_is_uploaded_previewed_and_saved(accounts_app):
+    import io
+    import json
+
+    from werkzeug.datastructures import FileStorage, MultiDict
+
+    admin = logged_in(accounts_app, "admin")
+    pairs = _form(admin.get("/partenaires/2/modifier").get_data(as_text=True))
+    square = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [2.520, 48.905], [2.545, 48.905], [2.545, 48.925], [2.520, 48.925], [2.520, 48.905]]]}}
+
+    def send(action, payload=json.dumps(square)):
+        data = MultiDict([(k, v) for k, v in pairs if k not in ("action", "polygon_label")])
+        data.add("action", action)
+        data.add("polygon_label", "Quartier de la gare")
+        data.add("polygon_file", FileStorage(io.BytesIO(payload.encode()), filename="zone.geojson"))
+        return admin.post("/partenaires/2/modifier", data=data, content_type="multipart/form-data")
+
+    bad = send("preview", '{"type": "Point", "coordinates": [2.5, 48.9]}')
+    assert bad.status_code == 400 and "polygone (Polygon ou MultiPolygon)" in bad.get_data(as_text=True)
+    preview = send("preview").get_data(as_text=True)
+    assert "Livry-Gargan" in re.search(r'<ul class="gained">(.*?)</ul>', preview, re.S).group(1)
+    assert 'name="polygon_geojson"' in preview  # carried to the save
+    assert send("save").status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        parts = session.get(Partner, 2).parts
+        assert [(p.mode, p.label) for p in parts if p.code is None] == [("include", "Quartier de la gare")]
+    assert "CLSM de Montreuil (démo)" in _names(accounts_app, LIVRY)
+
+
+def test_reminders_are_emailed_to_referents_and_territory_administrators(accounts_url, smtp):
+    import datetime as dt
+
+    from click.testing import CliRunner
+
+    from app import db
+    from app.cli import main
+    from tests.conftest import make_engine
+
+    inbox, port = smtp
+    engine = make_engine(accounts_url)
+    with db.transaction(engine) as session:
+        session.get(Partner, 1).last_verified_at = dt.date.today() - dt.timedelta(days=400)  # CLSM de Bondy, 12 months
+        session.get(Partner, 5).last_verified_at = dt.date.today()
+    engine.dispose()
+    before = len(inbox.messages)
+    env = {"DATABASE_URL": accounts_url, "MAILLAGE_SMTP_HOST": "127.0.0.1", "MAILLAGE_SMTP_PORT": str(port)}
+    result = CliRunner().invoke(main, ["reminders", "send"], env=env)
+    assert result.exit_code == 0, result.output
+    sent = {to[0]: body for to, body in inbox.messages[before:]}
+    assert "- CLSM de Bondy (démo) (vérifié il y a 13 mois)" in sent["ref1@example.org"]
+    assert "ref5@example.org" not in sent  # nothing to verify, nothing sent
+    assert "CLSM de Bondy" in sent["terr93@example.org"]
+    assert "admin@example.org" not in sent
+    refused = CliRunner().invoke(main, ["reminders", "send"], env={"DATABASE_URL": accounts_url})
+    assert refused.exit_code != 0 and "MAILLAGE_SMTP_HOST" in refused.output

@@ -6,15 +6,13 @@ history → revert; report an error → it appears in the queue. Screenshots in 
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
-from waitress.server import create_server
 
 from app.web import create_app
 from tests.accounts_helpers import PASSWORD, accounts_url, smtp  # noqa: F401
-from tests.test_browser import browser, watched_page  # noqa: F401
+from tests.test_browser import browser, served, watched_page  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
@@ -24,14 +22,8 @@ LIVRY = (2.5330, 48.9200)
 @pytest.fixture(scope="module")
 def live(accounts_url, smtp):
     _inbox, port = smtp
-    app = create_app({"DATABASE_URL": accounts_url, "COOKIE_SECURE": False, "SMTP_HOST": "127.0.0.1",
-                      "SMTP_PORT": port})
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    app.extensions["maillage"].engine.dispose()
+    yield from served(create_app({"DATABASE_URL": accounts_url, "COOKIE_SECURE": False, "SMTP_HOST": "127.0.0.1",
+                                  "SMTP_PORT": port}))
 
 
 def login(page, live, email, password=PASSWORD):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app import audit, editing, territory_search
@@ -77,7 +77,14 @@ def _rows(prefix: str, fields: tuple[str, ...], extra: tuple[str, ...] = ()) -> 
 
 
 def _uploaded_polygon() -> dict | None:
-    """The GeoJSON polygon of the form: a file just uploaded, or the one a preview carried over."""
+    """The GeoJSON polygon of the form: a file just uploaded, or the one a preview carried over
+    (read once per request: the upload is a stream)."""
+    if "uploaded_polygon" not in g:
+        g.uploaded_polygon = _read_polygon()
+    return g.uploaded_polygon
+
+
+def _read_polygon() -> dict | None:
     upload = request.files.get("polygon_file")
     raw = upload.read().decode("utf-8", "replace") if upload and upload.filename else request.form.get("polygon_geojson", "")
     if not raw.strip():
