@@ -207,3 +207,13 @@ def test_cli_creates_the_first_administrator_and_lists_deactivates_deletes(accou
     deleted = runner.invoke(main, ["accounts", "delete", "sans@example.org"], env={"DATABASE_URL": accounts_url})
     assert deleted.exit_code == 0 and "compte supprimé n°" in deleted.output
     assert "sans@example.org" not in runner.invoke(main, ["accounts", "list"], env={"DATABASE_URL": accounts_url}).output
+
+
+def test_login_returns_to_a_page_of_this_site_only(accounts_app):
+    for target, expected in (("/partenaires/1/modifier", "/partenaires/1/modifier"), ("//evil.example", "/espace"),
+                             ("/\\evil.example", "/espace"), ("https://evil.example/", "/espace")):
+        response = accounts_app.test_client().post("/connexion", data={"email": "admin@example.org",
+                                                                       "password": PASSWORD, "next": target})
+        assert response.headers["Location"] == expected, target
+    anonymous = accounts_app.test_client().get("/partenaires/1/modifier")
+    assert anonymous.headers["Location"] == "/connexion?next=/partenaires/1/modifier"
