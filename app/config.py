@@ -68,6 +68,12 @@ class Settings:
     COOKIE_SECURE: bool = True
     # When on, a referent's every change (contacts and "comment saisir" too) waits for a territory administrator.
     MODERATE_ALL: bool = False
+    # Address files to annotate (maillage annotate, "Annoter un fichier"): most data rows per file,
+    # and how long (seconds) an uploaded file and its results are kept when nobody downloads them.
+    ANNOTATE_MAX_ROWS: int = 200_000
+    ANNOTATE_MAX_MB: int = 50
+    ANNOTATE_RETENTION_S: int = 1800
+    ANNOTATE_DIR: str = ""  # where uploads wait for their job (empty: <temp>/maillage-annotate)
 
     def as_flask_config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -94,7 +94,8 @@ def test_fiche_prints_on_one_page_and_holds_no_personal_field(client):
     reader = PdfReader(io.BytesIO(response.data))
     assert len(reader.pages) == 1
     text = reader.pages[0].extract_text()
-    assert "CLSM de Bondy" in text and "SAVS Aucune structure connue ici (inventaire inconnu)." in text
+    assert "CLSM de Bondy" in text and "Aucune structure connue ici (inventaire inconnu) :" in text
+    assert "SAVS" in text.split("inventaire inconnu) :")[1]
     assert "BASE DE DÉMONSTRATION" in text
 
 

@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.web import accounts, editing
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
+    from app.web.orientation import bp as orientation_bp
     from app.web.pages import bp as web_bp
 
     config = dict(config or {})
@@ -68,6 +69,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(editing.bp)
+    app.register_blueprint(orientation_bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext
