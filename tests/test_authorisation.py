@@ -109,8 +109,25 @@ def matrix_app(accounts_url, smtp):
 
 
 def write_endpoints(app) -> dict[str, str]:
+    """Every POST route outside the API, but the declared reads (app.web.POST_READS)."""
+    from app.web import POST_READS
+
     return {rule.endpoint: rule.rule for rule in app.url_map.iter_rules()
-            if "POST" in rule.methods and not rule.rule.startswith("/api/")}
+            if "POST" in rule.methods and not rule.rule.startswith("/api/") and rule.endpoint not in POST_READS}
+
+
+def test_a_post_read_writes_nothing(matrix_app):
+    from app.web import POST_READS
+
+    before = _audit_rows(matrix_app)
+    with matrix_app.extensions["maillage"].sessions() as session:
+        partners = session.scalar(select(func.max(Partner.updated_at)))
+    for endpoint in POST_READS:
+        url = _url(matrix_app, endpoint, {}) + "?lon=2.485&lat=48.91"
+        assert logged_in(matrix_app, None).post(url, data={"signe": ["impayes"]}).status_code in (200, 400)
+    with matrix_app.extensions["maillage"].sessions() as session:
+        assert session.scalar(select(func.max(Partner.updated_at))) == partners
+    assert _audit_rows(matrix_app) == before
 
 
 def test_every_write_route_is_in_the_matrix(matrix_app):
