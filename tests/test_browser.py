@@ -20,16 +20,20 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def live_url(geo_url):
-    """The app served by waitress on the demo with Bondy's BAN addresses (autocomplete)."""
-    app = create_app({"DATABASE_URL": geo_url})
+def served(app):
+    """Serve a Flask app with waitress on a free port: yields its base URL, then stops."""
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     app.extensions["maillage"].engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_url(geo_url):
+    """The app served by waitress on the demo with Bondy's BAN addresses (autocomplete)."""
+    yield from served(create_app({"DATABASE_URL": geo_url}))
 
 
 @pytest.fixture(scope="module")

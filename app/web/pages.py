@@ -211,7 +211,7 @@ def fiche_pdf():
 @bp.get("/annuaire")
 def partner_directory():
     session = get_session()
-    args = {k: (request.args.get(k) or "").strip()[:200] for k in ("type", "territoire", "statut", "q")}
+    args = {k: (request.args.get(k) or "").strip()[:200] for k in ("type", "territoire", "statut", "q", "a_verifier")}
     try:
         page_number = max(1, min(int(request.args.get("page") or 1), 100000))
     except ValueError:
@@ -219,7 +219,8 @@ def partner_directory():
     error, result = None, None
     try:
         result = directory.search(session, kind=args["type"] or None, status=args["statut"] or None, q=args["q"] or None,
-                                  territory=args["territoire"] or None, page=page_number, per_page=25)
+                                  territory=args["territoire"] or None, page=page_number, per_page=25,
+                                  stale=args["a_verifier"] == "1")
     except MaillageError as exc:
         error = exc.message
     return render_template("annuaire.html", args={k: v for k, v in args.items() if v}, form=args, result=result,
