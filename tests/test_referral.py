@@ -15,6 +15,7 @@ from importers import partners_json, partners_sheet
 from importers.base import ImportRejected
 from tests.helpers import answer, import_file, kind
 from tests.points import BONDY_NORD
+from tests.accounts_helpers import accounts_app, accounts_url  # noqa: F401 (fixtures)
 from tests.test_partners_sheet import delete_all_partners, export, session_of
 
 REFERRAL = {
@@ -144,3 +145,29 @@ def test_a_data_inclusion_service_of_another_source_maps_onto_the_referral():
     assert shown["channels"] == ["se_presenter"]  # a link mode without its link is dropped
     assert rest == "Sans rendez-vous."
 
+
+
+# ----------------------------------------------------------------------------- the editing form
+
+
+def test_the_partner_form_edits_the_referral_and_funding(accounts_app):  # noqa: F811
+    from tests.accounts_helpers import logged_in
+    from tests.test_editing import _form, _post
+
+    admin = logged_in(accounts_app, "admin")
+    page = admin.get("/partenaires/3/modifier").get_data(as_text=True)
+    assert "Qui peut orienter" in page and "Financeurs" in page
+    pairs = [(k, v) for k, v in _form(page) if k not in ("referral_referrers", "referral_channels", "funders")]
+    pairs += [("referral_referrers", "bailleur"), ("referral_referrers", "personne"), ("referral_channels", "formulaire"),
+              ("funders", "ars")]
+    refused = _post(admin, "/partenaires/3/modifier", pairs, action="save")
+    assert refused.status_code == 400 and "demande le lien du formulaire" in refused.get_data(as_text=True)
+    saved = _post(admin, "/partenaires/3/modifier", pairs, action="save", referral_consent="oui",
+                  referral_form_url="https://example.org/saisine", referral_delay="8 jours", funding_end="2027-03-31")
+    assert saved.status_code in (200, 302, 303), saved.get_data(as_text=True)[:500]
+    with accounts_app.extensions["maillage"].sessions() as session:
+        partner = session.get(Partner, 3)
+        assert partner.referral["referrers"] == ["bailleur", "personne"]
+        assert partner.referral["channels"] == ["formulaire"] and partner.referral["consent"] is True
+        assert partner.referral["form_url"] == "https://example.org/saisine" and partner.referral["delay"] == "8 jours"
+        assert partner.funders == ["ars"] and partner.funding_end.isoformat() == "2027-03-31"

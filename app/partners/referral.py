@@ -199,3 +199,28 @@ def from_data_inclusion(mobilisable_par, modes, lien, precisions: str | None) ->
         channels.discard("formulaire")  # a mode without its link says nothing one could use
     referral["channels"] = [c for c in CHANNEL_LABELS if c in channels]
     return referral, "\n".join(rest)
+
+
+# --------------------------------------------------------------------------------------------- the editing form
+
+CONSENT_FORM = {"oui": True, "non": False, "": None}
+
+
+def from_form(form) -> dict:
+    """`referral`, `funders` and `funding_end` from the partner form's fields (templates/_referral_form.html);
+    checked by the registry like any record."""
+    lines = [line.strip() for line in (form.get("referral_liaison_fields") or "").splitlines() if line.strip()]
+    consent = (form.get("referral_consent") or "").strip()
+    return {
+        "referral": {
+            "referrers": form.getlist("referral_referrers"), "channels": form.getlist("referral_channels"),
+            "form_url": (form.get("referral_form_url") or "").strip() or None,
+            "liaison_url": (form.get("referral_liaison_url") or "").strip() or None,
+            "documents": (form.get("referral_documents") or "").strip() or None,
+            "consent": CONSENT_FORM.get(consent, consent),
+            "delay": (form.get("referral_delay") or "").strip() or None,
+            "liaison_fields": lines,
+        },
+        "funders": form.getlist("funders"),
+        "funding_end": (form.get("funding_end") or "").strip() or None,
+    }

@@ -11,7 +11,7 @@ from flask import Blueprint, render_template, request
 
 from app import orientation
 from app.errors import MaillageError
-from app.vocabulary import FUNDER_LABELS
+from app.vocabulary import CHANNEL_LABELS, FUNDER_LABELS, REFERRER_LABELS
 from app.web import get_session
 from app.web import pages
 
@@ -22,7 +22,8 @@ bp = Blueprint("orientation", __name__)
 def _template_globals(setup) -> None:
     # Jinja globals, not a context processor: the card's macros are imported without context.
     setup.app.jinja_env.globals.update(orientation_catalogue=orientation.catalogue,
-                                       emergency_numbers=orientation.EMERGENCY_NUMBERS, funder_labels=FUNDER_LABELS)
+                                       emergency_numbers=orientation.EMERGENCY_NUMBERS, funder_labels=FUNDER_LABELS,
+                                       referrer_labels=REFERRER_LABELS, channel_labels=CHANNEL_LABELS)
 
 
 @bp.route("/que-faire", methods=["GET", "POST"])
