@@ -17,6 +17,7 @@ from app.editing.preview import coverage_preview
 from app.errors import InvalidInput, MaillageError
 from app.models import Account, AuditEntry, ErrorReport, Landlord, Partner, Proposal
 from app.partners import cards, kinds as kinds_module
+from app.partners import referral
 from app.partners.cards import CONTACT_FIELDS, SITE_FIELDS
 from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, PROPOSAL_STATE_LABELS, REPORT_STATE_LABELS, \
     STATUS_LABELS
@@ -113,6 +114,8 @@ def record_from_form(db, partner: Partner) -> dict:
             record[name] = (request.form.get(name) or "").strip() or None
     if record.get("capacity") is not None:
         record["capacity"] = record["capacity"]  # registry checks it is a whole number
+    if "referral_present" in request.form:
+        record.update(referral.from_form(request.form))
     if "housing_present" in request.form:
         record["housing_types"] = request.form.getlist("housing_types")
     if "landlords_present" in request.form:
