@@ -89,3 +89,38 @@ def test_a_kind_the_file_gives_no_theme_falls_in_the_last_one_and_a_bad_theme_is
     with pytest.raises(InvalidInput) as err:
         read_catalogue(path)
     assert "theme 'famille'" in err.value.message
+
+
+# ----------------------------------------------------------------------------- the fiche
+
+
+def test_the_fiche_stands_alone_on_one_printed_page(client):
+    import io
+
+    from pypdf import PdfReader
+
+    query = {"lon": BONDY_SUD[0], "lat": BONDY_SUD[1]}
+    page = client.get("/fiche", query_string=query).get_data(as_text=True)
+    # the full "Comment saisir", never cut
+    assert "…" not in page and "voir Maillage" not in page and "autre(s)" not in page
+    assert "Saisir la coordination du CLSM par courriel avec une fiche de liaison" in page
+    # the sites' addresses and hours
+    assert re.search(r"Mairie de Bondy — coordination CLSM, 1 place de l&#39;Hôtel de Ville \(fictif\), 93140 Bondy"
+                     r" \(Lundi–vendredi 9h–17h\)", page)
+    # the online card's address as text and as a QR code drawn here
+    assert re.search(r'<span class="url">http://localhost/couverture\?lon=2\.483&amp;lat=48\.896</span>', page)
+    assert '<svg role="img" aria-label="Code QR : la réponse en ligne"' in page
+    # e-mail addresses never broken at a hyphen: each half kept whole, a break allowed after the @ only
+    assert '<span class="email">secteur-93g11@</span><wbr><span class="email">example.org</span>' in page
+    # the demo said once (the banner), not again by the answer's warning
+    assert page.count("<strong>Base de démonstration</strong>") == 1 and "structures et contacts fictifs, ne pas" not in page
+    response = client.get("/fiche.pdf", query_string=query)
+    assert re.fullmatch(r'attachment; filename="fiche-orientation-\d{4}-\d{2}-\d{2}\.pdf"',
+                        response.headers["Content-Disposition"])
+    reader = PdfReader(io.BytesIO(response.data))
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    assert text.count("Base de démonstration") == 1
+    assert "Réponse en ligne, tenue à jour" in text and "48,89600 N" in text
+    assert "secteur-93g11@example.org" in re.sub(r"\s+", "", text)
+    assert "Lundi–vendredi 9h–17h" in text
