@@ -76,3 +76,10 @@ KIND_ANSWER_STATUSES = ("none", "outside", "restricted", "covered", "found")
 
 # Precision of a geocoding match (app.geocoding).
 GEOCODING_LEVEL_LABELS = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
+
+# Staff accounts' roles (app/accounts/roles.py) and the states of what they moderate.
+ROLE_LABELS = {"admin": "administrateur", "territoire": "administrateur de territoire",
+               "referent": "référent de structure"}
+ROLES = tuple(ROLE_LABELS)
+PROPOSAL_STATE_LABELS = {"ouverte": "en attente", "validée": "validée", "rejetée": "rejetée"}
+REPORT_STATE_LABELS = {"ouvert": "ouvert", "traité": "traité", "rejeté": "rejeté"}

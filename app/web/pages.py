@@ -259,10 +259,8 @@ def partner_page(partner_id: int):
         ([{**detail["coverage"], "properties": {"role": "zone", "name": detail["name"]}}] if detail["coverage"] else [])
         + [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
             "properties": {"role": "site", "name": s["name"]}} for s in detail["sites"] if s["lon"] is not None])}
-    report = state().settings.REPORT_EMAIL
     return render_template("partenaire.html", p=detail, features=features if features["features"] else None,
-                           tile=_tile(), report_email=report,
-                           report_subject=f"Maillage — erreur sur « {detail['name']} » ({detail['ref']})")
+                           tile=_tile())
 
 
 @bp.get("/carte")
