@@ -52,6 +52,17 @@ class Settings:
     # Unmet-demand counts (off by default): each lookup that finds no partner of a territorial kind
     # adds 1 to (commune, ISO week, kind) — never an address, a point or a time of day.
     DEMAND_COUNTS: bool = False
+    # Background jobs (app/jobs, docs/jobs.md). In-process by default: JOBS_WORKERS child processes,
+    # state and results under JOBS_DIR. With REDIS_URL: RQ on Redis (`maillage jobs worker`), keys
+    # under REDIS_PREFIX. At most JOBS_MAX_QUEUED jobs wait or run; results are deleted
+    # JOBS_RESULT_TTL_S seconds after their job ends; a job running longer than JOBS_TIMEOUT_S fails (RQ).
+    JOBS_DIR: str = str(PROJECT_ROOT / "var" / "jobs")
+    JOBS_WORKERS: int = 1
+    JOBS_MAX_QUEUED: int = 20
+    JOBS_RESULT_TTL_S: int = 3600
+    JOBS_TIMEOUT_S: int = 1800
+    REDIS_URL: str = ""
+    REDIS_PREFIX: str = "maillage:"
 
     def as_flask_config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

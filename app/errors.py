@@ -50,6 +50,8 @@ ERRORS: dict[str, ErrorCode] = {
     "invalid-record": ErrorCode(400, "Partenaire invalide"),
     "import-rejected": ErrorCode(422, "Import refusé"),
     "invalid-export": ErrorCode(400, "Export refusé"),
+    # the service's own limits
+    "jobs-busy": ErrorCode(503, "Service occupé"),
     # HTTP itself
     "method-not-allowed": ErrorCode(405, "Méthode non autorisée"),
     "internal-error": ErrorCode(500, "Erreur interne"),

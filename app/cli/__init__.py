@@ -561,6 +561,35 @@ def serve(ctx, host, port, threads):
     waitress_serve(application, host=host, port=port, threads=threads, ident="maillage")
 
 
+# --------------------------------------------------------------------------------------------- jobs
+
+
+@main.group("jobs")
+def jobs_group():
+    """Travaux en arrière-plan (exports, analyses lourdes) : docs/jobs.md."""
+
+
+@jobs_group.command("worker")
+@click.option("--burst", is_flag=True, help="S'arrête quand la file est vide (tests, traitements ponctuels).")
+@click.pass_context
+def jobs_worker(ctx, burst):
+    """Exécute les travaux de la file Redis (MAILLAGE_REDIS_URL) ; lancer autant de workers que de
+    travaux simultanés voulus."""
+    import logging
+
+    from app import privacy
+    from app.jobs import runner
+
+    overrides = {"DATABASE_URL": ctx.obj["database_url"]} if ctx.obj.get("database_url") else None
+    settings = load_settings(overrides)
+    if not settings.REDIS_URL:
+        raise click.ClickException("MAILLAGE_REDIS_URL n'est pas défini : sans Redis, les travaux tournent dans le "
+                                   "serveur lui-même (aucun worker à lancer).")
+    logging.basicConfig(level=settings.LOG_LEVEL.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    privacy.install()
+    runner.work(settings, burst=burst)
+
+
 def _fail(exc: Exception):
     raise click.ClickException(getattr(exc, "message", None) or str(exc))
 

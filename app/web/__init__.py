@@ -26,12 +26,14 @@ class State:
     sessions: sessionmaker[Session]  # read-write, one transaction each (demand counts)
     read_sessions: sessionmaker[Session]  # requests: read only, no transaction
     geocoder: object  # app.geocoding.Geocoder
+    jobs: object  # app.jobs runner: in-process or RQ on Redis
 
 
 def create_app(config: dict | None = None) -> Flask:
-    from app import db, geocoding, privacy
+    from app import db, geocoding, jobs, privacy
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
+    from app.web.jobs import bp as jobs_bp
     from app.web.pages import bp as web_bp
 
     settings = load_settings(config)
@@ -41,7 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json = OrjsonProvider(app)
     engine = db.engine_from_settings(settings)
     app.extensions["maillage"] = State(settings, engine, db.session_factory(engine), db.read_session_factory(engine),
-                                         geocoding.from_settings(settings))
+                                         geocoding.from_settings(settings), jobs.from_settings(settings, engine))
     logging.getLogger("maillage").setLevel(settings.LOG_LEVEL.upper())
     privacy.install()
 
@@ -53,6 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(jobs_bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext

@@ -49,9 +49,12 @@ def _wants_problem() -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(MaillageError)
     def _domain(exc: MaillageError):
-        if not _wants_problem():
-            return error_page(exc.status, exc.message)
-        return problem(exc.code, exc.message, field=exc.field, **exc.extra)
+        response = (error_page(exc.status, exc.message) if not _wants_problem()
+                    else problem(exc.code, exc.message, field=exc.field, **exc.extra))
+        if "retry_after" in exc.extra:  # the service is busy, not the request wrong: say when to come back
+            response = app.make_response(response)
+            response.headers["Retry-After"] = str(exc.extra["retry_after"])
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
