@@ -27,6 +27,9 @@ class Settings:
     PROXIMITY_LIMIT: int = 5
     # Maximum number of points in one POST /api/v1/lookup/batch request.
     MAX_BATCH_POINTS: int = 10000
+    # Largest request body (bytes) accepted; a larger one is refused with 413 before it is read or
+    # parsed. 2 MiB holds a batch of 10,000 points written at full precision (~45 bytes a point).
+    MAX_CONTENT_LENGTH: int = 2 * 1024 * 1024
     # Number of proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none).
     TRUSTED_PROXIES: int = 0
     # Flask secret key (sessions/CSRF for the web forms). Set it in production.

@@ -52,7 +52,9 @@ ERRORS: dict[str, ErrorCode] = {
     "invalid-export": ErrorCode(400, "Export refusé"),
     # the service's own limits
     "jobs-busy": ErrorCode(503, "Service occupé"),
+    "database-unavailable": ErrorCode(503, "Base de données indisponible"),
     # HTTP itself
+    "payload-too-large": ErrorCode(413, "Requête trop volumineuse"),
     "method-not-allowed": ErrorCode(405, "Méthode non autorisée"),
     "internal-error": ErrorCode(500, "Erreur interne"),
 }

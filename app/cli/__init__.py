@@ -378,6 +378,7 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     import datetime as dt
 
     from app import db, gaps as gaps_module
+    from app.lookup.options import parse_date
     from app.gaps import exports as gap_exports
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
@@ -388,9 +389,9 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     dates = {}
     for name, raw in (("--as-of", as_of), ("--compare-to", compare_to)):
         try:
-            dates[name] = dt.date.fromisoformat(raw) if raw else None
-        except ValueError:
-            raise click.BadParameter("date au format AAAA-MM-JJ attendue", param_hint=name) from None
+            dates[name] = parse_date(raw, field=name) if raw else None
+        except MaillageError as exc:
+            raise click.BadParameter(exc.message, param_hint=name) from None
     date = dates["--as-of"]
     if dates["--compare-to"] and dates["--compare-to"] >= (date or dt.date.today()):
         raise click.BadParameter("doit précéder la date --as-of", param_hint="--compare-to")
@@ -558,7 +559,10 @@ def serve(ctx, host, port, threads):
     addresses = geocoding.warm(state(application).engine)  # built before listening: no request waits
     click.echo(f"Index d'adresses prêt : {addresses:,} adresses en {time.perf_counter() - started:.1f} s".replace(",", " "))
     click.echo(f"Maillage sur http://{host}:{port} (Ctrl+C pour arrêter)")
-    waitress_serve(application, host=host, port=port, threads=threads, ident="maillage")
+    # waitress buffers a body before the application sees it: past 10 × MAX_CONTENT_LENGTH it
+    # refuses it itself (its own 413), below the application answers 413 without reading it.
+    waitress_serve(application, host=host, port=port, threads=threads, ident="maillage",
+                   max_request_body_size=10 * settings.MAX_CONTENT_LENGTH)
 
 
 # --------------------------------------------------------------------------------------------- jobs

@@ -7,6 +7,7 @@ Nothing connects, reads the environment or starts anything at import time: `crea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -62,11 +63,38 @@ def create_app(config: dict | None = None) -> Flask:
     def _close_session(_exc):
         session = g.pop("db_session", None)
         if session is not None:
-            session.close()
+            try:
+                session.close()
+            except Exception as exc:  # noqa: BLE001 - the answer is already made (a 503 if the database went)
+                # A lost database fails the rollback of the connection's return to the pool: the
+                # pool drops that connection; nothing may reach the server as a raw 500 page.
+                logging.getLogger("maillage").warning("session close failed: %s", type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    session.invalidate()
 
     @app.before_request
     def _start_timer():
         g.started = time.perf_counter()
+
+    @app.before_request
+    def _refuse_oversize_bodies():
+        """A body declared larger than MAX_CONTENT_LENGTH is refused before a byte of it is read
+        (Werkzeug also stops a body without Content-Length once it passes the limit)."""
+        from werkzeug.exceptions import RequestEntityTooLarge
+
+        if request.content_length is not None and request.content_length > settings.MAX_CONTENT_LENGTH:
+            raise RequestEntityTooLarge()
+
+    @app.before_request
+    def _refuse_nul_bytes():
+        """NUL cannot be stored or compared in PostgreSQL text: refused up front, on every page
+        and API route alike (a 400, not a query error)."""
+        from app.errors import InvalidInput, reject_nul
+
+        if "\x00" in request.path or any("\x00" in key for key in request.args):
+            raise InvalidInput("Caractère nul interdit dans l'adresse de la requête.")
+        for key, value in request.args.items(multi=True):
+            reject_nul({key[:40]: value})
 
     @app.after_request
     def _security_headers(response):

@@ -17,6 +17,7 @@ from app import maps
 from app.db import get_meta
 from app.errors import ERRORS, InvalidInput, MaillageError
 from app.lookup import lookup, parse_options
+from app.lookup.options import parse_date
 from app.lookup.address import lookup_address
 from app.models import Landlord
 from app.partners import directory, kinds as kinds_module
@@ -256,13 +257,9 @@ def coverage_map_page():
     return render_template("carte.html", **context), status
 
 
-def _date(raw: str) -> dt.date | None:
-    if not raw:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"Date « {raw} » invalide : format attendu AAAA-MM-JJ.", field="date") from None
+def _date(raw: str, field: str = "date") -> dt.date | None:
+    """A date of a form (gaps, map): the API's rules (format, 1900–2199)."""
+    return parse_date(raw, field=field) if raw else None
 
 
 def _map_units():
@@ -319,7 +316,7 @@ def _gaps_request(session):
                           age=form["age"] or None)
     comparison = None
     if form["comparer"]:
-        earlier = _date(form["comparer"])
+        earlier = _date(form["comparer"], "comparer")
         if earlier >= matrix.as_of:
             raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
         comparison = gaps.compare(session, gaps.compute(session, form["territoire"], form["types"] or None, earlier,
