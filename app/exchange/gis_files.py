@@ -53,7 +53,13 @@ def write_gpkg(gdf, path: Path, *, layer: str) -> None:
     with tempfile.TemporaryDirectory(prefix="maillage-gpkg-") as tmp:
         src = Path(tmp) / "layer.geojson"
         src.write_text(gdf.to_json(drop_id=True), encoding="utf-8")
-        _child("from-geojson", str(src), str(path), layer, str(gdf.crs.to_epsg() if gdf.crs else 4326))
+        geojson_to_gpkg(src, path, layer=layer, epsg=gdf.crs.to_epsg() if gdf.crs else 4326)
+
+
+def geojson_to_gpkg(src: Path, path: Path, *, layer: str, epsg: int = 4326) -> None:
+    """Convert a GeoJSON file (written by the caller, possibly streamed) into a GeoPackage layer,
+    via the child process."""
+    _child("from-geojson", str(src), str(path), layer, str(epsg))
 
 
 def _child(*args: str) -> subprocess.CompletedProcess:

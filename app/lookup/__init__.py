@@ -33,7 +33,7 @@ from app.lookup.answer import assemble, assemble_compact
 from app.lookup.cache import defaults_for, load_partners, names_for, reference
 from app.lookup.candidates import at_point, for_points
 from app.lookup.options import Options, parse_options
-from app.lookup.uncertainty import Uncertainty, flag_uncertain
+from app.lookup.uncertainty import Uncertainty, flag_uncertain, flag_uncertain_many
 
 __all__ = ["Options", "Uncertainty", "lookup", "lookup_many", "parse_options"]
 
@@ -51,10 +51,13 @@ def lookup(session: Session, lon, lat, options: Options, uncertainty: Uncertaint
     return answer
 
 
-def lookup_many(session: Session, points, options: Options, *, compact: bool = False) -> dict:
+def lookup_many(session: Session, points, options: Options, *, compact: bool = False,
+                uncertainties: list[Uncertainty | None] | None = None) -> dict:
     """Answer for many points at once. `points`: iterable of (lon, lat).
 
-    Full form: {"results": [answer, …]} with the same answers `lookup` gives.
+    Full form: {"results": [answer, …]} with the same answers `lookup` gives — with
+    `uncertainties` (one per point, or None), the same as `lookup(…, uncertainty=…)` (an address
+    file's rows: app/annotate).
     Compact form (for large batches and exports): each result lists partner ids per kind with the
     matched part, and partner cards are given once in "partners".
     """
@@ -84,7 +87,10 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
             ids |= {pid for pid, _ in c.nearby}
         partners = load_partners(session, ids, ref)
         names_for(session, [c.units for c in cands], ref)
-        return _answer_all(coords, cands, kinds, defaults, partners, ref, options, compact)
+        out = _answer_all(coords, cands, kinds, defaults, partners, ref, options, compact)
+        if uncertainties is not None and not compact:
+            flag_uncertain_many(session, ref, kinds, cands, options, out["results"], uncertainties)
+        return out
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,22 +56,57 @@ def flag_uncertain(session: Session, ref: Reference, kinds: list[KindInfo], cand
     """Compare the answer at the point with the partners whose coverage meets the uncertainty
     region: a partner that covers part of the region but not the point is an alternative; a
     partner that covers the point but not the whole region may not cover the real address."""
-    region = uncertainty.region
-    minx, miny, maxx, maxy = region.bounds
+    minx, miny, maxx, maxy = uncertainty.region.bounds
     rows = session.execute(select(CoverageArea.id, CoverageArea.partner_id).where(
         dialects.box_meets(CoverageArea.geom, minx, miny, maxx, maxy))).all()
     shapes = cached_shapes(session, ref, CoverageArea, [i for i, _ in rows])
+    _flag(session, ref, kinds, cand, options, answer, uncertainty, [(shapes.get(i), pid) for i, pid in rows])
+
+
+def flag_uncertain_many(session: Session, ref: Reference, kinds: list[KindInfo], cands: list[Candidates],
+                        options: Options, answers: list[dict], uncertainties: list) -> None:
+    """flag_uncertain for many answers at once (None: no uncertainty): the coverage areas meeting
+    any region are read in one query and joined with an STRtree on their envelopes — the areas each
+    region meets are then tested exactly as one flag_uncertain does, so the flags are the same."""
+    present = [(i, u) for i, u in enumerate(uncertainties) if u is not None]
+    if not present:
+        return
+    bounds = np.array([u.region.bounds for _, u in present])
+    box = (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
+    rows = session.execute(select(CoverageArea.id, CoverageArea.partner_id).where(
+        dialects.box_meets(CoverageArea.geom, *box))).all()
+    shapes = cached_shapes(session, ref, CoverageArea, [i for i, _ in rows])
+    items = [(shapes.get(i), pid) for i, pid in rows if shapes.get(i) is not None]
+    tree = shapely.STRtree([shape for shape, _ in items]) if items else None
+    for i, uncertainty in present:
+        hits = tree.query(uncertainty.region).tolist() if tree is not None else []
+        _flag(session, ref, kinds, cands[i], options, answers[i], uncertainty, [items[h] for h in sorted(hits)])
+
+
+def _overlap(shape, region) -> float:
+    """The area of shape ∩ region: clipped to the region's box first (fast on a large union); the
+    clip may leave an invalid ring (GEOS "TopologyException: Ring edge missing" on a synthetic
+    sector union near Bondy), then the exact intersection of the whole shape is computed."""
+    try:
+        return shapely.clip_by_rect(shape, *region.bounds).intersection(region).area
+    except shapely.errors.GEOSException:
+        return shape.intersection(region).area
+
+
+def _flag(session: Session, ref: Reference, kinds: list[KindInfo], cand: Candidates, options: Options,
+          answer: dict, uncertainty: Uncertainty, areas: list) -> None:
+    """The flags, given the (shape, partner id) of the coverage areas whose box meets the region."""
+    region = uncertainty.region
     shapely.prepare(region)
     tolerance = _tolerance_deg2(uncertainty)
     touching, partial = set(), set()
-    for area_id, partner_id in rows:
-        shape = shapes.get(area_id)
+    for shape, partner_id in areas:
         if shape is None or not shape.intersects(region):
             continue
         if shape.covers(region):
             touching.add(partner_id)
             continue
-        overlap = shapely.clip_by_rect(shape, minx, miny, maxx, maxy).intersection(region).area
+        overlap = _overlap(shape, region)
         if overlap > tolerance:  # more than a shared outline or a sliver
             touching.add(partner_id)
             if region.area - overlap > tolerance:
