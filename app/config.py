@@ -63,6 +63,10 @@ class Settings:
     JOBS_RESULT_TTL_S: int = 3600
     JOBS_TIMEOUT_S: int = 1800
     REDIS_URL: str = ""
+    # Per-client rate limits (app/web/limits.py): the expensive pages and downloads together, and the
+    # batch lookup counted in points ("N/second|minute|hour|day"; empty: no limit).
+    RATE_LIMIT_HEAVY: str = "30/minute"
+    RATE_LIMIT_BATCH_POINTS: str = "600000/minute"
     REDIS_PREFIX: str = "maillage:"
     # Staff accounts (README "Comptes et rôles"). E-mail through SMTP: host (empty: no e-mail is sent,
     # the links are only shown to the operator by the CLI), port, STARTTLS, login, sender address.

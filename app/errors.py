@@ -53,6 +53,7 @@ ERRORS: dict[str, ErrorCode] = {
     # the service's own limits
     "jobs-busy": ErrorCode(503, "Service occupé"),
     "database-unavailable": ErrorCode(503, "Base de données indisponible"),
+    "rate-limited": ErrorCode(429, "Trop de requêtes"),
     # address files to annotate (app.annotate)
     "invalid-file": ErrorCode(400, "Fichier illisible"),
     "missing-column": ErrorCode(400, "Colonne manquante"),

@@ -35,7 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app import db, geocoding, jobs, privacy
     from flask_wtf.csrf import CSRFProtect
 
-    from app.web import accounts, editing
+    from app.web import accounts, editing, limits
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
     from app.web.jobs import bp as jobs_bp
@@ -75,6 +75,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(editing.bp)
     app.register_blueprint(orientation_bp)
     register_error_handlers(app)
+    limits.init(app, settings)
 
     @app.teardown_appcontext
     def _close_session(_exc):

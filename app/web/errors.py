@@ -20,7 +20,9 @@ log = logging.getLogger("maillage")
 
 # Werkzeug's HTTP errors on API routes, by status; any other (a malformed request, 413…) keeps its
 # own status with the code invalid-input.
-HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}
+HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large", 429: "rate-limited"}
+TOO_MANY = ("Trop de demandes coûteuses venant de ce poste : patienter une minute avant de recommencer "
+            "(les recherches d'adresse ne sont jamais limitées).")
 
 
 def problem(code: str, detail: str, *, status: int | None = None, field: str | None = None, **extra):
@@ -60,11 +62,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if not _wants_problem():
-            return error_page(exc.code or 500, _too_large() if exc.code == 413 else exc.description or "")
+            message = {413: _too_large(), 429: TOO_MANY}.get(exc.code, exc.description or "")
+            return error_page(exc.code or 500, message)
         code = HTTP_CODES.get(exc.code, "invalid-input")
         detail = {404: "Aucune ressource à cette adresse de l'API.",
                   405: f"Méthode {request.method} non autorisée ici.",
-                  413: _too_large()}.get(exc.code, exc.description)
+                  413: _too_large(), 429: TOO_MANY}.get(exc.code, exc.description)
         return problem(code, detail, status=exc.code or 500)
 
     @app.errorhandler(Exception)

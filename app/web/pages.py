@@ -348,13 +348,40 @@ def gaps_page():
                            formats=gap_exports.FORMATS), (400 if error else 200)
 
 
+def _gaps_job(fmt: str):
+    """The workbook, GeoPackage or PDF: a background job (cached per data version), whose page
+    shows its progress and then the file. The form is checked here, the territory by the job."""
+    from flask import redirect
+
+    from app.gaps import tasks as gap_tasks
+
+    territory = (request.args.get("territoire") or "").strip()[:2000]
+    if not territory:
+        abort(Response("Choisir un territoire.", status=400, mimetype="text/plain"))
+    try:
+        date = _date((request.args.get("date") or "").strip()[:10]) or dt.date.today()
+        compare = _date((request.args.get("comparer") or "").strip()[:10], "comparer")
+        if compare and compare >= date:
+            raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
+    except MaillageError as exc:
+        abort(Response(exc.message, status=400, mimetype="text/plain"))
+    params = {"territory": territory, "fmt": fmt, "types": [t for t in request.args.getlist("types") if t][:40],
+              "date": date.isoformat(), "compare": compare.isoformat() if compare else None,
+              "level": (request.args.get("niveau") or "commune")[:10], "age": (request.args.get("age") or "")[:20] or None}
+    info = state().jobs.submit(gap_tasks.export, params)
+    return redirect(url_for("jobs.job_page", job_id=info.id), code=303)
+
+
 @bp.get("/ecarts/export.<fmt>")
 def gaps_download(fmt: str):
     from app import gaps
     from app.gaps import exports as gap_exports
+    from app.gaps import tasks as gap_tasks
 
     if fmt not in gap_exports.FORMATS:
         abort(404)
+    if fmt in gap_tasks.JOB_FORMATS:
+        return _gaps_job(fmt)
     session = get_session()
     try:
         _, matrix, _ = _gaps_request(session)

@@ -17,7 +17,7 @@ from app.lookup.address import lookup_address
 from app.models import Kind, Landlord, Partner
 from app.partners import cards, directory, kinds
 from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
-from app.web import get_session, state
+from app.web import get_session, limits, state
 from app.web.api import bp
 from app.web.api.openapi import openapi_document
 
@@ -141,6 +141,7 @@ def lookup_batch():
         raise InvalidInput(f"{len(body['points'])} points : au plus {limit} par requête.",
                            code="too-many-points", field="points")
     options = _options(body)
+    limits.charge_batch(len(body["points"]))
     return jsonify(lookup_many(get_session(), body["points"], options, compact=True))
 
 
