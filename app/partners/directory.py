@@ -88,6 +88,9 @@ def search(session: Session, *, kind: str | None = None, status: str | None = No
     return Page(list(items), total, page, per_page)
 
 
+MAX_ID = 2**31 - 1
+
+
 def partner_detail(session: Session, partner_id: int, *, tolerance: float | None = None) -> dict:
     """Everything about one partner (API and partner page, app.partners.cards.detail), with its
     compiled coverage as a GeoJSON feature (simplified when asked) and its parts' names."""
@@ -97,7 +100,9 @@ def partner_detail(session: Session, partner_id: int, *, tolerance: float | None
     from app.models import Landlord
     from app.partners.registry import STORED_OPTIONS
 
-    p = session.scalar(select(Partner).where(Partner.id == partner_id).options(*STORED_OPTIONS))
+    # Ids are 32-bit on PostgreSQL (and SQLite's 64): an id beyond is no partner, not a query error.
+    p = (session.scalar(select(Partner).where(Partner.id == partner_id).options(*STORED_OPTIONS))
+         if 0 < partner_id <= MAX_ID else None)
     if p is None:
         raise NotFound(f"Aucun partenaire n° {partner_id}.")
     coverage = None

@@ -17,6 +17,7 @@ from app import french, maps
 from app.db import get_meta
 from app.errors import ERRORS, InvalidInput, MaillageError
 from app.lookup import lookup, parse_options
+from app.lookup.options import parse_date
 from app.lookup.address import lookup_address
 from app.models import Landlord
 from app.partners import directory, kinds as kinds_module
@@ -283,13 +284,9 @@ def coverage_map_page():
     return render_template("carte.html", **context), status
 
 
-def _date(raw: str) -> dt.date | None:
-    if not raw:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"Date « {raw} » invalide : format attendu AAAA-MM-JJ.", field="date") from None
+def _date(raw: str, field: str = "date") -> dt.date | None:
+    """A date of a form (gaps, map): the API's rules (format, 1900–2199)."""
+    return parse_date(raw, field=field) if raw else None
 
 
 def _map_units():
@@ -346,7 +343,7 @@ def _gaps_request(session):
                           age=form["age"] or None)
     comparison = None
     if form["comparer"]:
-        earlier = _date(form["comparer"])
+        earlier = _date(form["comparer"], "comparer")
         if earlier >= matrix.as_of:
             raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
         comparison = gaps.compare(session, gaps.compute(session, form["territoire"], form["types"] or None, earlier,
@@ -375,13 +372,40 @@ def gaps_page():
                            formats=gap_exports.FORMATS), (400 if error else 200)
 
 
+def _gaps_job(fmt: str):
+    """The workbook, GeoPackage or PDF: a background job (cached per data version), whose page
+    shows its progress and then the file. The form is checked here, the territory by the job."""
+    from flask import redirect
+
+    from app.gaps import tasks as gap_tasks
+
+    territory = (request.args.get("territoire") or "").strip()[:2000]
+    if not territory:
+        abort(Response("Choisir un territoire.", status=400, mimetype="text/plain"))
+    try:
+        date = _date((request.args.get("date") or "").strip()[:10]) or dt.date.today()
+        compare = _date((request.args.get("comparer") or "").strip()[:10], "comparer")
+        if compare and compare >= date:
+            raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
+    except MaillageError as exc:
+        abort(Response(exc.message, status=400, mimetype="text/plain"))
+    params = {"territory": territory, "fmt": fmt, "types": [t for t in request.args.getlist("types") if t][:40],
+              "date": date.isoformat(), "compare": compare.isoformat() if compare else None,
+              "level": (request.args.get("niveau") or "commune")[:10], "age": (request.args.get("age") or "")[:20] or None}
+    info = state().jobs.submit(gap_tasks.export, params)
+    return redirect(url_for("jobs.job_page", job_id=info.id), code=303)
+
+
 @bp.get("/ecarts/export.<fmt>")
 def gaps_download(fmt: str):
     from app import gaps
     from app.gaps import exports as gap_exports
+    from app.gaps import tasks as gap_tasks
 
     if fmt not in gap_exports.FORMATS:
         abort(404)
+    if fmt in gap_tasks.JOB_FORMATS:
+        return _gaps_job(fmt)
     session = get_session()
     try:
         _, matrix, _ = _gaps_request(session)
