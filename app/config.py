@@ -47,11 +47,27 @@ class Settings:
     # added to the CSP). Empty: no tiles, the layers show on a plain background (offline by default).
     TILE_URL: str = ""
     TILE_ATTRIBUTION: str = ""
-    # Where "signaler une erreur" on a partner page writes to (a mailto: link; no form, no personal data).
-    REPORT_EMAIL: str = "signalement@example.org"
     # Unmet-demand counts (off by default): each lookup that finds no partner of a territorial kind
     # adds 1 to (commune, ISO week, kind) — never an address, a point or a time of day.
     DEMAND_COUNTS: bool = False
+    # Staff accounts (README "Comptes et rôles"). E-mail through SMTP: host (empty: no e-mail is sent,
+    # the links are only shown to the operator by the CLI), port, STARTTLS, login, sender address.
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = 25
+    SMTP_STARTTLS: bool = False
+    SMTP_USER: str = ""
+    SMTP_PASSWORD: str = field(default="", repr=False)
+    MAIL_FROM: str = "maillage@example.org"
+    # Address of the site in e-mailed links, e.g. "https://maillage.example.org" (empty: the request's host).
+    PUBLIC_URL: str = ""
+    # Lifetime of an invitation link (days), of a password reset link (hours) and of a session (hours).
+    INVITATION_DAYS: int = 7
+    RESET_HOURS: int = 2
+    SESSION_HOURS: int = 8
+    # Session cookie sent over HTTPS only (keep on in production; off only for a local http:// test).
+    COOKIE_SECURE: bool = True
+    # When on, a referent's every change (contacts and "comment saisir" too) waits for a territory administrator.
+    MODERATE_ALL: bool = False
     # Address files to annotate (maillage annotate, "Annoter un fichier"): most data rows per file,
     # and how long (seconds) an uploaded file and its results are kept when nobody downloads them.
     ANNOTATE_MAX_ROWS: int = 200_000

@@ -101,10 +101,12 @@ def set_meta(session: Session, key: str, value: str) -> None:
 DATA_VERSION_KEY = "data_version"
 
 
-# Tables no read-side cache depends on: writing them leaves the data version alone. The optional
+# Tables no read-side cache depends on: writing them leaves the data version alone (accounts, logins,
+# the audit, proposals and reports included). The optional
 # demand counts are written after lookups; bumping the version there would make every uncovered
 # lookup throw away the partner cards, shapes and geocoding indexes of every process.
-UNVERSIONED_TABLES = frozenset({"unmet_demand"})
+UNVERSIONED_TABLES = frozenset({"unmet_demand", "account", "account_token", "login_attempt", "audit_entry",
+                                "proposal", "error_report"})
 
 
 def _mark_written(session: Session, tables) -> None:

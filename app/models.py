@@ -350,3 +350,114 @@ class UnmetDemand(Base):
     week: Mapped[str] = mapped_column(String(8))  # ISO week, e.g. 2026-W48
     kind_code: Mapped[str] = mapped_column(ForeignKey("kind.code"), index=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --------------------------------------------------------------------------------------------- accounts, audit, moderation
+# Staff accounts are personal data: the minimum (name, e-mail, role, scope). Roles and scopes are
+# checked by app/accounts/roles.py; see README "Comptes et rôles".
+
+
+class Account(Base):
+    """A staff account: an administrator, a territory administrator (typed territory codes) or a
+    structure's referent (partner ids). Deleting one keeps its audit rows under a pseudonym."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # 'admin' | 'territoire' | 'referent' (app/vocabulary.py ROLE_LABELS)
+    role: Mapped[str] = mapped_column(String(16))
+    # typed territory codes ("departement:93", "epci:200054781") for a territory administrator
+    territories: Mapped[list] = mapped_column(JSON, default=list)
+    # partner ids for a referent
+    partners: Mapped[list] = mapped_column(JSON, default=list)
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id; None until the invitation is used
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # subject of a ProConnect (OpenID Connect) identity linked to the account
+    oidc_subject: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # bumped on password change / deactivation: sessions issued before are refused
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AccountToken(Base):
+    """A single-use, expiring link sent by e-mail: an invitation or a password reset. Only the
+    token's SHA-256 is stored."""
+
+    __tablename__ = "account_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(12))  # 'invitation' | 'reset'
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginAttempt(Base):
+    """Failed logins per e-mail hash and per client, for throttling (no address kept in clear)."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)  # sha256 of "email:…" or "ip:…"
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class AuditEntry(Base):
+    """One write: who (an account — a pseudonym once deleted — or an import file and line), when,
+    what (field-level diff, coverage parts included, and the record after, for reverts) and why."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), index=True)
+    actor: Mapped[str] = mapped_column(String(300))  # "Camille Martin", "compte supprimé n° 4", "import partners-sheet x.csv, ligne 3"
+    # edit | import | proposal | validation | rejection | revert | verification | report | account
+    action: Mapped[str] = mapped_column(String(16), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id", ondelete="SET NULL"), index=True)
+    partner_ref: Mapped[str | None] = mapped_column(String(120))
+    target: Mapped[str | None] = mapped_column(String(200))  # what else it is about: "compte 4", "proposition 2"
+    diff: Mapped[dict] = mapped_column(JSON, default=dict)  # field → [before, after]
+    snapshot: Mapped[dict | None] = mapped_column(JSON)  # the partner's record after the write
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Proposal(Base):
+    """A referent's change to coverage, kind, status or dates, waiting for a territory administrator."""
+
+    __tablename__ = "proposal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), index=True)
+    author: Mapped[str] = mapped_column(String(300))
+    record: Mapped[dict] = mapped_column(JSON)  # the whole record proposed
+    diff: Mapped[dict] = mapped_column(JSON, default=dict)
+    # typed territory codes the old or new coverage meets: who may decide
+    territories: Mapped[list] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(12), default="ouverte", index=True)  # ouverte | validée | rejetée
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    decided_by: Mapped[str | None] = mapped_column(String(300))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ErrorReport(Base):
+    """"Signaler une erreur": free text about a structure (never about a person), no reporter's
+    address; routed to its referents and the administrators of the territories it covers."""
+
+    __tablename__ = "error_report"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    territories: Mapped[list] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(12), default="ouvert", index=True)  # ouvert | traité | rejeté
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    handled_by: Mapped[str | None] = mapped_column(String(300))
+    handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    answer: Mapped[str] = mapped_column(Text, default="")

@@ -32,6 +32,19 @@ HOUSING_TYPE_LABELS = {
 }
 HOUSING_TYPES = tuple(HOUSING_TYPE_LABELS)
 
+# The themes the coverage card folds the kinds into (geodata/kinds.csv, column `theme`), in the card's
+# order; a kind without a theme falls in the last one.
+KIND_THEME_LABELS = {
+    "soins": "Soins",
+    "coordination": "Coordination et situations complexes",
+    "accompagnement": "Logement accompagné et accompagnement",
+    "droits": "Droits et aides",
+    "familles": "Familles et entraide",
+    "autres": "Autres partenaires",
+}
+KIND_THEMES = tuple(KIND_THEME_LABELS)
+OTHER_THEME = "autres"
+
 # How a kind is found: a coverage area, or the distance to its sites.
 MODE_LABELS = {"territorial": "Compétence territoriale", "proximity": "À proximité"}
 KIND_MODES = tuple(MODE_LABELS)
@@ -63,3 +76,10 @@ KIND_ANSWER_STATUSES = ("none", "outside", "restricted", "covered", "found")
 
 # Precision of a geocoding match (app.geocoding).
 GEOCODING_LEVEL_LABELS = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
+
+# Staff accounts' roles (app/accounts/roles.py) and the states of what they moderate.
+ROLE_LABELS = {"admin": "administrateur", "territoire": "administrateur de territoire",
+               "referent": "référent de structure"}
+ROLES = tuple(ROLE_LABELS)
+PROPOSAL_STATE_LABELS = {"ouverte": "en attente", "validée": "validée", "rejetée": "rejetée"}
+REPORT_STATE_LABELS = {"ouvert": "ouvert", "traité": "traité", "rejeté": "rejeté"}

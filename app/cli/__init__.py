@@ -565,6 +565,10 @@ def _fail(exc: Exception):
     raise click.ClickException(getattr(exc, "message", None) or str(exc))
 
 
+from app.cli.accounts import accounts_group, reminders_group  # noqa: E402 (the commands need `main`'s helpers)
+
+main.add_command(accounts_group)
+main.add_command(reminders_group)
 from app.cli.annotate import annotate as _annotate  # noqa: E402 — its own module, registered here
 
 main.add_command(_annotate)

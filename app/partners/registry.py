@@ -25,6 +25,7 @@ from app.geometry import as_multipolygon, check_lon_lat, from_geojson
 from app.partners import cards, coverage
 from app.partners.cards import SCALARS
 from app.models import (
+    AuditEntry,
     Contact,
     CoveragePart,
     Kind,
@@ -346,10 +347,13 @@ def upsert_partner(
     compile_cache: dict | None = None,
     check_cache: dict | None = None,
     stored: Partner | None = None,
+    audited: bool = True,
+    audit_label: str | None = None,
 ) -> UpsertResult:
     """Create or update one partner from a record; raise InvalidRecord listing every problem.
     `stored`: the partner with this ref, already loaded with its collections (`load_stored`),
-    which saves the look-ups when a caller updates many."""
+    which saves the look-ups when a caller updates many. A change is audited (app/audit/) as an
+    import of `source_file`, line `source_row`, unless `audited` is False (the caller audits it)."""
     clean, errors = normalise(session, data, check_cache)
     if errors:
         raise InvalidRecord(clean.get("ref"), errors.errors)
@@ -367,6 +371,7 @@ def upsert_partner(
     partner = stored or session.scalar(select(Partner).where(Partner.ref == clean["ref"]).options(*STORED_OPTIONS))
     kind = _kind(session, clean["kind"], check_cache)
     action = "updated"
+    before = cards.record_of(partner) if partner is not None and audited else None
     if partner is None:
         partner = Partner(ref=clean["ref"], kind=kind)
         session.add(partner)
@@ -395,7 +400,23 @@ def upsert_partner(
     partner.parts = parts
     session.flush()
     coverage.compile_partner(session, partner, cache=compile_cache)
+    if audited:
+        from app import audit
+
+        after = cards.record_of(partner)
+        audit.record(session, action="import", actor_label=audit_label or import_label(source, source_file, source_row),
+                     partner=partner, diff=audit.diff(before, after), snapshot=after)
     return UpsertResult(partner, action)
+
+
+def import_label(source: str, source_file: str | None, source_row: int | None) -> str:
+    """Who wrote, for the audit, when an import did: "import finess (etalab.csv, ligne 12)"."""
+    import os
+
+    where = os.path.basename(source_file) if source_file else ""
+    if source_row is not None:
+        where += f", ligne {source_row}" if where else f"ligne {source_row}"
+    return f"import {source}" + (f" ({where})" if where else "")
 
 
 def merge_into(session: Session, partner: Partner, clean: dict, *, matched_on: str, source: str,
@@ -408,7 +429,8 @@ def merge_into(session: Session, partner: Partner, clean: dict, *, matched_on: s
     merged = matching.fill(cards.record_of(partner), clean)
     result = upsert_partner(session, merged, source=partner.source, source_file=partner.source_file,
                             source_row=partner.source_row, source_hash=partner.source_hash,
-                            check_cache=check_cache, stored=partner)
+                            check_cache=check_cache, stored=partner,
+                            audit_label=import_label(source, source_file, source_row))
     alias = session.scalar(select(PartnerAlias).where(PartnerAlias.ref == clean["ref"]))
     if alias is None:
         partner.aliases.append(PartnerAlias(ref=clean["ref"], source=source, source_file=source_file,
@@ -478,6 +500,10 @@ def insert_new(session: Session, items: list[NewPartner], *, chunk: int = 2000, 
         for model, values in ((Site, sites), (Contact, contacts), (PartnerLandlord, links)):
             if values:
                 session.execute(insert(model), values)
+        session.execute(insert(AuditEntry), [
+            {"at": now, "actor": import_label(item.source, item.source_file, item.source_row), "action": "import",
+             "partner_id": partner_id, "partner_ref": item.clean["ref"], "diff": {"nom": [None, item.clean["name"]]},
+             "reason": ""} for partner_id, item in zip(ids, part)])
         if progress:
             progress(len(part))
     return len(items)

@@ -125,13 +125,48 @@
     return layer;
   }
 
+  /* Commune outlines with their names, fetched for the view (a plain-background map still shows
+     where one is); names only when zoomed in enough to read them. */
+  function communeLayer(map, url, withNames) {
+    var communes = L.geoJSON(null, { style: { color: "#555", weight: 1, fillOpacity: 0.03, interactive: !withNames },
+      onEachFeature: function (f, l) {
+        if (withNames) l.bindTooltip(escapeText(f.properties.nom), { permanent: true, direction: "center", className: "commune-name" });
+        else l.bindTooltip(escapeText(f.properties.nom));
+      } }).addTo(map);
+    communes.bringToBack();
+    var refresh = function () {
+      if (!url || map.getZoom() < 10) { communes.clearLayers(); return; }
+      var b = map.getBounds();
+      fetch(url + "?bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(4); }).join(","))
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (g) { if (g) { communes.clearLayers(); communes.addData(g); communes.bringToBack(); } })
+        .catch(function () {});
+    };
+    map.on("moveend", refresh);
+    return refresh;
+  }
+
   function setupMap(element) {
     var map = baseMap(element);
     var data = document.getElementById("carte-donnees");
+    var communesUrl = element.getAttribute("data-communes");
     if (data) {
+      var refreshCommunes = communesUrl ? communeLayer(map, communesUrl, true) : null;
       var layer = drawFeatures(map, JSON.parse(data.textContent));
       var bounds = layer.getBounds();
-      if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20], maxZoom: 16 });
+      if (element.getAttribute("data-focus")) {
+        // the address and the sites within 3 km of it, not a whole département's zone
+        var focus = null, points = L.latLngBounds([]);
+        layer.eachLayer(function (l) { if (l.feature && l.feature.properties.role === "adresse") focus = l.getLatLng(); });
+        if (focus) {
+          points.extend(focus);
+          points.extend(focus.toBounds(1500));
+          layer.eachLayer(function (l) { if (l.getLatLng && map.distance(focus, l.getLatLng()) < 3000) points.extend(l.getLatLng()); });
+          bounds = points;
+        }
+      }
+      if (bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 14 });
+      if (refreshCommunes) refreshCommunes();
     }
     var pick = element.getAttribute("data-pick");
     if (pick) {
@@ -141,22 +176,35 @@
       } else {
         map.setView([46.6, 2.4], 6);
       }
-      var communes = L.geoJSON(null, { style: { color: "#555", weight: 1, fillOpacity: 0.03 },
-        onEachFeature: function (f, l) { l.bindTooltip(escapeText(f.properties.nom)); } }).addTo(map);
-      var communesUrl = element.getAttribute("data-communes");
-      var refresh = function () {
-        if (!communesUrl || map.getZoom() < 10) { communes.clearLayers(); return; }
-        var b = map.getBounds();
-        fetch(communesUrl + "?bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(4); }).join(","))
-          .then(function (r) { return r.ok ? r.json() : null; })
-          .then(function (g) { if (g) { communes.clearLayers(); communes.addData(g); } })
-          .catch(function () {});
-      };
-      map.on("moveend", refresh);
-      refresh();
+      communeLayer(map, communesUrl, false)();
       map.on("click", function (e) {
         window.location.href = pick + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6);
       });
+    }
+  }
+
+  /* ---------------------------------------------------------------- the user's landlord */
+  /* Kept in this browser's local storage only (no cookie, nothing sent but the usual form field).
+     A card reached without a landlord in its address (a suggestion, a map click) is reloaded
+     with the remembered one, so her own landlord's team shows as hers. */
+  function setupRemember(select) {
+    var key = select.getAttribute("data-remember");
+    var stored = null;
+    try { stored = window.localStorage.getItem(key); } catch (e) { return; }
+    select.addEventListener("change", function () {
+      try {
+        if (select.value) window.localStorage.setItem(key, select.value);
+        else window.localStorage.removeItem(key);
+      } catch (e) { /* storage refused: the choice still goes with the form */ }
+    });
+    var known = Array.prototype.some.call(select.options, function (o) { return o.value && o.value === stored; });
+    if (!stored || !known) return;
+    var params = new URLSearchParams(window.location.search);
+    if (params.has(select.name)) return;  // chosen for this page: left alone
+    select.value = stored;
+    if (window.location.pathname === select.form.getAttribute("action") && (params.has("adresse") || params.has("lon"))) {
+      params.set(select.name, stored);
+      window.location.replace(window.location.pathname + "?" + params.toString());
     }
   }
 
@@ -180,6 +228,7 @@
     if (input && input.getAttribute("data-geocode-url")) setupAutocomplete(input);
     var map = document.getElementById("carte");
     if (map && window.L) setupMap(map);
+    document.querySelectorAll("select[data-remember]").forEach(setupRemember);
     var position = document.getElementById("ma-position");
     if (position) setupPosition(position);
     document.querySelectorAll("form[data-busy]").forEach(function (form) {

@@ -29,15 +29,27 @@ class State:
 
 
 def create_app(config: dict | None = None) -> Flask:
+    """The app; `config`: settings overrides (app/config.py), and under "flask" raw Flask settings."""
     from app import db, geocoding, privacy
+    from flask_wtf.csrf import CSRFProtect
+
+    from app.web import accounts, editing
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
+    from app.web.orientation import bp as orientation_bp
     from app.web.pages import bp as web_bp
 
+    config = dict(config or {})
+    flask_extra = config.pop("flask", {})  # Flask settings for tests (e.g. WTF_CSRF_ENABLED)
     settings = load_settings(config)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "app" / "static"))
     app.config.update(settings.as_flask_config())
+    # staff sessions (app/web/accounts.py): signed cookie, HTTPS only, not readable by scripts, not sent cross-site
+    app.config.update(SESSION_COOKIE_SECURE=settings.COOKIE_SECURE, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_NAME="maillage_session",
+                      PERMANENT_SESSION_LIFETIME=settings.SESSION_HOURS * 3600, WTF_CSRF_TIME_LIMIT=None)
+    app.config.update(flask_extra)
     app.json = OrjsonProvider(app)
     engine = db.engine_from_settings(settings)
     app.extensions["maillage"] = State(settings, engine, db.session_factory(engine), db.read_session_factory(engine),
@@ -51,8 +63,13 @@ def create_app(config: dict | None = None) -> Flask:
         n = settings.TRUSTED_PROXIES
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
+    csrf = CSRFProtect(app)  # every form; the API's POST (a read: batch lookups) carries no cookie state
+    csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(editing.bp)
+    app.register_blueprint(orientation_bp)
     register_error_handlers(app)
 
     @app.teardown_appcontext

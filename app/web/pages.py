@@ -13,7 +13,7 @@ import secrets
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from sqlalchemy import select
 
-from app import maps
+from app import french, maps
 from app.db import get_meta
 from app.errors import ERRORS, InvalidInput, MaillageError
 from app.lookup import lookup, parse_options
@@ -51,7 +51,8 @@ def nonce() -> str:
 def _filter_choices(session) -> dict:
     return {
         "ages": [("", "Tous âges")] + [(k, v) for k, v in AGE_BAND_LABELS.items() if k != ALL_AGES],
-        "landlords": [("", "Tous bailleurs")] + [(ll.code, ll.name) for ll in
+        "person_ages": [("adulte", "Adulte"), ("enfant", "Enfant ou adolescent"), ("", "Âge non précisé")],
+        "landlords": [("", "Non précisé")] + [(ll.code, ll.name) for ll in
                                                   session.scalars(select(Landlord).order_by(Landlord.name))],
         "housing": [("", "Tous logements")] + list(HOUSING_TYPE_LABELS.items()),
     }
@@ -74,17 +75,9 @@ def _status_label(value: str) -> str:
     return STATUS_LABELS.get(value, value)
 
 
-@bp.app_template_filter("fr_date")
-def _fr_date(value) -> str:
-    """16/10/2026 from a date or an ISO date string (what people read)."""
-    if not value:
-        return ""
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return value
-    return value.strftime("%d/%m/%Y")
+for _name, _filter in (("fr_date", french.date), ("fr_number", french.number), ("fr_percent", french.percent),
+                      ("plural", french.plural)):
+    bp.add_app_template_filter(_filter, _name)
 
 
 @bp.app_template_filter("age_label")
@@ -147,6 +140,17 @@ def _answer() -> tuple[dict | None, dict | None, str | None, int]:
     return None, None, "Saisir une adresse, ou choisir un point sur la carte.", 400
 
 
+def _card_sections(answer: dict | None) -> dict | None:
+    """The card's kinds laid out: those to contact first, then the others folded by theme
+    (geodata/kinds.csv, app.partners.kinds.card_layout)."""
+    if not answer:
+        return None
+    by_code = {k["kind"]: k for k in answer["kinds"]}
+    layout = kinds_module.card_layout(list(by_code))
+    return {"priority": [by_code[c] for c in layout["priority"]],
+            "themes": [{**t, "kinds": [by_code[c] for c in t["kinds"]]} for t in layout["themes"]]}
+
+
 @bp.get("/couverture")
 def coverage_card():
     from app.gaps import demand
@@ -159,6 +163,7 @@ def coverage_card():
                            address=(request.args.get("adresse") or "").strip()[:200],
                            filters=_filters_from_request(), choices=_filter_choices(session),
                            features=features, tile=_tile(), fiche_args=_fiche_args(),
+                           sections=_card_sections(answer),
                            filter_args={k: v for k, v in _filters_from_request().items() if v}), status
 
 
@@ -231,10 +236,8 @@ def partner_page(partner_id: int):
         ([{**detail["coverage"], "properties": {"role": "zone", "name": detail["name"]}}] if detail["coverage"] else [])
         + [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
             "properties": {"role": "site", "name": s["name"]}} for s in detail["sites"] if s["lon"] is not None])}
-    report = state().settings.REPORT_EMAIL
     return render_template("partenaire.html", p=detail, features=features if features["features"] else None,
-                           tile=_tile(), report_email=report,
-                           report_subject=f"Maillage — erreur sur « {detail['name']} » ({detail['ref']})")
+                           tile=_tile())
 
 
 @bp.get("/carte")

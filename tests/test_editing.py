@@ -1,0 +1,182 @@
+"""Editing in the browser through the Flask client, both backends: a referent's contact change
+applies at once and their coverage change becomes a proposal; the territory administrator sees it
+with its preview (communes gained and lost) and validates it; the lookup then answers with the new
+coverage; history and revert; error reports routed to the queue; imports keep what people edited."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app import db
+from app.lookup import lookup, parse_options
+from app.models import AuditEntry, ErrorReport, Partner, Proposal
+from tests.accounts_helpers import accounts_app, accounts_url, logged_in  # noqa: F401
+
+pytestmark = pytest.mark.db
+
+BONDY = (2.4850, 48.9100)  # a point in Bondy (93010)
+LIVRY = (2.5330, 48.9200)  # a point in Livry-Gargan (93046), outside the CLSM de Bondy's zone
+
+
+def _form(page: str) -> list[tuple[str, str]]:
+    """The fields of the partner form as a browser sends them back (checkboxes only when checked)."""
+    import html
+
+    pairs = []
+    for tag in re.findall(r"<input\b[^>]*>", page):
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', tag))
+        if "name" not in attrs or attrs.get("type") == "file":
+            continue
+        if attrs.get("type") == "checkbox" and " checked" not in tag:
+            continue
+        pairs.append((attrs["name"], html.unescape(attrs.get("value", ""))))
+    for name, value in re.findall(r'<textarea[^>]* name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S):
+        pairs.append((name, html.unescape(value)))
+    for name, body in re.findall(r'<select[^>]* name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', body) or re.search(r'<option value="([^"]*)"', body)
+        pairs.append((name, chosen.group(1)))
+    return pairs
+
+
+def _names(app, point):
+    with app.extensions["maillage"].sessions() as session:
+        answer = lookup(session, *point, parse_options(session))
+    return {p["partner"]["name"] for k in answer["kinds"] if k["kind"] == "clsm" for p in k["partners"]}
+
+
+def _post(client, url, pairs, **changes):
+    from werkzeug.datastructures import MultiDict
+
+    data = MultiDict([(k, v) for k, v in pairs if k not in changes])
+    for k, v in changes.items():
+        data[k] = v
+    return client.post(url, data=data)
+
+
+def test_referent_edits_and_proposes_territory_admin_previews_and_validates(accounts_app):
+    referent = logged_in(accounts_app, "ref1")
+    page = referent.get("/partenaires/1/modifier").get_data(as_text=True)
+    assert "Bondy (commune:93010)" in page and "seront <strong>proposés</strong>" in page
+    pairs = _form(page)
+    response = _post(referent, "/partenaires/1/modifier", pairs, **{
+        "contact-0-phone": "01 48 00 00 99", "include": "Bondy (commune:93010)\nLivry-Gargan",
+        "reason": "extension à Livry-Gargan", "action": "save"})
+    assert response.status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        partner = session.get(Partner, 1)
+        assert partner.contacts[0].phone == "01 48 00 00 99"  # applied at once
+        assert [p.code for p in partner.parts] == ["commune:93010"]  # the coverage waits
+        proposal = session.scalar(select(Proposal).where(Proposal.partner_id == 1, Proposal.state == "ouverte"))
+        assert proposal.territories == ["departement:93"]
+        assert proposal.diff["coverage.include"] == [["commune:93010"], ["commune:93010", "commune:93046"]]
+    assert "CLSM de Bondy (démo)" not in _names(accounts_app, LIVRY)
+
+    mine = referent.get("/moderation").get_data(as_text=True)
+    assert f"n° {proposal.id}" in mine and "en attente" in mine
+    assert logged_in(accounts_app, "terr92").get("/moderation").get_data(as_text=True).count("proposition n°") == 0
+    assert logged_in(accounts_app, "terr92").post(f"/propositions/{proposal.id}/decision",
+                                                  data={"decision": "valider"}).status_code == 403
+    admin93 = logged_in(accounts_app, "terr93")
+    queue = admin93.get("/moderation").get_data(as_text=True)
+    assert f"proposition n° {proposal.id}" in queue
+    gained = re.search(r'<ul class="gained">(.*?)</ul>', queue, re.S).group(1)
+    assert "Livry-Gargan" in gained and "Communes perdues (0)" in queue
+    assert admin93.post(f"/propositions/{proposal.id}/decision", data={"decision": "valider",
+                                                                        "reason": "vu avec l'ARS"}).status_code == 303
+    assert "CLSM de Bondy (démo)" in _names(accounts_app, LIVRY)
+    assert "proposition n°" not in admin93.get("/moderation").get_data(as_text=True)
+    assert "validée" in referent.get("/moderation").get_data(as_text=True)
+    with accounts_app.extensions["maillage"].sessions() as session:
+        actions = [e.action for e in session.scalars(select(AuditEntry).where(AuditEntry.partner_id == 1)
+                                                     .order_by(AuditEntry.id))]
+        assert actions[-3:] == ["edit", "proposal", "validation"]
+
+
+def test_a_rejection_needs_a_reason_and_changes_nothing(accounts_app):
+    referent = logged_in(accounts_app, "ref1")
+    pairs = _form(referent.get("/partenaires/1/modifier").get_data(as_text=True))
+    _post(referent, "/partenaires/1/modifier", pairs, status="suspended", action="save")
+    with accounts_app.extensions["maillage"].sessions() as session:
+        proposal = session.scalar(select(Proposal).where(Proposal.partner_id == 1, Proposal.state == "ouverte"))
+    admin93 = logged_in(accounts_app, "terr93")
+    admin93.post(f"/propositions/{proposal.id}/decision", data={"decision": "rejeter", "reason": ""})
+    assert "Indiquez la raison du refus" in admin93.get("/moderation").get_data(as_text=True)
+    admin93.post(f"/propositions/{proposal.id}/decision", data={"decision": "rejeter", "reason": "toujours ouvert"})
+    with accounts_app.extensions["maillage"].sessions() as session:
+        assert session.get(Partner, 1).status == "active"
+        assert session.get(Proposal, proposal.id).state == "rejetée"
+    assert "toujours ouvert" in referent.get("/moderation").get_data(as_text=True)
+
+
+def test_a_refused_form_changes_nothing_and_says_why(accounts_app):
+    admin = logged_in(accounts_app, "admin")
+    pairs = _form(admin.get("/partenaires/2/modifier").get_data(as_text=True))
+    response = _post(admin, "/partenaires/2/modifier", pairs, **{"contact-0-email": "pas-une-adresse",
+                                                                  "name": "Nouveau nom", "action": "save"})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400 and "Rien n'a été enregistré" in text and "contacts[0]" in text
+    assert 'value="Nouveau nom"' in text  # the person's input is kept
+    ambiguous = _post(admin, "/partenaires/2/modifier", pairs, include="Territoire inexistant", action="save")
+    assert ambiguous.status_code == 400 and "introuvable" in ambiguous.get_data(as_text=True)
+    with accounts_app.extensions["maillage"].sessions() as session:
+        assert session.get(Partner, 2).name == "CLSM de Montreuil (démo)"  # nothing written
+
+
+def test_history_and_revert(accounts_app):
+    admin = logged_in(accounts_app, "admin")
+    pairs = _form(admin.get("/partenaires/6/modifier").get_data(as_text=True))
+    with accounts_app.extensions["maillage"].sessions() as session:
+        original = session.get(Partner, 6).how_to_refer
+    _post(admin, "/partenaires/6/modifier", pairs, how_to_refer="Version 2", action="save")
+    _post(admin, "/partenaires/6/modifier", pairs, how_to_refer="Version 3", action="save")
+    history = admin.get("/partenaires/6/historique").get_data(as_text=True)
+    assert "Version 2" in history and "Version 3" in history and "comment saisir" in history
+    with accounts_app.extensions["maillage"].sessions() as session:
+        first = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == 6, AuditEntry.action == "edit")
+                               .order_by(AuditEntry.id))
+    assert logged_in(accounts_app, "ref1").post(f"/partenaires/6/historique/{first.id}/restaurer").status_code == 403
+    assert admin.post(f"/partenaires/6/historique/{first.id}/restaurer").status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        assert session.get(Partner, 6).how_to_refer == "Version 2"
+        last = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == 6).order_by(AuditEntry.id.desc()))
+        assert last.action == "revert" and last.diff["how_to_refer"] == ["Version 3", "Version 2"]
+    assert original != "Version 2"
+
+
+def test_an_error_report_is_stored_and_routed(accounts_app):
+    anonymous = accounts_app.test_client()
+    form = anonymous.get("/partenaires/1/signaler").get_data(as_text=True)
+    assert "Ne rien écrire sur une personne" in form and 'type="email"' not in form
+    assert anonymous.post("/partenaires/1/signaler", data={"text": "  "}).status_code == 400
+    assert anonymous.post("/partenaires/1/signaler", data={"text": "Le téléphone ne répond plus."}).status_code == 200
+    for name in ("terr93", "ref1", "admin"):
+        assert "Le téléphone ne répond plus." in logged_in(accounts_app, name).get("/moderation").get_data(as_text=True)
+    for name in ("terr92", "ref5"):
+        assert "Le téléphone ne répond plus." not in logged_in(accounts_app, name).get("/moderation").get_data(as_text=True)
+    with accounts_app.extensions["maillage"].sessions() as session:
+        report = session.scalar(select(ErrorReport).order_by(ErrorReport.id.desc()))
+    assert logged_in(accounts_app, "ref5").post(f"/signalements/{report.id}", data={"state": "traité"}).status_code == 403
+    assert logged_in(accounts_app, "ref1").post(f"/signalements/{report.id}", data={"state": "traité"}).status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        assert session.get(ErrorReport, report.id).state == "traité"
+
+
+def test_verification_and_freshness(accounts_app):
+    import datetime as dt
+
+    from app.editing.freshness import freshness
+
+    assert freshness(dt.date(2025, 10, 2), "clsm", dt.date(2026, 12, 2)) == {
+        "text": "vérifié il y a 14 mois", "stale": True, "date": dt.date(2025, 10, 2)}
+    assert freshness(dt.date(2026, 11, 30), "clsm", dt.date(2026, 12, 2))["text"] == "vérifié il y a 2 jours"
+    assert freshness(None, "clsm")["text"] == "jamais vérifié"
+    referent = logged_in(accounts_app, "ref1")
+    assert referent.post("/partenaires/1/confirmer").status_code == 303
+    assert referent.post("/partenaires/5/confirmer").status_code == 403
+    with accounts_app.extensions["maillage"].sessions() as session:
+        assert session.get(Partner, 1).last_verified_at == dt.date.today()
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.partner_id == 1, AuditEntry.action == "verification")) == 1
