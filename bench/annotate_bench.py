@@ -77,6 +77,7 @@ def build(ban: Path, reuse: bool) -> tuple[str, dict]:
     stamp = {"ban": str(ban), "bytes": ban.stat().st_size, "version": 1}
     url = f"sqlite:///{db_path}"
     if reuse and db_path.exists() and marker.exists() and json.loads(marker.read_text()).get("stamp") == stamp:
+        scale.peak_run(url, ["db", "upgrade"])  # a migration merged since it was built
         return url, {**json.loads(marker.read_text())["info"], "reused": True}
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
