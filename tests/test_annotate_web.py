@@ -164,3 +164,28 @@ def test_uploads_nobody_downloads_are_deleted_after_the_delay(web, tmp_path):
     assert _uploads(web).sweep(retention, now=time.time() + retention + 1, on_delete=lambda s: _runner(web).delete(s["job"])) >= 1
     assert not (_uploads(web).root / token).exists() and _runner(web).result(job) is None
     assert client.get(f"/annoter/{token}").status_code == 404
+
+
+def test_the_job_reports_its_progress_chunk_by_chunk(web, tmp_path):
+    from app.annotate.runner import Context, Info
+    from app.annotate.task import annotate_upload
+    from app.web import state
+
+    uploads = _uploads(web)
+    path = landlord_file(tmp_path / "stock.csv", 600)
+    with path.open("rb") as fh:
+        token, _ = uploads.save(fh, "stock.csv", max_bytes=10**7)
+    seen = []
+
+    class Recording(Context):
+        def progress(self, done, total, step=""):
+            seen.append((done, total))
+            super().progress(done, total, step)
+
+    info = Info("t")
+    out = annotate_upload(Recording(info, state(web).settings, state(web).engine, tmp_path / "work"),
+                          root=str(uploads.root), token=token, columns={"number": "N°", "street": "Voie", "city": "Ville"})
+    assert out.path.exists() and out.filename.startswith("annotation-stock-")
+    assert seen[0] == (0, 603) and seen[-1] == (603, 603)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) >= 4  # 250 rows a step
+    uploads.delete(token)
