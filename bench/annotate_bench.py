@@ -236,7 +236,7 @@ def main() -> None:
         print(f"   addok : {results['addok']}", flush=True)
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
-    name = f"annotate-{dt.date.today()}.json"
+    name = f"annotate-{dt.date.today()}{'' if engines == {'local', 'addok'} else '-' + '-'.join(sorted(engines))}.json"
     (out_dir / name).write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(f"\nRésultats : bench/results/{name}")
     if "annotate" in results and "addok" in results:
