@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from app.web import accounts, editing, limits
+    from app.web.annotate import bp as annotate_bp
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
     from app.web.jobs import bp as jobs_bp
@@ -81,6 +82,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(editing.bp)
     app.register_blueprint(orientation_bp)
+    app.register_blueprint(annotate_bp)
     register_error_handlers(app)
     limits.init(app, settings)
 
@@ -130,7 +132,7 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", _csp(settings))
-        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode", "/couverture", "/fiche")):
+        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode", "/couverture", "/fiche", "/annoter")):
             # Answers are about a person's address: no shared cache may keep them.
             response.headers["Cache-Control"] = "no-store"
         return response
