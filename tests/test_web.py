@@ -211,7 +211,8 @@ def test_gaps_page_with_downloads(client):
         assert f'href="/ecarts/export.{fmt}?{query.replace("&", "&amp;")}"' in page
         response = client.get(f"/ecarts/export.{fmt}?{query}")
         assert response.status_code == 200 and kind in response.mimetype, fmt
-        assert "attachment" in response.headers["Content-Disposition"]
+        # named by territory and date: two analyses downloaded side by side never overwrite each other
+        assert response.headers["Content-Disposition"] == f'attachment; filename="ecarts-departement-93-2026-12-01.{fmt}"'
     csv_text = client.get(f"/ecarts/export.csv?{query}").data.decode("utf-8-sig")
     assert csv_text.count("\n") == 40 and "commune:93010;Bondy" in csv_text
 
