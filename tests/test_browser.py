@@ -261,7 +261,7 @@ def test_gap_analysis_page_and_download(browser, live_url, artifacts, backend):
     expect(page.locator("table").first).to_contain_text("Conseil local de santé mentale (CLSM)")
     with page.expect_download() as download:
         page.get_by_role("link", name="XLSX").click()
-    assert download.value.suggested_filename == "ecarts.xlsx"
+    assert re.fullmatch(r"ecarts-departement-93-\d{4}-\d{2}-\d{2}\.xlsx", download.value.suggested_filename)
     page.screenshot(path=artifacts / f"journey-gaps-{backend}.png", full_page=True)
     assert page.errors == []
     page.close()

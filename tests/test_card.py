@@ -136,3 +136,27 @@ def test_the_fiche_stands_alone_on_one_printed_page(client):
     assert "Réponse en ligne, tenue à jour" in text and "48,89600 N" in text
     assert "secteur-93g11@example.org" in re.sub(r"\s+", "", text)
     assert "Lundi–vendredi 9h–17h" in text
+
+
+# ----------------------------------------------------------------------------- territories by name
+
+
+@pytest.mark.parametrize("url", ["/carte?type=clsm&territoire={}", "/ecarts?territoire={}&types=clsm",
+                                 "/annuaire?territoire={}"])
+@pytest.mark.parametrize("typed,code", [("Seine-Saint-Denis", "departement:93"), ("93", "departement:93"),
+                                        ("Bondy", "commune:93010"), ("departement:93", None)])
+def test_planners_pages_take_a_territory_by_name_and_say_which_they_retained(client, url, typed, code):
+    response = client.get(url.format(typed))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page[-2000:]
+    assert 'data-territories="/api/v1/territories"' in page
+    if code:
+        assert re.search(rf"Territoire retenu : [^<]+\({code}\)", page)
+    else:  # a typed code is taken as given
+        assert "Territoire retenu" not in page
+
+
+def test_a_territory_name_that_means_nothing_is_refused_plainly(client):
+    response = client.get("/carte?type=clsm&territoire=Atlantide")
+    assert response.status_code == 400
+    assert "Territoire « Atlantide » introuvable" in response.get_data(as_text=True)

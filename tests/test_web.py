@@ -114,8 +114,8 @@ def test_directory_filters_and_partner_page(client):
     report = re.search(r'href="([^"]+)">Signaler une erreur', partner).group(1)
     assert report == f"/partenaires/{match.group(1)}/signaler"  # a stored report (tests/test_editing.py)
     assert "aucune donnée sur une personne" in partner
-    _, bad = get(client, "/annuaire?territoire=93", status=400)
-    assert "sans type, donc ambigu" in bad
+    _, bad = get(client, "/annuaire?territoire=Atlantide", status=400)
+    assert "Territoire « Atlantide » introuvable" in bad
     get(client, "/partenaires/999999", status=404)
 
 
@@ -173,7 +173,7 @@ def test_coverage_map_frame_is_folium_without_cdn_and_with_a_nonce(client):
 
 @pytest.mark.parametrize("query,message", [
     ("type=cmp&territoire=departement:93", "trouvé par proximité"),
-    ("type=clsm&territoire=93", "sans type, donc ambigu"),
+    ("type=clsm&territoire=Atlantide", "Territoire « Atlantide » introuvable"),
     ("type=inconnu&territoire=departement:93", "Type de partenaire inconnu"),
 ])
 def test_coverage_map_bad_choices(client, query, message):
@@ -227,7 +227,8 @@ def test_gaps_page_with_downloads(client):
         if fmt in ("xlsx", "pdf", "gpkg"):  # a background job: its page, then the file
             response = follow_job(client, response)
         assert response.status_code == 200 and kind in response.mimetype, fmt
-        assert "attachment" in response.headers["Content-Disposition"]
+        # named by territory and date: two analyses downloaded side by side never overwrite each other
+        assert response.headers["Content-Disposition"] == f'attachment; filename="ecarts-departement-93-2026-12-01.{fmt}"'
     csv_text = client.get(f"/ecarts/export.csv?{query}").data.decode("utf-8-sig")
     assert csv_text.count("\n") == 40 and "commune:93010;Bondy" in csv_text
     again = client.get(f"/ecarts/export.gpkg?{query}")  # same request, same data: the job already done
@@ -235,7 +236,7 @@ def test_gaps_page_with_downloads(client):
 
 
 @pytest.mark.parametrize("query,message", [
-    ("territoire=93", "sans type, donc ambigu"),
+    ("territoire=Atlantide", "Territoire « Atlantide » introuvable"),
     ("territoire=departement:01", "absent du référentiel"),
     ("territoire=departement:93&types=inconnu", "Type(s) inconnu(s)"),
     ("territoire=departement:93&date=2026-01-01&comparer=2026-06-01", "doit précéder"),

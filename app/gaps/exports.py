@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -332,8 +333,20 @@ def _pdf(path: Path, html: str, static_dir: Path | None) -> Path:
     return path
 
 
+def download_name(matrix: GapMatrix, fmt: str) -> str:
+    """What a downloaded output is called: its territory and date, ecarts-departement-93-2026-12-02.xlsx
+    (several territories joined by "_"), so files from two analyses never overwrite each other."""
+    territory = re.sub(r"[^0-9A-Za-z_-]+", "-", matrix.territory.replace("|", "_").replace(":", "-")).strip("-")
+    return f"ecarts-{territory[:80] or 'territoire'}-{matrix.as_of.isoformat()}.{fmt}"
+
+
 def report_bytes(matrix: GapMatrix, fmt: str, sources: list[str]) -> tuple[bytes, str, str]:
     """One output in memory (the web page's download buttons): (content, mimetype, file name)."""
+    content, mimetype, _ = _report_bytes(matrix, fmt, sources)
+    return content, mimetype, download_name(matrix, fmt)
+
+
+def _report_bytes(matrix: GapMatrix, fmt: str, sources: list[str]) -> tuple[bytes, str, str]:
     header, rows = unit_table(matrix)
     if fmt == "csv":
         return csv_bytes(header, rows), "text/csv; charset=utf-8", "communes.csv"

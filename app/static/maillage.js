@@ -233,6 +233,35 @@
     window.addEventListener("resize", update);
   }
 
+  /* ---------------------------------------------------------------- territory pickers */
+  /* The territories matching what is typed, offered in the field's list: picking one puts its
+     typed code in the field (the page then says which territory it retained). */
+  function setupTerritoryPicker(input) {
+    var list = document.getElementById(input.getAttribute("list"));
+    var url = input.getAttribute("data-territories"), timer = null, last = "";
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var q = input.value.trim();
+        if (q.length < 2 || q === last || q.indexOf(":") >= 0) return;
+        last = q;
+        fetch(url + "?limit=8&q=" + encodeURIComponent(q), { headers: { Accept: "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : { results: [] }; })
+          .then(function (data) {
+            list.innerHTML = "";
+            (data.results || []).forEach(function (t) {
+              var option = document.createElement("option");
+              option.value = t.code;
+              option.label = t.label;
+              option.textContent = t.label;
+              list.appendChild(option);
+            });
+          })
+          .catch(function () {});
+      }, 200);
+    });
+  }
+
   /* ---------------------------------------------------------------- position */
   function setupPosition(button) {
     var status = document.getElementById("position-status");
@@ -254,6 +283,7 @@
     var map = document.getElementById("carte");
     if (map && window.L) setupMap(map);
     document.querySelectorAll("select[data-remember]").forEach(setupRemember);
+    document.querySelectorAll("input[data-territories]").forEach(setupTerritoryPicker);
     document.querySelectorAll("main table:not(.fiche-table)").forEach(setupWideTable);
     var position = document.getElementById("ma-position");
     if (position) setupPosition(position);

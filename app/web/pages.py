@@ -240,15 +240,18 @@ def partner_directory():
         page_number = max(1, min(int(request.args.get("page") or 1), 100000))
     except ValueError:
         page_number = 1
-    error, result = None, None
+    error, result, note = None, None, None
     try:
+        territory = None
+        if args["territoire"]:
+            territory, note = _territory(session, args["territoire"])
         result = directory.search(session, kind=args["type"] or None, status=args["statut"] or None, q=args["q"] or None,
-                                  territory=args["territoire"] or None, page=page_number, per_page=25,
+                                  territory=territory, page=page_number, per_page=25,
                                   stale=args["a_verifier"] == "1")
     except MaillageError as exc:
         error = exc.message
     return render_template("annuaire.html", args={k: v for k, v in args.items() if v}, form=args, result=result,
-                           error=error,
+                           error=error, territory_note=note,
                            kinds=kinds_module.all_kinds(session),
                            statuses=[(s, STATUS_LABELS[s]) for s in STATUSES]), (400 if error else 200)
 
@@ -271,11 +274,13 @@ def coverage_map_page():
     args = {k: (request.args.get(k) or "").strip()[:60] for k in ("type", "territoire", "date", "age")}
     territorial = [k for k in kinds_module.all_kinds(session) if k.mode == "territorial"]
     context = {"args": {k: v for k, v in args.items() if v}, "kinds": territorial, "error": None, "summary": None,
-               "units": None, "form": args, "ages": _filter_choices(session)["ages"]}
+               "units": None, "form": args, "territory_note": None, "ages": _filter_choices(session)["ages"]}
     status = 200
     if args["type"] and args["territoire"]:
         try:
-            units = maps.coverage_units(session, args["type"], args["territoire"], _date(args["date"]),
+            code, context["territory_note"] = _territory(session, args["territoire"])
+            context["args"]["territoire"] = code
+            units = maps.coverage_units(session, args["type"], code, _date(args["date"]),
                                         age=args["age"] or None)
             context.update(units=units, summary=maps.summary(units), labels=maps.STATUS_LABELS,
                            colours=maps.STATUS_COLOURS)
@@ -289,12 +294,24 @@ def _date(raw: str, field: str = "date") -> dt.date | None:
     return parse_date(raw, field=field) if raw else None
 
 
+def _territory(session, raw: str, field: str = "territoire"):
+    """A territory field read as people type it (app.territory_search.resolve): a name, a bare number
+    or a typed code → (typed code, the note saying which territory was retained, or None)."""
+    from app import territory_search
+
+    if raw.strip().lower() == "france":
+        return "france", None
+    resolved = territory_search.resolve(session, raw, field=field)
+    return resolved.code, resolved.note
+
+
 def _map_units():
     session = get_session()
     kind, territory = request.args.get("type") or "", request.args.get("territoire") or ""
     if not kind or not territory:
         abort(404)
     try:
+        territory, _ = _territory(session, territory)
         units = maps.coverage_units(session, kind, territory, _date(request.args.get("date") or ""),
                                     age=(request.args.get("age") or "")[:20] or None)
     except MaillageError as exc:
@@ -339,14 +356,15 @@ def _gaps_request(session):
     if not form["territoire"]:
         return form, None, None
     date = _date(form["date"])
-    matrix = gaps.compute(session, form["territoire"], form["types"] or None, date, level=form["niveau"],
+    territory, form["note"] = _territory(session, form["territoire"])
+    matrix = gaps.compute(session, territory, form["types"] or None, date, level=form["niveau"],
                           age=form["age"] or None)
     comparison = None
     if form["comparer"]:
         earlier = _date(form["comparer"], "comparer")
         if earlier >= matrix.as_of:
             raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
-        comparison = gaps.compare(session, gaps.compute(session, form["territoire"], form["types"] or None, earlier,
+        comparison = gaps.compare(session, gaps.compute(session, territory, form["types"] or None, earlier,
                                                         level=form["niveau"], age=form["age"] or None), matrix)
     return form, matrix, comparison
 
