@@ -53,9 +53,16 @@ def partners_in_territory(session: Session, typed: TypedCode) -> list[int]:
 
 
 def search(session: Session, *, kind: str | None = None, status: str | None = None, q: str | None = None,
-           territory: str | None = None, page: int = 1, per_page: int = 50) -> Page:
+           territory: str | None = None, page: int = 1, per_page: int = 50, stale: bool = False) -> Page:
+    """`stale`: only the partners to verify (never verified, or not within their kind's threshold)."""
     reject_nul({"kind": kind, "status": status, "q": q, "territory": territory})
     query = select(Partner).join(Kind)
+    if stale:
+        import datetime as dt
+
+        from app.editing import freshness
+
+        query = query.where(freshness.stale_clause(dt.date.today(), [k.code for k in kinds.all_kinds(session)]))
     if kind:
         kinds.get_kind(session, kind)
         query = query.where(Partner.kind_code == kind)

@@ -20,6 +20,11 @@ from app.config import PROJECT_ROOT, Settings, load_settings
 from app.web.json_provider import OrjsonProvider
 
 
+# Forms sent by POST that write nothing (the orientation guide's signs are POSTed to stay out of
+# URLs and logs): no CSRF token needed; the authorisation tests check they leave nothing behind.
+POST_READS = {"orientation.guide_page": "app.web.orientation.guide_page"}
+
+
 @dataclass
 class State:
     settings: Settings
@@ -36,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from app.web import accounts, editing, limits
+    from app.web.annotate import bp as annotate_bp
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
     from app.web.jobs import bp as jobs_bp
@@ -68,12 +74,15 @@ def create_app(config: dict | None = None) -> Flask:
 
     csrf = CSRFProtect(app)  # every form; the API's POST (a read: batch lookups) carries no cookie state
     csrf.exempt(api_bp)
+    for endpoint in POST_READS:
+        csrf.exempt(POST_READS[endpoint])
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(jobs_bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(editing.bp)
     app.register_blueprint(orientation_bp)
+    app.register_blueprint(annotate_bp)
     register_error_handlers(app)
     limits.init(app, settings)
 
@@ -123,7 +132,7 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", _csp(settings))
-        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode", "/couverture", "/fiche")):
+        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode", "/couverture", "/fiche", "/annoter")):
             # Answers are about a person's address: no shared cache may keep them.
             response.headers["Cache-Control"] = "no-store"
         return response
