@@ -267,6 +267,24 @@ def test_gap_analysis_page_and_download(browser, live_url, artifacts, backend):
     page.close()
 
 
+def test_the_api_explorer_runs_offline(browser, live_url, artifacts, backend):
+    """Swagger UI, served by the app: every operation listed from the published document, allowed
+    values shown, an operation tried — with no request leaving the app and no CSP violation."""
+    page = watched_page(browser)
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((live_url, "data:")) else None)
+    page.goto(live_url + "/api/docs")
+    expect(page.locator("#swagger-ui .opblock").first).to_be_visible(timeout=20000)
+    assert page.locator("#swagger-ui .opblock").count() == 13
+    page.locator("#swagger-ui .opblock-summary-path", has_text="/lookup/batch").first.click()
+    page.locator("#swagger-ui .opblock-summary-path[data-path='/lookup']").first.click()
+    expect(page.locator("#swagger-ui option", has_text="enfant").first).to_be_attached()  # the age values
+    page.locator("#swagger-ui button.try-out__btn").first.click()
+    page.screenshot(path=artifacts / f"api-explorer-{backend}.png", full_page=False)
+    assert outside == []
+    assert page.errors == [], page.errors
+
+
 # --------------------------------------------------------------------------------------------- accessibility
 
 AXE = PROJECT_ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"

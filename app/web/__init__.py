@@ -154,7 +154,8 @@ def _csp(settings: Settings) -> str:
         tiles = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"  # {s}.tile… → *.tile…
     framed = g.get("map_frame", False)
     return (f"default-src 'self'; img-src 'self' data:{tiles}; style-src 'self'{extra}; script-src 'self'{extra}; "
-            + ("style-src-attr 'unsafe-inline'; frame-ancestors 'self'; " if framed else "frame-ancestors 'none'; ")
+            + ("style-src-attr 'unsafe-inline'; " if framed or g.get("style_attributes") else "")
+            + ("frame-ancestors 'self'; " if framed else "frame-ancestors 'none'; ")
             + "frame-src 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
 
 

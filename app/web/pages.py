@@ -447,6 +447,7 @@ def favicon():
 
 @bp.get("/api/docs")
 def api_docs():
+    g.style_attributes = True  # Swagger UI sets style attributes (never scripts: script-src stays 'self')
     return render_template("api/docs.html", spec=openapi_document(),
                            problems={code: error.title for code, error in ERRORS.items()})
 

@@ -199,7 +199,37 @@ def _problem(description):
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
+RETRY_AFTER = {"Retry-After": {"description": "Secondes à attendre avant de réessayer.",
+                               "schema": {"type": "integer"}}}
+
+
+def _with_retry_after(response: dict) -> dict:
+    return {**response, "headers": RETRY_AFTER}
+
+
+def _service_answers(paths: dict) -> dict:
+    """What any operation may answer besides its own: 400 for a NUL or unknown parameter, 503
+    while the database is unreachable (not /ping nor this document, which do not use it), and
+    for the batch 413 (body over MAX_CONTENT_LENGTH) and 429 (points over the client's limit)."""
+    for path, operations in paths.items():
+        for operation in operations.values():
+            responses = operation["responses"]
+            responses.setdefault("400", _problem("Paramètre invalide (caractère nul, paramètre inconnu…)"))
+            if path not in ("/ping", "/openapi.json"):
+                responses["503"] = _with_retry_after(_problem("Base de données momentanément indisponible"))
+    batch = paths["/lookup/batch"]["post"]["responses"]
+    batch["413"] = _problem("Corps de requête trop volumineux (MAILLAGE_MAX_CONTENT_LENGTH)")
+    batch["429"] = _with_retry_after(_problem("Trop de points demandés par ce client (limite par minute)"))
+    return paths
+
+
 def openapi_document() -> dict:
+    document = _document()
+    _service_answers(document["paths"])
+    return document
+
+
+def _document() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -296,6 +326,7 @@ def openapi_document() -> dict:
                 ],
                 "responses": {"200": _ok({"type": "object", "required": ["id", "name", "coverage", "coverage_parts",
                                                                          "provenance"]}),
+                              "400": _problem("Tolérance de simplification hors limites (0 à 0,1 degré)"),
                               "404": _problem("Partenaire inconnu")},
             }},
             "/territories": {"get": {
