@@ -160,6 +160,11 @@ class Partner(Base):
     finess: Mapped[str | None] = mapped_column(String(9), index=True)
     siret: Mapped[str | None] = mapped_column(String(14))
     data_inclusion_id: Mapped[str | None] = mapped_column(String(120))
+    # Structured referral (app/partners/referral.py): referrers, channels, form and fiche de liaison
+    # links, documents, consent, usual delay; funders and the end of the funding.
+    referral: Mapped[dict | None] = mapped_column(JSON)
+    funders: Mapped[list | None] = mapped_column(JSON)
+    funding_end: Mapped[dt.date | None] = mapped_column(Date)
     # Provenance
     source: Mapped[str] = mapped_column(String(120), default="manuel")
     source_file: Mapped[str | None] = mapped_column(String(300))

@@ -77,6 +77,34 @@ KIND_ANSWER_STATUSES = ("none", "outside", "restricted", "covered", "found")
 # Precision of a geocoding match (app.geocoding).
 GEOCODING_LEVEL_LABELS = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
 
+# Structured referral (app/partners/referral.py): who may refer to a partner, and how. Finer than
+# data·inclusion's `mobilisable_par` (usagers, professionnels) and `modes_mobilisation`, onto which
+# they map.
+REFERRER_LABELS = {
+    "bailleur": "Le bailleur (gardien, CESF, gestion locative)",
+    "travailleur_social": "Un travailleur social",
+    "medecin": "Un médecin (traitant ou psychiatre)",
+    "professionnel": "Tout professionnel",
+    "personne": "La personne elle-même",
+    "entourage": "L'entourage (famille, proches)",
+}
+CHANNEL_LABELS = {
+    "telephone": "Téléphone",
+    "courriel": "Courriel",
+    "formulaire": "Formulaire en ligne",
+    "se_presenter": "Se présenter sur place",
+    "fiche_liaison": "Fiche de liaison",
+}
+# Who funds a partner (shown on its page and in the gap analysis, with the end of its funding).
+FUNDER_LABELS = {
+    "fnavdl": "FNAVDL",
+    "ars": "ARS",
+    "departement": "Département",
+    "bailleur": "Bailleur(s)",
+    "mecenat": "Mécénat",
+    "etat": "État (DDETS)",
+    "commune": "Commune",
+}
 # Staff accounts' roles (app/accounts/roles.py) and the states of what they moderate.
 ROLE_LABELS = {"admin": "administrateur", "territoire": "administrateur de territoire",
                "referent": "référent de structure"}

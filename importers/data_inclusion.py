@@ -20,6 +20,7 @@ from app import territories
 from app.errors import InvalidInput
 from app.exchange import data_inclusion
 from app.exchange.text_files import read_bytes
+from app.partners import referral as referral_module
 from app.partners import registry
 from importers.base import DEPARTEMENTS, PROBABLE, Option, PartnerBatch, Report, upsert_records
 
@@ -137,6 +138,9 @@ def _record(structure, services: list, kind_map) -> dict:
         site = {"name": structure.nom, "address": structure.adresse or "", "postcode": structure.code_postal,
                 "city": structure.commune, "code_insee": structure.code_insee, "phone": structure.telephone,
                 "lon": structure.longitude, "lat": structure.latitude}
+    referral, how_to_refer = referral_module.from_data_inclusion(
+        first.mobilisable_par, first.modes_mobilisation, first.lien_mobilisation,
+        first.mobilisation_precisions) if first else (None, "")
     contact = None
     if structure.telephone or structure.courriel or structure.site_web:
         contact = {"label": "Accueil", "phone": structure.telephone, "email": structure.courriel,
@@ -145,7 +149,7 @@ def _record(structure, services: list, kind_map) -> dict:
         "ref": f"data-inclusion:{structure.id}"[:120], "kind": kind_map.kind, "name": structure.nom,
         "description": structure.description or "", "website": str(structure.site_web) if structure.site_web else None,
         "siret": structure.siret, "data_inclusion_id": structure.id, "last_verified_at": structure.date_maj,
-        "how_to_refer": (first.mobilisation_precisions if first else None) or "",
+        "how_to_refer": how_to_refer, "referral": referral,
         "eligibility": eligibility,
         "sites": [site] if site else [], "contacts": [contact] if contact else [],
         "coverage": {"include": sorted(set(zone))} if zone else {},

@@ -191,7 +191,7 @@ def test_kinds_and_landlords(client):
     assert {k["mode"] for k in kinds} == {"territorial", "proximity"}
     assert kinds[0]["code"] == "clsm"
     landlords = client.get("/api/v1/landlords").get_json()["items"]
-    assert {l["code"] for l in landlords} == {"habitat-exemple-93", "logis-demo", "paris-logement-exemple"}
+    assert {l["code"] for l in landlords} == {"habitat-exemple-93", "habitat-solidaire-paris", "logis-demo", "paris-logement-exemple"}
 
 
 def test_unknown_route_and_method_are_problems(client):

@@ -31,7 +31,7 @@ def test_the_guide_lists_whom_to_call_first_and_why(client):
     page = client.get(f"/que-faire?{WHERE}")
     assert page.status_code == 200
     assert "Boîte aux lettres pleine" in page.get_data(as_text=True)
-    r = client.post(f"/que-faire?{WHERE}", data=SIGNS)
+    r = client.post(f"/que-faire?{WHERE}", data={**SIGNS})
     assert r.status_code == 200
     assert r.headers["Cache-Control"] == "no-store"
     html = html_module.unescape(r.get_data(as_text=True))
@@ -55,6 +55,12 @@ def test_a_guide_request_without_sign_or_with_an_unknown_one_is_refused_plainly(
     assert "signe(s) non reconnu(s)" in html and "Martin" not in html
 
 
+def test_the_guide_sets_no_cookie_and_needs_none(client):
+    # a read: exempt from the editing forms' CSRF token, which would set a session cookie on the card
+    for response in (client.get(f"/couverture?{WHERE}"), client.post(f"/que-faire?{WHERE}", data=SIGNS)):
+        assert response.status_code == 200 and "Set-Cookie" not in response.headers
+
+
 def test_the_guide_answers_without_address_by_asking_for_one(client):
     r = client.get("/que-faire")
     assert r.status_code == 400 and 'name="adresse"' in r.get_data(as_text=True)
@@ -69,8 +75,9 @@ def test_ticked_signs_leave_no_trace_in_the_database_or_the_logs(demo_url, caplo
     thread.start()
     try:
         with caplog.at_level(logging.DEBUG):
-            r = requests.post(f"http://127.0.0.1:{server.port}/que-faire?{WHERE}",
-                              data={"signe": ["propos_suicidaires", "amoncellement", "impayes"]}, timeout=60)
+            base = f"http://127.0.0.1:{server.port}"
+            r = requests.post(f"{base}/que-faire?{WHERE}", timeout=60,
+                              data={"signe": ["propos_suicidaires", "amoncellement", "impayes"]})
             assert r.status_code == 200 and "3114" in r.text
             assert "propos_suicidaires" not in r.url  # the signs are in no URL
     finally:

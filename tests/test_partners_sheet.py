@@ -241,7 +241,7 @@ def test_duplicates_truncation_and_continuation_errors_point_at_their_lines(demo
     assert "ligne 3 · site_code_postal : t:clsm : code postal invalide « 931 »" in problems
     assert any(p.startswith("ligne 4 · identifiant : t:clsm en double (déjà ligne 2)") for p in problems)
     assert "ligne 5 · identifiant : identifiant obligatoire sur chaque ligne" in problems
-    assert any(p.startswith("ligne 6 : 3 valeurs pour 40 colonnes — dernière ligne incomplète") for p in problems)
+    assert any(p.startswith(f"ligne 6 : 3 valeurs pour {len(partner_sheet.COLUMNS)} colonnes — dernière ligne incomplète") for p in problems)
 
 
 def test_xlsx_numbers_get_their_leading_zeros_back(demo_conn, tmp_path):

@@ -28,6 +28,7 @@ from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
 from app.models import Kind, Partner, Territory
 from app.partners import cards, registry
+from app.partners import referral as referral_module
 from app.partners.availability import availability
 
 MAPPING = PROJECT_ROOT / "geodata" / "data-inclusion-kinds.csv"
@@ -152,7 +153,9 @@ def _objects(session: Session, partner: Partner, record: dict, kind: Kind, kind_
         **place,
     }
     zone, note = zone_eligibilite(session, partner)
-    modes = [m for m, ok in (("telephoner", phone), ("envoyer-un-courriel", email)) if ok]
+    referral = referral_module.to_data_inclusion(partner.referral, partner.how_to_refer)
+    # without structured referral, the contacts say which channels work
+    modes = referral["modes_mobilisation"] or [m for m, ok in (("telephoner", phone), ("envoyer-un-courriel", email)) if ok]
     service = {
         "source": SOURCE, "structure_id": sid, "id": f"{sid}--service", "nom": _name(f"{kind.short_label} — {partner.name}"),
         "description": (partner.description if len(partner.description or "") >= 5 else kind.description),
@@ -160,9 +163,10 @@ def _objects(session: Session, partner: Partner, record: dict, kind: Kind, kind_
         "thematiques": list(kind_map.thematiques) if kind_map and kind_map.thematiques else None,
         "publics": _publics(kind_map, kind, partner),
         "conditions_acces": _conditions(partner, kind),
-        "mobilisation_precisions": partner.how_to_refer or None,
+        "mobilisation_precisions": referral["mobilisation_precisions"],
         "modes_mobilisation": modes or None,
-        "mobilisable_par": ["professionnels"] if partner.how_to_refer else None,
+        "mobilisable_par": referral["mobilisable_par"] or (["professionnels"] if partner.how_to_refer else None),
+        "lien_mobilisation": referral["lien_mobilisation"],
         "modes_accueil": ["en-presentiel"] if any(s.get("lon") is not None for s in record["sites"]) else None,
         "zone_eligibilite": zone,
         **place,

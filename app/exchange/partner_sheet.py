@@ -60,6 +60,22 @@ COLUMNS = [
     Column("siret", "siret", "Numéro SIRET (14 chiffres).", ""),
     Column("id_data_inclusion", "data_inclusion_id", "Identifiant data·inclusion.", ""),
     Column("derniere_verification", "last_verified_at", "Date de dernière vérification AAAA-MM-JJ.", "2026-09-01"),
+    Column("peut_orienter", "referral.referrers", "Qui peut orienter, séparés par | : bailleur, travailleur_social, "
+           "medecin, professionnel, personne (la personne elle-même), entourage.", "bailleur|travailleur_social"),
+    Column("modes_saisine", "referral.channels", "Comment saisir, séparés par | : telephone, courriel, formulaire "
+           "(formulaire en ligne : lien obligatoire), se_presenter, fiche_liaison.", "courriel|fiche_liaison"),
+    Column("formulaire_en_ligne", "referral.form_url", "Lien du formulaire de saisine en ligne (http:// ou https://).", ""),
+    Column("fiche_liaison", "referral.liaison_url", "Lien de la fiche de liaison du partenaire (document à imprimer), "
+           "s'il en a une.", ""),
+    Column("champs_fiche_liaison", "referral.liaison_fields", "Rubriques que demande le partenaire, séparées par | "
+           "(vide : fiche de liaison générique).", ""),
+    Column("pieces_a_fournir", "referral.documents", "Documents à joindre à la demande.", "Certificat médical"),
+    Column("accord_personne", "referral.consent", "oui si l'accord de la personne est requis avant d'orienter, non sinon.",
+           "oui"),
+    Column("delai_habituel", "referral.delay", "Délai habituel de réponse ou de prise en charge.", "15 jours"),
+    Column("financeurs", "funders", "Financeurs, séparés par | : fnavdl, ars, departement, bailleur, mecenat, etat, "
+           "commune.", "ars|departement"),
+    Column("fin_financement", "funding_end", "Date de fin du financement actuel AAAA-MM-JJ.", ""),
     Column("couverture", "coverage.include", "Zone couverte : codes typés séparés par | "
            "(commune:93010, arrondissement:75113, iris:930100101, epci:200057875, departement:93, region:11). "
            "Obligatoire pour les types à zone de compétence, sauf polygone fourni.", "commune:93010"),
@@ -92,7 +108,9 @@ BY_FIELD = {c.field: c.name for c in COLUMNS}
 PARTNER_COLUMNS = [c for c in COLUMNS if not c.field.startswith(("site.", "contact."))]
 SITE_COLUMNS = [c for c in COLUMNS if c.field.startswith("site.")]
 CONTACT_COLUMNS = [c for c in COLUMNS if c.field.startswith("contact.")]
-LIST_FIELDS = {"housing_types", "reserved_landlords", "coverage.include", "coverage.exclude"}
+LIST_FIELDS = {"housing_types", "reserved_landlords", "coverage.include", "coverage.exclude", "referral.referrers",
+               "referral.channels", "referral.liaison_fields", "funders"}
+CONSENT_OUT = {True: "oui", False: "non"}
 ZERO_PADDED = {"site_code_postal": 5, "site_code_insee": 5, "finess": 9, "site_finess": 9, "siret": 14}
 STATUS_OUT = STATUS_SHEET_WORDS
 # the sheet's words, with or without accents, and the stored values themselves
@@ -201,7 +219,8 @@ def group_rows(rows: list[tuple[int, dict[str, str]]], report: ProblemLog) -> li
 
 
 def _partner_record(values: dict[str, str]) -> dict:
-    record: dict = {"sites": [], "contacts": [], "coverage": {"include": [], "exclude": [], "polygons": []}}
+    record: dict = {"sites": [], "contacts": [], "coverage": {"include": [], "exclude": [], "polygons": []},
+                    "referral": {}}
     for field_name, value in values.items():
         if field_name in LIST_FIELDS:
             value = [v.strip() for v in value.split("|") if v.strip()]
@@ -211,6 +230,8 @@ def _partner_record(values: dict[str, str]) -> dict:
             value = value or None
         if field_name.startswith("coverage."):
             record["coverage"][field_name[9:]] = value
+        elif field_name.startswith("referral."):
+            record["referral"][field_name[9:]] = value
         else:
             record[field_name] = value
     return record
@@ -273,6 +294,9 @@ def partner_rows(record: dict) -> list[list[str]]:
 def _cell(record: dict, field_name: str) -> str:
     if field_name.startswith("coverage."):
         return "|".join(record["coverage"][field_name[9:]])
+    if field_name.startswith("referral."):
+        value = (record.get("referral") or {}).get(field_name[9:])
+        return CONSENT_OUT.get(value, "") if field_name == "referral.consent" else _format(value)
     value = record.get(field_name)
     if field_name == "status":
         return STATUS_OUT.get(value, value or "")

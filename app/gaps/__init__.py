@@ -109,6 +109,7 @@ class GapMatrix:
     generated_at: dt.datetime
     notes: list[str] = field(default_factory=list)
     age: str | None = None  # the public analysed: partners whose own band serves it (None: any)
+    funding: list[dict] = field(default_factory=list)  # funders and end of funding (app/gaps/funding.py)
 
     @property
     def population(self) -> int:
@@ -264,8 +265,11 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
     if age:
         notes.append(f"Public : {AGE_PUBLIC_LABELS[age]} — seules comptent les structures dont le public propre est "
                      f"{AGE_PUBLIC_LABELS[age]} ou tous âges (le public du type n'est qu'une valeur par défaut).")
+    from app.gaps import funding
+
     return GapMatrix(territory, name, as_of, units, results, dac,
-                     dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes, age)
+                     dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes, age,
+                     funding.rows(session, units, results, as_of))
 
 
 def active_rows(session: Session, statement, as_of: dt.date):

@@ -79,6 +79,8 @@ def write(matrix: GapMatrix, out: Path, formats=FORMATS, *, sources: list[str] |
     for fmt in formats:
         if fmt == "csv":
             written += [_csv(out / "communes.csv", header, rows), _csv_dicts(out / "types.csv", summaries(matrix))]
+            if matrix.funding:
+                written.append(_csv_dicts(out / "financements.csv", matrix.funding))
             if comparison is not None:
                 written += [_csv_dicts(out / "evolution-partenaires.csv", comparison.partners or [{"changement": "aucun"}]),
                             _csv_dicts(out / "evolution-communes.csv", comparison.units or [{"changement": "aucun"}])]
@@ -198,6 +200,12 @@ def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str], compa
         dac.append(["DAC", "population couverte", "communes", "fourchette 80 000–100 000"])
         for d in matrix.dac:
             dac.append([d["name"], d["population"], d["communes"], d["status"]])
+    if matrix.funding:
+        fs = wb.create_sheet("Financements")
+        fs.append(["partenaire", "type", "financeurs", "fin du financement", "fin dans l'année"])
+        for f in matrix.funding:
+            fs.append([f["partenaire"], f["type"], f["financeurs"], f["fin_financement"] or None,
+                       "oui" if f["fin_dans_l_annee"] else ""])
     if comparison is not None:
         evo = wb.create_sheet("Évolution")
         evo.append([f"Entre le {comparison.date_a.isoformat()} et le {comparison.date_b.isoformat()}"])

@@ -95,7 +95,7 @@ def query_partners(session: Session, ids: set[int], landlord_names: dict[str, st
     columns = (Partner.id, Partner.ref, Partner.name, Partner.kind_code, Partner.description, Partner.how_to_refer,
                Partner.website, Partner.age_band, Partner.housing_types, Partner.eligibility, Partner.capacity,
                Partner.status, Partner.valid_from, Partner.valid_to, Partner.finess, Partner.siret, Partner.source,
-               Partner.last_verified_at)
+               Partner.last_verified_at, Partner.referral, Partner.funders, Partner.funding_end)
     for chunk in chunks:
         for p in session.execute(select(*columns).where(Partner.id.in_(chunk))):
             pid = p.id

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 
 from app.models import Partner
+from app.partners import referral as referral_module
 from app.vocabulary import AGE_BAND_LABELS, STATUS_LABELS
 
 SITE_FIELDS = ("name", "role", "address", "postcode", "city", "code_insee", "phone", "email", "opening_hours",
@@ -26,7 +27,7 @@ CONTACT_FIELDS = ("label", "phone", "email", "url", "hours", "notes")
 SCALARS = (
     "name", "description", "how_to_refer", "website", "age_band", "housing_types", "eligibility",
     "capacity", "status", "valid_from", "valid_to", "finess", "siret", "data_inclusion_id",
-    "last_verified_at",
+    "last_verified_at", "referral", "funders", "funding_end",
 )
 
 
@@ -60,7 +61,14 @@ def card(p, *, sites: list[dict], contacts: list[dict], reserved: list[dict]) ->
         "reserved_to": reserved,
         "source": p.source, "last_verified_at": _iso(p.last_verified_at),
         "sites": sites,
+        **_referral_facts(p),
     }
+
+
+def _referral_facts(p) -> dict:
+    """Structured referral and funding, as cards, details and the API show them."""
+    return {"referral": referral_module.shown(p.referral), "funders": list(p.funders or []),
+            "funding_end": _iso(p.funding_end)}
 
 
 def summary(p: Partner) -> dict:
@@ -94,6 +102,7 @@ def detail(p: Partner, *, parts: list[dict], coverage: dict | None, landlord_nam
         "reserved_to": reserved_to(p.reserved_landlords, landlord_names),
         "contacts": [{name: getattr(c, name) for name in CONTACT_FIELDS} for c in p.contacts],
         "sites": _sites_of(p),
+        **_referral_facts(p),
         "coverage_parts": parts,
         "coverage": coverage,
         "provenance": {"source": p.source, "file": p.source_file, "row": p.source_row,
@@ -114,6 +123,8 @@ def record_of(partner: Partner) -> dict:
         value = getattr(partner, name)
         record[name] = value.isoformat() if isinstance(value, dt.date) else value
     record["housing_types"] = list(partner.housing_types or [])
+    record["referral"] = {**referral_module.EMPTY, **(partner.referral or {})}
+    record["funders"] = list(partner.funders or [])
     record["reserved_landlords"] = partner.reserved_landlords
     sites = []
     for site in partner.sites:

@@ -221,9 +221,13 @@ def fill(stored: dict, incoming: dict) -> dict:
     for name in IDENTIFIERS + FILLED:
         if merged.get(name) in (None, "") and incoming.get(name) not in (None, ""):
             merged[name] = incoming[name]
-    for name in ("housing_types", "sites", "contacts"):
+    for name in ("housing_types", "sites", "contacts", "funders"):
         if not merged.get(name) and incoming.get(name):
             merged[name] = incoming[name]
+    from app.partners import referral
+
+    if referral.is_empty(merged.get("referral")) and not referral.is_empty(incoming.get("referral")):
+        merged["referral"] = incoming["referral"]
     return merged
 
 

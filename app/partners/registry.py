@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from app import territories
 from app.errors import InvalidInput, MaillageError
 from app.geometry import as_multipolygon, check_lon_lat, from_geojson
-from app.partners import cards, coverage
+from app.partners import cards, coverage, referral
 from app.partners.cards import SCALARS
 from app.models import (
     AuditEntry,
@@ -163,6 +163,9 @@ def normalise(session: Session, data: dict, cache: dict | None = None) -> tuple[
     clean["siret"] = _pattern(data.get("siret"), errors, "siret", SIRET_RE, "SIRET")
     clean["data_inclusion_id"] = _text(data.get("data_inclusion_id"), errors, "data_inclusion_id", max_len=120)
     clean["last_verified_at"] = _date(data.get("last_verified_at"), errors, "last_verified_at")
+    clean["referral"] = referral.normalise(data.get("referral"), errors)
+    clean["funders"] = referral.funders(data.get("funders"), errors)
+    clean["funding_end"] = _date(data.get("funding_end"), errors, "funding_end")
 
     landlords = data.get("reserved_landlords") or []
     if isinstance(landlords, str):

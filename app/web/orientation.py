@@ -11,15 +11,19 @@ from flask import Blueprint, render_template, request
 
 from app import orientation
 from app.errors import MaillageError
+from app.vocabulary import CHANNEL_LABELS, FUNDER_LABELS, REFERRER_LABELS
 from app.web import get_session
 from app.web import pages
 
 bp = Blueprint("orientation", __name__)
 
 
-@bp.app_context_processor
-def _orientation_globals():
-    return {"orientation_catalogue": orientation.catalogue, "emergency_numbers": orientation.EMERGENCY_NUMBERS}
+@bp.record_once
+def _template_globals(setup) -> None:
+    # Jinja globals, not a context processor: the card's macros are imported without context.
+    setup.app.jinja_env.globals.update(orientation_catalogue=orientation.catalogue,
+                                       emergency_numbers=orientation.EMERGENCY_NUMBERS, funder_labels=FUNDER_LABELS,
+                                       referrer_labels=REFERRER_LABELS, channel_labels=CHANNEL_LABELS)
 
 
 @bp.route("/que-faire", methods=["GET", "POST"])
@@ -45,3 +49,15 @@ def guide_page():
                            filters=pages._filters_from_request(), choices=pages._filter_choices(session))
     # about a person: no cache may keep it (the signs are in no URL, so not in the history either)
     return html, status, {"Cache-Control": "no-store"}
+
+
+@bp.get("/partenaires/<int:partner_id>/fiche-liaison")
+def liaison_form(partner_id: int):
+    """A blank fiche de liaison for one partner, to print and fill by hand."""
+    import datetime as dt
+
+    from app.partners import directory, referral
+
+    found = directory.partner_detail(get_session(), partner_id)  # NotFound → 404
+    return render_template("fiche_liaison.html", p=found, fields=referral.liaison_fields(found["referral"]),
+                           printed_at=dt.date.today())
