@@ -219,8 +219,9 @@ def fiche_pdf():
         return render_template("fiche.html", **{**context, "pdf": False}), status
     # No fetching at all (the stylesheet is passed in): a PDF never reaches the network.
     css = CSS(string=(PROJECT_ROOT / "app" / "static" / "print.css").read_text(encoding="utf-8"))
-    # One page: a fiche too long for it is drawn again tighter (smaller type, one site a kind).
-    for compact in (False, True):
+    # One page: a fiche too long for it is drawn again tighter (smaller type, one site a kind), then
+    # tighter still (past the first block, one partner a kind and the others named on one line).
+    for compact in (0, 1, 2):
         html = render_template("fiche.html", **context, compact=compact)
         document = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=set())).render(stylesheets=[css])
         if len(document.pages) == 1:
