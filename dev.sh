@@ -16,6 +16,28 @@ PYTHON="${PYTHON:-python3}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Runs a long step (a compilation of minutes) saying every 15 s that it is still at work, so a
+# silent terminal is never taken for a hung one. Returns the step's own status.
+with_progress() {
+    local what="$1" started=$SECONDS pid status
+    shift
+    log "$what"
+    "$@" &
+    pid=$!
+    local next=15
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        if [ $((SECONDS - started)) -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
+            printf '    … %s : toujours en cours (%d s)\n' "$what" $((SECONDS - started)) >&2
+            next=$((next + 15))
+        fi
+    done
+    status=0
+    wait "$pid" || status=$?
+    [ "$status" -eq 0 ] && printf '    %s : terminé en %d s\n' "$what" $((SECONDS - started)) >&2
+    return "$status"
+}
+
 apt_install() {
     local missing=()
     for pkg in "$@"; do
@@ -57,7 +79,8 @@ addok_virtualenv() {
     fi
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         log "pip install addok (versions figées)"
-        "$ADDOK_VENV/bin/python" -m pip install -q --no-deps -r requirements-addok.lock
+        with_progress "addok (versions figées) dans $ADDOK_VENV" \
+            "$ADDOK_VENV/bin/python" -m pip install -q --no-deps -r requirements-addok.lock
         printf '%s' "$want" > "$stamp"
     fi
 }
@@ -78,17 +101,20 @@ virtualenv() {
         "$PYTHON" -m venv "$VENV"
     fi
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-        log "pip install (versions figées)"
+        log "pip install (versions figées) dans $VENV"
         "$VENV/bin/python" -m pip install -q --upgrade "pip==26.3"
-        "$VENV/bin/python" -m pip install -q --no-deps -r requirements-build.lock
+        with_progress "outils de construction (requirements-build.lock)" \
+            "$VENV/bin/python" -m pip install -q --no-deps -r requirements-build.lock
         # --no-cache-dir: pip reuses a wheel it built earlier even under --no-binary, and a pyproj
         # wheel cached from a build with another Cython fails at run time ("expected bytes, str found").
-        PROJ_DIR=/usr "$VENV/bin/python" -m pip install -q --no-cache-dir --no-deps --no-build-isolation \
+        with_progress "dépendances, dont pyproj et pysqlite3 compilés sur le PROJ et le SQLite du système (1 à 2 minutes)" \
+            env PROJ_DIR=/usr "$VENV/bin/python" -m pip install -q --no-cache-dir --no-deps --no-build-isolation \
             -r requirements.lock
         "$VENV/bin/python" -c "import pyproj, pysqlite3; pyproj.CRS('EPSG:2154')" || {
             echo "pyproj ou pysqlite3 mal construit : supprimer $VENV et relancer." >&2; exit 1; }
         if [ "${1:-}" = "test" ]; then
-            "$VENV/bin/python" -m pip install -q --no-deps -r requirements-dev.lock
+            with_progress "outils de test (requirements-dev.lock)" \
+                "$VENV/bin/python" -m pip install -q --no-deps -r requirements-dev.lock
         fi
         "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
         printf '%s' "$want" > "$stamp"

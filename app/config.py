@@ -27,6 +27,9 @@ class Settings:
     PROXIMITY_LIMIT: int = 5
     # Maximum number of points in one POST /api/v1/lookup/batch request.
     MAX_BATCH_POINTS: int = 10000
+    # Largest request body (bytes) accepted; a larger one is refused with 413 before it is read or
+    # parsed. 2 MiB holds a batch of 10,000 points written at full precision (~45 bytes a point).
+    MAX_CONTENT_LENGTH: int = 2 * 1024 * 1024
     # Number of proxies in front of the app whose X-Forwarded-* headers are trusted (0 = none).
     TRUSTED_PROXIES: int = 0
     # Flask secret key (sessions/CSRF for the web forms). Set it in production.
@@ -50,6 +53,21 @@ class Settings:
     # Unmet-demand counts (off by default): each lookup that finds no partner of a territorial kind
     # adds 1 to (commune, ISO week, kind) — never an address, a point or a time of day.
     DEMAND_COUNTS: bool = False
+    # Background jobs (app/jobs, docs/jobs.md). In-process by default: JOBS_WORKERS child processes,
+    # state and results under JOBS_DIR. With REDIS_URL: RQ on Redis (`maillage jobs worker`), keys
+    # under REDIS_PREFIX. At most JOBS_MAX_QUEUED jobs wait or run; results are deleted
+    # JOBS_RESULT_TTL_S seconds after their job ends; a job running longer than JOBS_TIMEOUT_S fails (RQ).
+    JOBS_DIR: str = str(PROJECT_ROOT / "var" / "jobs")
+    JOBS_WORKERS: int = 1
+    JOBS_MAX_QUEUED: int = 20
+    JOBS_RESULT_TTL_S: int = 3600
+    JOBS_TIMEOUT_S: int = 1800
+    REDIS_URL: str = ""
+    # Per-client rate limits (app/web/limits.py): the expensive pages and downloads together, and the
+    # batch lookup counted in points ("N/second|minute|hour|day"; empty: no limit).
+    RATE_LIMIT_HEAVY: str = "30/minute"
+    RATE_LIMIT_BATCH_POINTS: str = "600000/minute"
+    REDIS_PREFIX: str = "maillage:"
     # Staff accounts (README "Comptes et rôles"). E-mail through SMTP: host (empty: no e-mail is sent,
     # the links are only shown to the operator by the CLI), port, STARTTLS, login, sender address.
     SMTP_HOST: str = ""

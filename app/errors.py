@@ -50,12 +50,17 @@ ERRORS: dict[str, ErrorCode] = {
     "invalid-record": ErrorCode(400, "Partenaire invalide"),
     "import-rejected": ErrorCode(422, "Import refusé"),
     "invalid-export": ErrorCode(400, "Export refusé"),
+    # the service's own limits
+    "jobs-busy": ErrorCode(503, "Service occupé"),
+    "database-unavailable": ErrorCode(503, "Base de données indisponible"),
+    "rate-limited": ErrorCode(429, "Trop de requêtes"),
     # address files to annotate (app.annotate)
     "invalid-file": ErrorCode(400, "Fichier illisible"),
     "missing-column": ErrorCode(400, "Colonne manquante"),
     "too-many-rows": ErrorCode(400, "Fichier trop long"),
     "file-too-large": ErrorCode(413, "Fichier trop volumineux"),
     # HTTP itself
+    "payload-too-large": ErrorCode(413, "Requête trop volumineuse"),
     "method-not-allowed": ErrorCode(405, "Méthode non autorisée"),
     "internal-error": ErrorCode(500, "Erreur interne"),
 }

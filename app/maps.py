@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import shapely
 from geoalchemy2.shape import to_shape
+from markupsafe import escape
 from shapely import wkb
 from shapely.geometry import mapping
 from sqlalchemy import func, select
@@ -168,9 +169,11 @@ def units_geojson(units: list[UnitCoverage], *, tolerance: float = DISPLAY_TOLER
         for u in units]}
 
 
-def folium_map(geojson: dict, *, static_url, tile_url: str = "", tile_attribution: str = "", nonce: str = "") -> str:
+def folium_map(geojson: dict, *, static_url, tile_url: str = "", tile_attribution: str = "", nonce: str = "",
+               title: str = "Carte de couverture") -> str:
     """A standalone HTML map of the units (folium), with Leaflet served by the app (no CDN) and
-    every inline script and style carrying the page's CSP nonce."""
+    every inline script and style carrying the page's CSP nonce; a document in French with its
+    title, one main landmark and heading, and zoom left to the person (folium blocks it)."""
     import folium
 
     bounds = shapely.total_bounds([shapely.geometry.shape(f["geometry"]) for f in geojson["features"]])
@@ -191,6 +194,11 @@ def folium_map(geojson: dict, *, static_url, tile_url: str = "", tile_attributio
     ).add_to(fmap)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     html = fmap.get_root().render()
+    html = html.replace("<html>", '<html lang="fr">', 1).replace(
+        "<head>", f"<head>\n<title>{escape(title)}</title>", 1)
+    html = re.sub(r",\s*maximum-scale=1\.0,\s*user-scalable=no", "", html, count=1)
+    html = html.replace("<body>", f'<body>\n<main>\n<h1 class="visually-hidden">{escape(title)}</h1>', 1).replace(
+        "</body>", "</main>\n</body>", 1)
     if nonce:
         html = re.sub(r"<(script|style)(?![^>]*\bsrc=)(?=[\s>])", rf'<\1 nonce="{nonce}"', html)
     return html

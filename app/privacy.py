@@ -18,6 +18,28 @@ def redact(text: str) -> str:
     return _PATTERN.sub(lambda m: m.group("key") + "***", text)
 
 
+# SQLAlchemy appends a statement's bound values to its errors: "[parameters: (2.48, 48.91)]"
+# (engines are made with hide_parameters, this catches any other), and a driver's own message may
+# quote a value ('invalid input syntax for type integer: "12 rue…"').
+_PARAMETERS = re.compile(r"\[parameters: .*?\](?=\n|$)", re.S)
+
+
+def redact_exception_text(text: str) -> str:
+    return redact(_PARAMETERS.sub("[parameters: ***]", text))
+
+
+def traceback_without_values(exc: BaseException) -> str:
+    """Where an exception happened (its chain's types and frames), without its messages."""
+    import traceback
+
+    parts = []
+    while exc is not None:
+        parts.insert(0, f"{type(exc).__module__}.{type(exc).__qualname__}\n"
+                        + "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+        exc = exc.__cause__ or exc.__context__
+    return "\n-- which caused --\n".join(parts)
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -27,6 +49,8 @@ class RedactingFilter(logging.Filter):
         redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = redact_exception_text(logging.Formatter().formatException(record.exc_info))
         return True
 
 

@@ -193,6 +193,7 @@ def upsert_records(session, rows: list[tuple[int, dict]], *, source: str, source
         progress(0, total=len(rows))
     compile_cache: dict = {}
     check_cache: dict = {}
+    source_date = file_date(source_file)
     index = matching.Index.load(session)
     for start in range(0, len(rows), 500):
         chunk = rows[start:start + 500]
@@ -208,6 +209,9 @@ def upsert_records(session, rows: list[tuple[int, dict]], *, source: str, source
                     if progress:
                         progress(1)
                     continue
+            else:
+                record = keep_person_edits(session, partner, record, line, report, since=source_date,
+                                           check_cache=check_cache)
             result = registry.upsert_partner(session, record, source=source, source_file=source_file, source_row=line,
                                              compile_cache=compile_cache, check_cache=check_cache, stored=partner)
             report.count(result.action)
@@ -215,6 +219,42 @@ def upsert_records(session, rows: list[tuple[int, dict]], *, source: str, source
                 index.add_partner(result.partner)
             if progress:
                 progress(1)
+
+
+def file_date(source_file: str | None) -> dt.datetime | None:
+    """The source's date: its file's modification time (None without a file: every person's edit counts)."""
+    import os
+
+    if not source_file or not os.path.exists(source_file):
+        return None
+    return dt.datetime.fromtimestamp(os.path.getmtime(source_file), tz=dt.timezone.utc)
+
+
+def keep_person_edits(session, partner, record: dict, line: int | None, report: Report, *, since: dt.datetime | None,
+                      check_cache: dict | None = None) -> dict:
+    """The record with the stored value of every field a person edited on the web after the source's
+    date, each kept field reported as a warning: an import never silently overwrites a person's edit."""
+    from app import audit
+    from app.partners import cards, registry
+
+    edits = audit.person_edits_since(session, partner.id, since)
+    if not edits:
+        return record
+    current = cards.record_of(partner)
+    clean, errors = registry.normalise(session, record, check_cache)
+    if errors:
+        return record  # upsert_partner reports them
+    incoming, stored = audit.flatten(audit.from_clean(clean)), audit.flatten(current)
+    kept = dict(record)
+    for field, entry in sorted(edits.items()):
+        if field not in incoming or incoming.get(field) == stored.get(field):
+            continue
+        key = field.split(".", 1)[0]
+        kept[key] = current[key]
+        when = entry.at.strftime("%d/%m/%Y")
+        report.warn(line, key, f"« {audit.FIELD_LABELS.get(field, field)} » modifié par {entry.actor} le {when}, "
+                               "après la date du fichier : valeur de la fiche conservée, celle du fichier ignorée")
+    return kept
 
 
 PROBABLE_CHOICES = (None, "merge", "create")

@@ -4,9 +4,11 @@ test client."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from app import accounts, db
 from app.models import Account
@@ -68,3 +70,35 @@ def logged_in(app, name: str | None):
         with client.session_transaction() as s:
             s.update(account_id=account.id, epoch=account.session_epoch, started=time.time())
     return client
+
+
+class Inbox:
+    """What the test SMTP server received: (recipients, the decoded text body) per message."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        from email import policy
+
+        body = email.message_from_bytes(envelope.content, policy=policy.default).get_body().get_content()
+        self.messages.append((envelope.rcpt_tos, body))
+        return "250 OK"
+
+    def last_link(self, path: str) -> str:
+        return re.search(rf"https?://\S+({path}/\S+)", self.messages[-1][1]).group(1)
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    import socket
+
+    with socket.socket() as probe:  # a free port (the controller checks it can connect to the one it gets)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()

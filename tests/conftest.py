@@ -174,12 +174,15 @@ def empty_session(empty_conn):
 
 
 @pytest.fixture(scope="session")
-def demo_app(demo_url):
+def demo_app(demo_url, tmp_path_factory):
     from app.web import create_app
 
-    application = create_app({"DATABASE_URL": demo_url})
+    # no rate limit: the whole suite is one client (tests/test_limits.py checks the limits)
+    application = create_app({"DATABASE_URL": demo_url, "JOBS_DIR": str(tmp_path_factory.mktemp("jobs")),
+                              "RATE_LIMIT_HEAVY": "", "RATE_LIMIT_BATCH_POINTS": ""})
     application.config["TESTING"] = True
     yield application
+    application.extensions["maillage"].jobs.shutdown()
     application.extensions["maillage"].engine.dispose()
 
 

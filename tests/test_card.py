@@ -8,6 +8,7 @@ import pytest
 
 from app.errors import InvalidInput
 from app.partners.kinds import CATALOGUE, card_layout, read_catalogue
+from app.vocabulary import KIND_THEMES
 from tests.points import BONDY_SUD
 
 
@@ -32,21 +33,31 @@ def test_the_card_opens_on_the_kinds_to_contact_first_then_folds_the_others_by_t
     page = card(client)
     priority = block(page, "card-priority")
     assert "À contacter en priorité" in priority
-    # the sectors and their CMP, then the CLSM, the DAC and the mobile teams (column `priority`)
-    assert kind_ids(priority) == ["secteur_psy_adulte", "secteur_psy_infanto", "cmp", "clsm", "dac", "empp",
-                                  "equipe_mobile_bailleur", "cellule_sante_mentale_bailleur"]
+    # the sectors and their CMP, then the CLSM, the DAC and the mobile teams: the catalogue's column
+    # `priority`, by rank
+    catalogue = read_catalogue(CATALOGUE)
+    answered = set(kind_ids(page))
+    expected = [r["code"] for r in sorted(catalogue, key=lambda r: r["priority"] or 0)
+                if r["priority"] and r["code"] in answered]
+    assert kind_ids(priority) == expected
+    assert expected[:3] == ["secteur_psy_adulte", "secteur_psy_infanto", "cmp"]
+    assert {"clsm", "dac", "empp", "equipe_mobile_bailleur"} <= set(expected)
     assert page.index('class="card-priority"') < page.index('class="card-themes"')
     themes = re.findall(r'<details class="theme" id="theme-([a-z]+)">\s*<summary><span class="theme-label">([^<]+)<',
                         page)
-    assert themes == [("soins", "Soins"), ("coordination", "Coordination et situations complexes"),
-                      ("accompagnement", "Logement accompagné et accompagnement"),
-                      ("droits", "Droits et aides"), ("familles", "Familles et entraide")]
+    codes = [code for code, _ in themes]
+    assert codes == [code for code in KIND_THEMES if code in codes]  # the card's order of themes
+    assert {("soins", "Soins"), ("accompagnement", "Logement accompagné et accompagnement"),
+            ("droits", "Droits et aides"), ("familles", "Familles et entraide")} <= set(themes)
     # folded, each saying what it holds and how many kinds have a structure here
     assert "<details class=\"theme\" id=\"theme-droits\" open" not in page
-    assert re.search(r"CCAPEX, MDPH, Service social de secteur, CCAS\s*— 2 types trouvés sur 4", page)
+    droits = re.search(r'id="theme-droits">\s*<summary>.*?<span class="theme-count">(.*?)</span>', page, re.S).group(1)
+    names, count = re.fullmatch(r"(.+?)\s*— ((?:aucun trouvé|1 type trouvé|\d+ types trouvés) sur \d+)", droits.strip(),
+                                re.S).groups()
+    assert {"MDPH", "CCAS"} <= set(names.split(", ")) and count.endswith(f"sur {len(names.split(', '))}")
     # every kind of the answer is on the card, once
     all_ids = kind_ids(page)
-    assert len(all_ids) == len(set(all_ids)) == 29
+    assert len(all_ids) == len(set(all_ids)) == len(answered) >= 18
 
 
 def test_the_cmp_first_are_the_sector_s_and_the_others_are_folded(client):
@@ -90,3 +101,38 @@ def test_a_kind_the_file_gives_no_theme_falls_in_the_last_one_and_a_bad_theme_is
     with pytest.raises(InvalidInput) as err:
         read_catalogue(path)
     assert "theme 'famille'" in err.value.message
+
+
+# ----------------------------------------------------------------------------- the fiche
+
+
+def test_the_fiche_stands_alone_on_one_printed_page(client):
+    import io
+
+    from pypdf import PdfReader
+
+    query = {"lon": BONDY_SUD[0], "lat": BONDY_SUD[1]}
+    page = client.get("/fiche", query_string=query).get_data(as_text=True)
+    # the full "Comment saisir", never cut
+    assert "…" not in page and "voir Maillage" not in page and "autre(s)" not in page
+    assert "Saisir la coordination du CLSM par courriel avec une fiche de liaison" in page
+    # the sites' addresses and hours
+    assert re.search(r"Mairie de Bondy — coordination CLSM, 1 place de l&#39;Hôtel de Ville \(fictif\), 93140 Bondy"
+                     r" \(Lundi–vendredi 9h–17h\)", page)
+    # the online card's address as text and as a QR code drawn here
+    assert re.search(r'<span class="url">http://localhost/couverture\?lon=2\.483&amp;lat=48\.896</span>', page)
+    assert '<svg role="img" aria-label="Code QR : la réponse en ligne"' in page
+    # e-mail addresses never broken at a hyphen: each half kept whole, a break allowed after the @ only
+    assert '<span class="email">secteur-93g11@</span><wbr><span class="email">example.org</span>' in page
+    # the demo said once (the banner), not again by the answer's warning
+    assert page.count("<strong>Base de démonstration</strong>") == 1 and "structures et contacts fictifs, ne pas" not in page
+    response = client.get("/fiche.pdf", query_string=query)
+    assert re.fullmatch(r'attachment; filename="fiche-orientation-\d{4}-\d{2}-\d{2}\.pdf"',
+                        response.headers["Content-Disposition"])
+    reader = PdfReader(io.BytesIO(response.data))
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    assert text.count("Base de démonstration") == 1
+    assert "Réponse en ligne, tenue à jour" in text and "48,89600 N" in text
+    assert "secteur-93g11@example.org" in re.sub(r"\s+", "", text)
+    assert "Lundi–vendredi 9h–17h" in text

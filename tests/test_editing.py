@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app import db
 from app.lookup import lookup, parse_options
 from app.models import AuditEntry, ErrorReport, Partner, Proposal
-from tests.accounts_helpers import accounts_app, accounts_url, logged_in  # noqa: F401
+from tests.accounts_helpers import accounts_app, accounts_url, logged_in, smtp  # noqa: F401
 
 pytestmark = pytest.mark.db
 
@@ -180,3 +180,126 @@ def test_verification_and_freshness(accounts_app):
         assert session.get(Partner, 1).last_verified_at == dt.date.today()
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.partner_id == 1, AuditEntry.action == "verification")) == 1
+
+
+def test_freshness_on_the_card_the_fiche_the_directory_and_the_stale_filter(accounts_app):
+    import datetime as dt
+
+    from app import db
+
+    old = dt.date.today() - dt.timedelta(days=800)  # 26 months: past the CCAS's 24 (geodata/kind_freshness.csv)
+    with db.transaction(accounts_app.extensions["maillage"].engine) as session:
+        session.get(Partner, 34).last_verified_at = old  # the CCAS de Bondy
+        session.get(Partner, 35).last_verified_at = dt.date.today()  # the CCAS de Montreuil
+    client = accounts_app.test_client()
+    card = client.get(f"/couverture?lon={BONDY[0]}&lat={BONDY[1]}").get_data(as_text=True)
+    ccas = card[card.index('id="kind-ccas"'):]
+    assert "Vérifié il y a 2 ans — à vérifier" in ccas[:4000], re.findall(r"freshness[^<]*<", ccas)
+    fiche = client.get(f"/fiche?lon={BONDY[0]}&lat={BONDY[1]}").get_data(as_text=True)
+    assert "Vérifié il y a 2 ans — à vérifier" in fiche
+    listing = client.get("/annuaire?type=ccas").get_data(as_text=True)
+    assert "Vérifié aujourd&#39;hui" in listing or "Vérifié aujourd'hui" in listing
+    stale = client.get("/annuaire?type=ccas&territoire=departement:93&a_verifier=1").get_data(as_text=True)
+    assert "CCAS de Bondy" in stale and "CCAS de Montreuil" not in stale
+
+
+def test_an_import_keeps_what_a_person_edited_after_the_file_and_says_so(accounts_app, tmp_path):
+    import json
+    import os
+
+    from app import db
+    from importers import partners_json
+    from importers.base import run
+
+    admin = logged_in(accounts_app, "admin")
+    pairs = _form(admin.get("/partenaires/7/modifier").get_data(as_text=True))
+    with accounts_app.extensions["maillage"].sessions() as session:
+        record = cards_record(session, 7)
+    record["how_to_refer"] = "Texte du fichier, plus ancien."
+    record["eligibility"] = "Nouveau public, du fichier."
+    path = tmp_path / "partners.json"
+    path.write_text(json.dumps({"partners": [record]}), encoding="utf-8")
+    os.utime(path, (time_before(), time_before()))  # the file was written before the person's edit
+    _post(admin, "/partenaires/7/modifier", pairs, how_to_refer="Texte saisi par une personne.", action="save")
+    engine = accounts_app.extensions["maillage"].engine
+    report = run(engine, partners_json.NAME, partners_json.read, partners_json.load, path)
+    assert report.updated == 1
+    warnings = [w.message for w in report.warnings]
+    assert any("comment saisir" in w and "Admin" in w and "conservée" in w for w in warnings), warnings
+    with db.transaction(engine) as session:
+        partner = session.get(Partner, 7)
+        assert partner.how_to_refer == "Texte saisi par une personne."  # kept
+        assert partner.eligibility == "Nouveau public, du fichier."  # the rest of the file applies
+        last = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == 7).order_by(AuditEntry.id.desc()))
+        assert last.action == "import" and last.actor.startswith("import partners-json (partners.json")
+        assert set(last.diff) == {"eligibility"}
+
+
+def cards_record(session, partner_id):
+    from app.partners import cards
+
+    return cards.record_of(session.get(Partner, partner_id))
+
+
+def time_before():
+    import time
+
+    return time.time() - 3600
+
+
+def test_a_geojson_polygon_is_uploaded_previewed_and_saved(accounts_app):
+    import io
+    import json
+
+    from werkzeug.datastructures import FileStorage, MultiDict
+
+    admin = logged_in(accounts_app, "admin")
+    pairs = _form(admin.get("/partenaires/2/modifier").get_data(as_text=True))
+    square = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [2.520, 48.905], [2.545, 48.905], [2.545, 48.925], [2.520, 48.925], [2.520, 48.905]]]}}
+
+    def send(action, payload=json.dumps(square)):
+        data = MultiDict([(k, v) for k, v in pairs if k not in ("action", "polygon_label")])
+        data.add("action", action)
+        data.add("polygon_label", "Quartier de la gare")
+        data.add("polygon_file", FileStorage(io.BytesIO(payload.encode()), filename="zone.geojson"))
+        return admin.post("/partenaires/2/modifier", data=data, content_type="multipart/form-data")
+
+    bad = send("preview", '{"type": "Point", "coordinates": [2.5, 48.9]}')
+    assert bad.status_code == 400 and "polygone (Polygon ou MultiPolygon)" in bad.get_data(as_text=True)
+    preview = send("preview").get_data(as_text=True)
+    assert "Livry-Gargan" in re.search(r'<ul class="gained">(.*?)</ul>', preview, re.S).group(1)
+    assert 'name="polygon_geojson"' in preview  # carried to the save
+    assert send("save").status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        parts = session.get(Partner, 2).parts
+        assert [(p.mode, p.label) for p in parts if p.code is None] == [("include", "Quartier de la gare")]
+    assert "CLSM de Montreuil (démo)" in _names(accounts_app, LIVRY)
+
+
+def test_reminders_are_emailed_to_referents_and_territory_administrators(accounts_url, smtp):
+    import datetime as dt
+
+    from click.testing import CliRunner
+
+    from app import db
+    from app.cli import main
+    from tests.conftest import make_engine
+
+    inbox, port = smtp
+    engine = make_engine(accounts_url)
+    with db.transaction(engine) as session:
+        session.get(Partner, 1).last_verified_at = dt.date.today() - dt.timedelta(days=400)  # CLSM de Bondy, 12 months
+        session.get(Partner, 5).last_verified_at = dt.date.today()
+    engine.dispose()
+    before = len(inbox.messages)
+    env = {"DATABASE_URL": accounts_url, "MAILLAGE_SMTP_HOST": "127.0.0.1", "MAILLAGE_SMTP_PORT": str(port)}
+    result = CliRunner().invoke(main, ["reminders", "send"], env=env)
+    assert result.exit_code == 0, result.output
+    sent = {to[0]: body for to, body in inbox.messages[before:]}
+    assert "- CLSM de Bondy (démo) (vérifié il y a 13 mois)" in sent["ref1@example.org"]
+    assert "ref5@example.org" not in sent  # nothing to verify, nothing sent
+    assert "CLSM de Bondy" in sent["terr93@example.org"]
+    assert "admin@example.org" not in sent
+    refused = CliRunner().invoke(main, ["reminders", "send"], env={"DATABASE_URL": accounts_url})
+    assert refused.exit_code != 0 and "MAILLAGE_SMTP_HOST" in refused.output

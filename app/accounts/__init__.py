@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import audit, territories
 from app.errors import InvalidInput, MaillageError
-from app.models import Account, AccountToken, AuditEntry, LoginAttempt, Partner, Proposal, _now
+from app.models import Account, AccountToken, AuditEntry, ErrorReport, LoginAttempt, Partner, Proposal, _now
 from app.vocabulary import ROLE_LABELS, ROLES
 
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -216,6 +216,7 @@ def delete_account(session: Session, account: Account, *, actor: Account | None 
                     .values(actor=alias, account_id=None))
     session.execute(update(Proposal).where(Proposal.account_id == account.id).values(author=alias, account_id=None))
     session.execute(update(Proposal).where(Proposal.decided_by == account.name).values(decided_by=alias))
+    session.execute(update(ErrorReport).where(ErrorReport.handled_by == account.name).values(handled_by=alias))
     target = f"compte {account.id}"
     session.delete(account)
     session.flush()

@@ -232,6 +232,7 @@ class Writer:
         for i in range(1, MAX_CANDIDATES + 1):
             self.check_header += [f"Proposition {i}", f"Précision {i}", f"Score {i}"]
         self.points = None
+        self._bold = None
         if gpkg is not None:
             self.points = (self.tmpdir / "points.geojson").open("w", encoding="utf-8")
             self.points.write('{"type": "FeatureCollection", "features": [\n')
@@ -256,19 +257,27 @@ class Writer:
     # ----------------------------------------------------------------------------------- rows
 
     def _append(self, ws, values, *, header: bool = False, formats: dict | None = None) -> None:
+        """One row: plain values (an empty text is no cell at all); a cell object only where it
+        needs a style, a number format, or to stay text although it starts with "="."""
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.styles import Font
 
         cells = []
         for i, value in enumerate(values):
-            cell = WriteOnlyCell(ws, value=value)
-            if isinstance(value, str) and value.startswith("="):
-                cell.data_type = "s"  # text, never a formula
-            if header:
-                cell.font = Font(bold=True)
-            elif formats and i in formats:
-                cell.number_format = formats[i]
-            cells.append(cell)
+            if value == "":
+                value = None
+            if header or (formats and i in formats and value is not None) or \
+                    (isinstance(value, str) and value.startswith("=")):
+                cell = WriteOnlyCell(ws, value=value)
+                if isinstance(value, str) and value.startswith("="):
+                    cell.data_type = "s"  # text, never a formula
+                if header:
+                    cell.font = self._bold or Font(bold=True)
+                elif formats and i in formats:
+                    cell.number_format = formats[i]
+                cells.append(cell)
+            else:
+                cells.append(value)
         ws.append(cells)
 
     def row_cells(self, row) -> tuple[list, list]:

@@ -38,7 +38,9 @@ def flatten(record: dict | None) -> dict:
 def diff(before: dict | None, after: dict | None) -> dict:
     """field → [before, after], for the fields that differ."""
     old, new = flatten(before), flatten(after)
-    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+    empty = (None, "", [], {})  # a blank form field and a stored empty text are the same
+    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k) and not (old.get(k) in empty and new.get(k) in empty)}
 
 
 def record(session: Session, *, action: str, actor: Account | None = None, actor_label: str | None = None,
@@ -75,3 +77,19 @@ def person_edits_since(session: Session, partner_id: int, since) -> dict[str, Au
         for name in entry.diff or {}:
             fields[name] = entry
     return fields
+
+
+def from_clean(clean: dict) -> dict:
+    """A validated record (app.partners.registry.normalise) in the form of a stored one
+    (cards.record_of): dates as ISO text, polygons as GeoJSON, so the two compare field by field."""
+    import datetime as dt
+
+    from shapely import wkt
+    from shapely.geometry import mapping
+
+    out = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in clean.items()}
+    cov = clean.get("coverage") or {}
+    out["coverage"] = {"include": list(cov.get("include") or []), "exclude": list(cov.get("exclude") or []),
+                       "polygons": [{"mode": p["mode"], "label": p.get("label"), "geometry": mapping(wkt.loads(p["wkt"]))}
+                                    for p in cov.get("polygons") or []]}
+    return out

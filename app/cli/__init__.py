@@ -378,6 +378,7 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     import datetime as dt
 
     from app import db, gaps as gaps_module
+    from app.lookup.options import parse_date
     from app.gaps import exports as gap_exports
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
@@ -388,9 +389,9 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     dates = {}
     for name, raw in (("--as-of", as_of), ("--compare-to", compare_to)):
         try:
-            dates[name] = dt.date.fromisoformat(raw) if raw else None
-        except ValueError:
-            raise click.BadParameter("date au format AAAA-MM-JJ attendue", param_hint=name) from None
+            dates[name] = parse_date(raw, field=name) if raw else None
+        except MaillageError as exc:
+            raise click.BadParameter(exc.message, param_hint=name) from None
     date = dates["--as-of"]
     if dates["--compare-to"] and dates["--compare-to"] >= (date or dt.date.today()):
         raise click.BadParameter("doit précéder la date --as-of", param_hint="--compare-to")
@@ -558,7 +559,39 @@ def serve(ctx, host, port, threads):
     addresses = geocoding.warm(state(application).engine)  # built before listening: no request waits
     click.echo(f"Index d'adresses prêt : {addresses:,} adresses en {time.perf_counter() - started:.1f} s".replace(",", " "))
     click.echo(f"Maillage sur http://{host}:{port} (Ctrl+C pour arrêter)")
-    waitress_serve(application, host=host, port=port, threads=threads, ident="maillage")
+    # waitress buffers a body before the application sees it: past 10 × MAX_CONTENT_LENGTH it
+    # refuses it itself (its own 413), below the application answers 413 without reading it.
+    waitress_serve(application, host=host, port=port, threads=threads, ident="maillage",
+                   max_request_body_size=10 * settings.MAX_CONTENT_LENGTH)
+
+
+# --------------------------------------------------------------------------------------------- jobs
+
+
+@main.group("jobs")
+def jobs_group():
+    """Travaux en arrière-plan (exports, analyses lourdes) : docs/jobs.md."""
+
+
+@jobs_group.command("worker")
+@click.option("--burst", is_flag=True, help="S'arrête quand la file est vide (tests, traitements ponctuels).")
+@click.pass_context
+def jobs_worker(ctx, burst):
+    """Exécute les travaux de la file Redis (MAILLAGE_REDIS_URL) ; lancer autant de workers que de
+    travaux simultanés voulus."""
+    import logging
+
+    from app import privacy
+    from app.jobs import runner
+
+    overrides = {"DATABASE_URL": ctx.obj["database_url"]} if ctx.obj.get("database_url") else None
+    settings = load_settings(overrides)
+    if not settings.REDIS_URL:
+        raise click.ClickException("MAILLAGE_REDIS_URL n'est pas défini : sans Redis, les travaux tournent dans le "
+                                   "serveur lui-même (aucun worker à lancer).")
+    logging.basicConfig(level=settings.LOG_LEVEL.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    privacy.install()
+    runner.work(settings, burst=burst)
 
 
 def _fail(exc: Exception):

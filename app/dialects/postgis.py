@@ -66,7 +66,8 @@ def _note_return(_dbapi_conn, record):
 
 
 def make_engine(url: str, options) -> Engine:
-    engine = create_engine(url, echo=options.echo)
+    # hide_parameters: error texts (and so logs) never carry a looked-up point or address
+    engine = create_engine(url, echo=options.echo, hide_parameters=True)
     event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
     event.listen(engine, "checkin", _note_return)
     return engine

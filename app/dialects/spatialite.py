@@ -78,6 +78,7 @@ def make_engine(url: str, options) -> Engine:
         url,
         module=sqlite_module,
         echo=options.echo,
+        hide_parameters=True,  # error texts (and so logs) never carry a looked-up point or address
         connect_args={"check_same_thread": False},
     )
     event.listen(engine, "connect", _connect_hook(options.spatialite_library))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import numbers
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -62,11 +63,12 @@ def lookup_many(session: Session, points, options: Options, *, compact: bool = F
     """
     coords = []
     for i, pt in enumerate(points):
-        try:
-            lon, lat = pt
-        except (TypeError, ValueError):
-            raise InvalidInput(f"Point n° {i + 1} : paire [lon, lat] attendue.", code="invalid-coordinates",
-                               field=f"points[{i}]") from None
+        if (isinstance(pt, (str, bytes, dict)) or not hasattr(pt, "__len__") or len(pt) != 2
+                or not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in pt)):
+            # JSON true is not 1 and "2.48" is not a number: a point is two JSON numbers
+            raise InvalidInput(f"Point n° {i + 1} : paire [lon, lat] de deux nombres attendue.",
+                               code="invalid-coordinates", field=f"points[{i}]")
+        lon, lat = pt
         try:
             coords.append(check_lon_lat(lon, lat, field=f"points[{i}]"))
         except InvalidInput as exc:

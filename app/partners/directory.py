@@ -53,9 +53,16 @@ def partners_in_territory(session: Session, typed: TypedCode) -> list[int]:
 
 
 def search(session: Session, *, kind: str | None = None, status: str | None = None, q: str | None = None,
-           territory: str | None = None, page: int = 1, per_page: int = 50) -> Page:
+           territory: str | None = None, page: int = 1, per_page: int = 50, stale: bool = False) -> Page:
+    """`stale`: only the partners to verify (never verified, or not within their kind's threshold)."""
     reject_nul({"kind": kind, "status": status, "q": q, "territory": territory})
     query = select(Partner).join(Kind)
+    if stale:
+        import datetime as dt
+
+        from app.editing import freshness
+
+        query = query.where(freshness.stale_clause(dt.date.today(), [k.code for k in kinds.all_kinds(session)]))
     if kind:
         kinds.get_kind(session, kind)
         query = query.where(Partner.kind_code == kind)
@@ -81,6 +88,9 @@ def search(session: Session, *, kind: str | None = None, status: str | None = No
     return Page(list(items), total, page, per_page)
 
 
+MAX_ID = 2**31 - 1
+
+
 def partner_detail(session: Session, partner_id: int, *, tolerance: float | None = None) -> dict:
     """Everything about one partner (API and partner page, app.partners.cards.detail), with its
     compiled coverage as a GeoJSON feature (simplified when asked) and its parts' names."""
@@ -90,7 +100,9 @@ def partner_detail(session: Session, partner_id: int, *, tolerance: float | None
     from app.models import Landlord
     from app.partners.registry import STORED_OPTIONS
 
-    p = session.scalar(select(Partner).where(Partner.id == partner_id).options(*STORED_OPTIONS))
+    # Ids are 32-bit on PostgreSQL (and SQLite's 64): an id beyond is no partner, not a query error.
+    p = (session.scalar(select(Partner).where(Partner.id == partner_id).options(*STORED_OPTIONS))
+         if 0 < partner_id <= MAX_ID else None)
     if p is None:
         raise NotFound(f"Aucun partenaire n° {partner_id}.")
     coverage = None

@@ -208,6 +208,31 @@
     }
   }
 
+  /* ---------------------------------------------------------------- wide tables */
+  /* A table wider than the screen scrolls inside a focusable region (keyboard users can scroll it)
+     with a visible hint; the page itself never scrolls sideways. */
+  function setupWideTable(table) {
+    var wrapper = document.createElement("div");
+    wrapper.className = "table-scroll";
+    var caption = table.querySelector("caption");
+    wrapper.setAttribute("role", "region");
+    wrapper.setAttribute("aria-label", caption ? caption.textContent.trim() : "Tableau");
+    var hint = document.createElement("p");
+    hint.className = "scroll-hint";
+    hint.setAttribute("aria-hidden", "true");
+    hint.textContent = "Tableau plus large que l'écran : le faire défiler vers la droite →";
+    table.parentNode.insertBefore(wrapper, table);
+    wrapper.appendChild(table);
+    wrapper.parentNode.insertBefore(hint, wrapper);
+    var update = function () {
+      var wide = wrapper.scrollWidth > wrapper.clientWidth + 1;
+      hint.hidden = !wide;
+      if (wide) wrapper.setAttribute("tabindex", "0"); else wrapper.removeAttribute("tabindex");
+    };
+    update();
+    window.addEventListener("resize", update);
+  }
+
   /* ---------------------------------------------------------------- position */
   function setupPosition(button) {
     var status = document.getElementById("position-status");
@@ -229,6 +254,7 @@
     var map = document.getElementById("carte");
     if (map && window.L) setupMap(map);
     document.querySelectorAll("select[data-remember]").forEach(setupRemember);
+    document.querySelectorAll("main table:not(.fiche-table)").forEach(setupWideTable);
     var position = document.getElementById("ma-position");
     if (position) setupPosition(position);
     document.querySelectorAll("form[data-busy]").forEach(function (form) {

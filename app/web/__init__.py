@@ -7,6 +7,7 @@ Nothing connects, reads the environment or starts anything at import time: `crea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -19,6 +20,11 @@ from app.config import PROJECT_ROOT, Settings, load_settings
 from app.web.json_provider import OrjsonProvider
 
 
+# Forms sent by POST that write nothing (the orientation guide's signs are POSTed to stay out of
+# URLs and logs): no CSRF token needed; the authorisation tests check they leave nothing behind.
+POST_READS = {"orientation.guide_page": "app.web.orientation.guide_page"}
+
+
 @dataclass
 class State:
     settings: Settings
@@ -26,16 +32,19 @@ class State:
     sessions: sessionmaker[Session]  # read-write, one transaction each (demand counts)
     read_sessions: sessionmaker[Session]  # requests: read only, no transaction
     geocoder: object  # app.geocoding.Geocoder
+    jobs: object  # app.jobs runner: in-process or RQ on Redis
 
 
 def create_app(config: dict | None = None) -> Flask:
     """The app; `config`: settings overrides (app/config.py), and under "flask" raw Flask settings."""
-    from app import db, geocoding, privacy
+    from app import db, geocoding, jobs, privacy
     from flask_wtf.csrf import CSRFProtect
 
-    from app.web import accounts, editing
+    from app.web import accounts, editing, limits
+    from app.web.annotate import bp as annotate_bp
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
+    from app.web.jobs import bp as jobs_bp
     from app.web.orientation import bp as orientation_bp
     from app.web.pages import bp as web_bp
 
@@ -53,7 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json = OrjsonProvider(app)
     engine = db.engine_from_settings(settings)
     app.extensions["maillage"] = State(settings, engine, db.session_factory(engine), db.read_session_factory(engine),
-                                         geocoding.from_settings(settings))
+                                         geocoding.from_settings(settings), jobs.from_settings(settings, engine))
     logging.getLogger("maillage").setLevel(settings.LOG_LEVEL.upper())
     privacy.install()
 
@@ -65,23 +74,54 @@ def create_app(config: dict | None = None) -> Flask:
 
     csrf = CSRFProtect(app)  # every form; the API's POST (a read: batch lookups) carries no cookie state
     csrf.exempt(api_bp)
-    csrf.exempt(orientation_bp)  # the guide's POST is a read too, and the card that holds its form sets no cookie
+    for endpoint in POST_READS:
+        csrf.exempt(POST_READS[endpoint])
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(jobs_bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(editing.bp)
     app.register_blueprint(orientation_bp)
+    app.register_blueprint(annotate_bp)
     register_error_handlers(app)
+    limits.init(app, settings)
 
     @app.teardown_appcontext
     def _close_session(_exc):
         session = g.pop("db_session", None)
         if session is not None:
-            session.close()
+            try:
+                session.close()
+            except Exception as exc:  # noqa: BLE001 - the answer is already made (a 503 if the database went)
+                # A lost database fails the rollback of the connection's return to the pool: the
+                # pool drops that connection; nothing may reach the server as a raw 500 page.
+                logging.getLogger("maillage").warning("session close failed: %s", type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    session.invalidate()
 
     @app.before_request
     def _start_timer():
         g.started = time.perf_counter()
+
+    @app.before_request
+    def _refuse_oversize_bodies():
+        """A body declared larger than MAX_CONTENT_LENGTH is refused before a byte of it is read
+        (Werkzeug also stops a body without Content-Length once it passes the limit)."""
+        from werkzeug.exceptions import RequestEntityTooLarge
+
+        if request.content_length is not None and request.content_length > settings.MAX_CONTENT_LENGTH:
+            raise RequestEntityTooLarge()
+
+    @app.before_request
+    def _refuse_nul_bytes():
+        """NUL cannot be stored or compared in PostgreSQL text: refused up front, on every page
+        and API route alike (a 400, not a query error)."""
+        from app.errors import InvalidInput, reject_nul
+
+        if "\x00" in request.path or any("\x00" in key for key in request.args):
+            raise InvalidInput("Caractère nul interdit dans l'adresse de la requête.")
+        for key, value in request.args.items(multi=True):
+            reject_nul({key[:40]: value})
 
     @app.after_request
     def _security_headers(response):
@@ -92,7 +132,7 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", _csp(settings))
-        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode", "/couverture", "/fiche")):
+        if request.path.startswith(("/api/v1/lookup", "/api/v1/geocode", "/couverture", "/fiche", "/annoter")):
             # Answers are about a person's address: no shared cache may keep them.
             response.headers["Cache-Control"] = "no-store"
         return response

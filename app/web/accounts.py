@@ -86,7 +86,8 @@ def _client() -> str:
 
 def _safe_next(raw: str | None) -> str:
     raw = raw or ""
-    return raw if raw.startswith("/") and not raw.startswith("//") else url_for("accounts.dashboard")
+    # a path on this site only: never "//host" or "/\\host", which browsers read as another site
+    return raw if raw.startswith("/") and not raw.startswith(("//", "/\\")) else url_for("accounts.dashboard")
 
 
 def link(endpoint: str, **values) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app import audit, editing, territory_search
@@ -78,7 +78,14 @@ def _rows(prefix: str, fields: tuple[str, ...], extra: tuple[str, ...] = ()) -> 
 
 
 def _uploaded_polygon() -> dict | None:
-    """The GeoJSON polygon of the form: a file just uploaded, or the one a preview carried over."""
+    """The GeoJSON polygon of the form: a file just uploaded, or the one a preview carried over
+    (read once per request: the upload is a stream)."""
+    if "uploaded_polygon" not in g:
+        g.uploaded_polygon = _read_polygon()
+    return g.uploaded_polygon
+
+
+def _read_polygon() -> dict | None:
     upload = request.files.get("polygon_file")
     raw = upload.read().decode("utf-8", "replace") if upload and upload.filename else request.form.get("polygon_geojson", "")
     if not raw.strip():
@@ -350,3 +357,11 @@ def _editing_globals():
         partner = get_session().get(Partner, partner_id)
         return partner is not None and roles.may_edit(get_session(), account, partner)
     return {"may_edit_partner": may_edit_partner}
+
+
+@bp.record_once
+def _jinja_globals(setup):
+    """`freshness` for every template, the card's imported macros included (they get no context)."""
+    from app.editing.freshness import freshness
+
+    setup.app.jinja_env.globals["freshness"] = freshness

@@ -17,6 +17,7 @@ from app import french, maps
 from app.db import get_meta
 from app.errors import ERRORS, InvalidInput, MaillageError
 from app.lookup import lookup, parse_options
+from app.lookup.options import parse_date
 from app.lookup.address import lookup_address
 from app.models import Landlord
 from app.partners import directory, kinds as kinds_module
@@ -172,13 +173,34 @@ def _fiche_args() -> dict:
     return args
 
 
+def _qr_svg(url: str):
+    """The card's address as a QR code, drawn here as inline SVG (segno: nothing fetched)."""
+    import io
+
+    import segno
+    from markupsafe import Markup
+
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=3, border=2, xmldecl=False, svgclass="qr",
+                                    lineclass=None, title="Code QR de la réponse en ligne")
+    svg = out.getvalue().decode()
+    return Markup(svg.replace("<svg ", '<svg role="img" aria-label="Code QR : la réponse en ligne" ', 1))
+
+
+def _fiche_context(pdf: bool = False) -> tuple[dict, int]:
+    geocoding, answer, error, status = _answer()
+    card_url = url_for("web.coverage_card", _external=True, **_fiche_args()) if answer else None
+    return {"geocoding": geocoding, "answer": answer, "error": error,
+            "address": (request.args.get("adresse") or "").strip()[:200], "filters": _filters_from_request(),
+            "printed_at": dt.date.today(), "fiche_args": {} if pdf else _fiche_args(),
+            "sections": _card_sections(answer), "card_url": card_url,
+            "qr": _qr_svg(card_url) if card_url else None, "pdf": pdf}, status
+
+
 @bp.get("/fiche")
 def fiche():
-    geocoding, answer, error, status = _answer()
-    return render_template("fiche.html", geocoding=geocoding, answer=answer, error=error,
-                           address=(request.args.get("adresse") or "").strip()[:200],
-                           filters=_filters_from_request(), printed_at=dt.date.today(),
-                           fiche_args=_fiche_args()), status
+    context, status = _fiche_context()
+    return render_template("fiche.html", **context), status
 
 
 @bp.get("/fiche.pdf")
@@ -192,26 +214,28 @@ def fiche_pdf():
 
     for name in ("weasyprint", "weasyprint.progress", "fontTools"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    geocoding, answer, error, status = _answer()
-    if answer is None:
-        return render_template("fiche.html", geocoding=geocoding, answer=None, error=error,
-                               address=(request.args.get("adresse") or "").strip()[:200],
-                               filters=_filters_from_request(), printed_at=dt.date.today(), fiche_args={}), 400
-    html = render_template("fiche.html", geocoding=geocoding, answer=answer, error=None,
-                           address=(request.args.get("adresse") or "").strip()[:200],
-                           filters=_filters_from_request(), printed_at=dt.date.today(), fiche_args={}, pdf=True)
+    context, status = _fiche_context(pdf=True)
+    if context["answer"] is None:
+        return render_template("fiche.html", **{**context, "pdf": False}), status
     # No fetching at all (the stylesheet is passed in): a PDF never reaches the network.
     css = CSS(string=(PROJECT_ROOT / "app" / "static" / "print.css").read_text(encoding="utf-8"))
-    pdf = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=set())).write_pdf(stylesheets=[css])
+    # One page: a fiche too long for it is drawn again tighter (smaller type, one site a kind).
+    for compact in (False, True):
+        html = render_template("fiche.html", **context, compact=compact)
+        document = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=set())).render(stylesheets=[css])
+        if len(document.pages) == 1:
+            break
+    pdf = document.write_pdf()
+    name = f"fiche-orientation-{dt.date.today().isoformat()}.pdf"
     return Response(pdf, mimetype="application/pdf",
-                    headers={"Content-Disposition": 'attachment; filename="fiche-orientation.pdf"',
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
                              "Cache-Control": "no-store"})
 
 
 @bp.get("/annuaire")
 def partner_directory():
     session = get_session()
-    args = {k: (request.args.get(k) or "").strip()[:200] for k in ("type", "territoire", "statut", "q")}
+    args = {k: (request.args.get(k) or "").strip()[:200] for k in ("type", "territoire", "statut", "q", "a_verifier")}
     try:
         page_number = max(1, min(int(request.args.get("page") or 1), 100000))
     except ValueError:
@@ -219,7 +243,8 @@ def partner_directory():
     error, result = None, None
     try:
         result = directory.search(session, kind=args["type"] or None, status=args["statut"] or None, q=args["q"] or None,
-                                  territory=args["territoire"] or None, page=page_number, per_page=25)
+                                  territory=args["territoire"] or None, page=page_number, per_page=25,
+                                  stale=args["a_verifier"] == "1")
     except MaillageError as exc:
         error = exc.message
     return render_template("annuaire.html", args={k: v for k, v in args.items() if v}, form=args, result=result,
@@ -259,13 +284,9 @@ def coverage_map_page():
     return render_template("carte.html", **context), status
 
 
-def _date(raw: str) -> dt.date | None:
-    if not raw:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(f"Date « {raw} » invalide : format attendu AAAA-MM-JJ.", field="date") from None
+def _date(raw: str, field: str = "date") -> dt.date | None:
+    """A date of a form (gaps, map): the API's rules (format, 1900–2199)."""
+    return parse_date(raw, field=field) if raw else None
 
 
 def _map_units():
@@ -322,7 +343,7 @@ def _gaps_request(session):
                           age=form["age"] or None)
     comparison = None
     if form["comparer"]:
-        earlier = _date(form["comparer"])
+        earlier = _date(form["comparer"], "comparer")
         if earlier >= matrix.as_of:
             raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
         comparison = gaps.compare(session, gaps.compute(session, form["territoire"], form["types"] or None, earlier,
@@ -351,13 +372,40 @@ def gaps_page():
                            formats=gap_exports.FORMATS), (400 if error else 200)
 
 
+def _gaps_job(fmt: str):
+    """The workbook, GeoPackage or PDF: a background job (cached per data version), whose page
+    shows its progress and then the file. The form is checked here, the territory by the job."""
+    from flask import redirect
+
+    from app.gaps import tasks as gap_tasks
+
+    territory = (request.args.get("territoire") or "").strip()[:2000]
+    if not territory:
+        abort(Response("Choisir un territoire.", status=400, mimetype="text/plain"))
+    try:
+        date = _date((request.args.get("date") or "").strip()[:10]) or dt.date.today()
+        compare = _date((request.args.get("comparer") or "").strip()[:10], "comparer")
+        if compare and compare >= date:
+            raise InvalidInput("La date de comparaison doit précéder la date d'analyse.", field="comparer")
+    except MaillageError as exc:
+        abort(Response(exc.message, status=400, mimetype="text/plain"))
+    params = {"territory": territory, "fmt": fmt, "types": [t for t in request.args.getlist("types") if t][:40],
+              "date": date.isoformat(), "compare": compare.isoformat() if compare else None,
+              "level": (request.args.get("niveau") or "commune")[:10], "age": (request.args.get("age") or "")[:20] or None}
+    info = state().jobs.submit(gap_tasks.export, params)
+    return redirect(url_for("jobs.job_page", job_id=info.id), code=303)
+
+
 @bp.get("/ecarts/export.<fmt>")
 def gaps_download(fmt: str):
     from app import gaps
     from app.gaps import exports as gap_exports
+    from app.gaps import tasks as gap_tasks
 
     if fmt not in gap_exports.FORMATS:
         abort(404)
+    if fmt in gap_tasks.JOB_FORMATS:
+        return _gaps_job(fmt)
     session = get_session()
     try:
         _, matrix, _ = _gaps_request(session)

@@ -10,14 +10,14 @@ from sqlalchemy import func, select
 
 from app import dialects, territories
 from app.db import get_meta
-from app.errors import InvalidInput, reject_nul
+from app.errors import InvalidInput
 from app.gaps import demand
 from app.lookup import lookup, lookup_many, parse_options
 from app.lookup.address import lookup_address
 from app.models import Kind, Landlord, Partner
 from app.partners import cards, directory, kinds
 from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
-from app.web import get_session, state
+from app.web import get_session, limits, state
 from app.web.api import bp
 from app.web.api.openapi import openapi_document
 
@@ -53,13 +53,6 @@ def _refuse_unknown_params(allowed) -> None:
     unknown = sorted(set(request.args) - set(allowed))
     if unknown:
         raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(u[:40] for u in unknown[:5])}.", field=unknown[0][:40])
-
-
-@bp.before_request
-def _refuse_nul_bytes():
-    reject_nul(dict(request.args))
-    if "\x00" in request.path:
-        raise InvalidInput("Caractère nul interdit dans l'adresse de la requête.")
 
 
 @bp.get("/ping")
@@ -115,9 +108,31 @@ def geocode():
     return jsonify(result.as_dict())
 
 
+def _json_body():
+    """The request's JSON body, or None when it is not JSON. Never more than MAX_CONTENT_LENGTH
+    bytes are read: a body declared larger was refused before (app/web/__init__.py), and one sent
+    without a length (chunked) is refused as soon as it passes the limit."""
+    import orjson
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    limit = state().settings.MAX_CONTENT_LENGTH
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        raw = request.environ["wsgi.input"].read(limit + 1)
+        if len(raw) > limit:
+            raise RequestEntityTooLarge()
+    else:
+        raw = request.get_data(cache=False)
+    if not request.is_json:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
 @bp.post("/lookup/batch")
 def lookup_batch():
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict) or not isinstance(body.get("points"), list):
         raise InvalidInput('Corps JSON attendu : {"points": [[lon, lat], …], "as_of": …}.',
                            code="invalid-body", field="points")
@@ -126,6 +141,7 @@ def lookup_batch():
         raise InvalidInput(f"{len(body['points'])} points : au plus {limit} par requête.",
                            code="too-many-points", field="points")
     options = _options(body)
+    limits.charge_batch(len(body["points"]))
     return jsonify(lookup_many(get_session(), body["points"], options, compact=True))
 
 
