@@ -21,6 +21,7 @@ from app.errors import InvalidInput, MaillageError
 from app.models import Landlord
 from app.partners import kinds as kinds_module
 from app.web import get_session, state
+from app.web.accounts import public  # open without an account: a file belongs to the browser that sent it
 
 bp = Blueprint("annotate", __name__)
 
@@ -108,6 +109,7 @@ def _options_from_form() -> dict:
 
 
 @bp.post("/annoter")
+@public
 def upload():
     _sweep()
     settings = state().settings
@@ -149,6 +151,7 @@ def _preview(token: str, source, columns: reading.Columns, *, error: str | None 
 
 
 @bp.post("/annoter/<token>/lancer")
+@public
 def start(token: str):
     found = _owned(token)
     if found.get("job"):
@@ -209,6 +212,7 @@ def job_json(token: str):
 
 
 @bp.post("/annoter/<token>/telecharger")
+@public
 def download(token: str):
     found = _owned(token)
     info = _job(found)
@@ -225,6 +229,7 @@ def download(token: str):
 
 
 @bp.post("/annoter/<token>/supprimer")
+@public
 def remove(token: str):
     found = _owned(token)
     if found.get("job"):
