@@ -259,8 +259,13 @@ def test_gap_analysis_page_and_download(browser, live_url, artifacts, backend):
     page.get_by_role("button", name="Analyser").click()
     expect(page.get_by_role("heading", level=2, name=re.compile("Seine-Saint-Denis"))).to_be_visible()
     expect(page.locator("table").first).to_contain_text("Conseil local de santé mentale (CLSM)")
+    # the workbook is a background job: its page shows the progress, then the link to the file
+    page.get_by_role("link", name="XLSX").click()
+    expect(page).to_have_url(re.compile(r"/travaux/[^/]+$"))
+    result = page.get_by_role("link", name="Télécharger le résultat")
+    expect(result).to_be_visible(timeout=60_000)
     with page.expect_download() as download:
-        page.get_by_role("link", name="XLSX").click()
+        result.click()
     assert re.fullmatch(r"ecarts-departement-93-\d{4}-\d{2}-\d{2}\.xlsx", download.value.suggested_filename)
     page.screenshot(path=artifacts / f"journey-gaps-{backend}.png", full_page=True)
     assert page.errors == []
