@@ -42,7 +42,7 @@ def test_annotate_a_file_in_the_browser(browser, annotate_server, tmp_path, arti
     page.goto(url + "/")
     page.get_by_role("link", name="Annoter un fichier").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Annoter un fichier d'adresses")
-    expect(page.get_by_role("complementary")).to_contain_text("supprimés dès le")
+    expect(page.locator("aside.annotate-privacy")).to_contain_text("supprimés dès le")
     page.set_input_files("input[name=fichier]", str(source))
     page.get_by_label("Conseil local de santé mentale (CLSM)").check()
     page.get_by_label("Secteur de psychiatrie générale (adultes)").check()

@@ -215,9 +215,9 @@ def test_an_adult_request_names_the_adult_sectors_cmp_only(demo_session):
 
 def test_the_fiche_names_the_competent_cmp_of_each_sector_labelled(client):
     html = client.get("/fiche", query_string={"lon": 2.4860, "lat": 48.9032}).get_data(as_text=True)
-    assert re.search(r'<th scope="row">CMP du secteur adulte</th>\s*<td><strong>CMP adultes Bondy sud', html)
-    assert re.search(r'<th scope="row">CMP du secteur enfants</th>\s*<td><strong>CMP enfants et adolescents Bondy', html)
-    assert re.search(r'<th scope="row">Autres CMP \(hors secteur\)</th>\s*<td colspan="3">CMP adultes Bondy nord', html)
+    assert re.search(r'<th scope="row"[^>]*>CMP du secteur adulte</th>\s*<td><strong>CMP adultes Bondy sud', html)
+    assert re.search(r'<th scope="row"[^>]*>CMP du secteur enfants</th>\s*<td><strong>CMP enfants et adolescents Bondy', html)
+    assert re.search(r'<th scope="row"[^>]*>Autres CMP \(hors secteur\)</th>\s*<td colspan="3">CMP adultes Bondy nord', html)
     card = client.get("/couverture", query_string={"lon": 2.4860, "lat": 48.9032}).get_data(as_text=True)
     section = _section(card, "cmp")
     others = re.search(r"<summary>\d+ autres? CMP proches? \(hors secteur\)</summary>", section).start()
