@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.errors import InvalidInput
+from app.geocoding import normalize
 
 DELIMITERS = (";", ",", "\t", "|")
 DELIMITER_LABELS = {";": "point-virgule", ",": "virgule", "\t": "tabulation", "|": "barre verticale", None: "aucun (une colonne)"}
@@ -51,9 +52,8 @@ _HEADERS = {
 
 
 def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", str(text).replace("°", " ").replace("º", " "))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return " ".join("".join(c if c.isalnum() else " " for c in plain).split())
+    """A header as words: the geocoder's folding (no case, no accents, "°" as a space), commas too."""
+    return " ".join(normalize.fold(str(text)).replace(",", " ").split())
 
 
 @dataclass(frozen=True)
