@@ -117,7 +117,7 @@ def test_the_document_is_produced_from_the_models():
         refs = [s["$ref"] for s in schema.get("anyOf", [schema])]
         assert refs == [f"#/components/schemas/{name}" for name in names], op.endpoint
         declared = [*(op.path.model_fields if op.path else []), *op.query.model_fields]
-        assert [p["name"] for p in published.get("parameters", [])] == declared, op.endpoint
+        assert sorted(p["name"] for p in published.get("parameters", [])) == sorted(declared), op.endpoint
         if op.body is not None:
             assert published["requestBody"]["content"]["application/json"]["schema"] == {
                 "$ref": f"#/components/schemas/{op.body.__name__}"}

@@ -130,7 +130,10 @@ def _parameters(model: type[BaseModel], where: str) -> list[dict]:
     schema = model.model_json_schema(ref_template=REF)
     required = set(schema.get("required", []))
     out = []
-    for name, prop in schema.get("properties", {}).items():
+    own = list(model.__dict__.get("__annotations__", {}))  # a model's own fields before those it inherits (lon, lat first)
+    properties = schema.get("properties", {})
+    for name in sorted(properties, key=lambda n: (n not in own, own.index(n) if n in own else 0)):
+        prop = properties[name]
         prop = _without_null(prop)
         description = prop.pop("description", "")
         examples = prop.pop("examples", None)
