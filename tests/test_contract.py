@@ -168,3 +168,21 @@ def test_strict_types_in_the_body_come_from_the_model(points):
         validate(m.BatchBody, {"points": points})
     assert refused.value.code == "invalid-coordinates" and refused.value.field == "points[0]"
     assert validate(m.BatchBody, {"points": [[2, 48.91]]}).points == [[2.0, 48.91]]
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.endpoint)
+def test_every_operation_refuses_an_unknown_parameter(client, op):
+    from tests.test_api import problem
+
+    url = "/api/v1" + op.openapi_path.format(partner_id=1, typed_code="commune:93010") + "?inconnu=1"
+    response = client.open(url, method=op.method, json={"points": [[2.48, 48.91]]} if op.body else None)
+    body = problem(response, 400, "invalid-input")
+    assert body["invalid_params"][0]["name"] == "inconnu" and body["detail"] == "Paramètre(s) inconnu(s) : inconnu."
+
+
+def test_an_unknown_field_of_the_batch_body_is_refused(client):
+    from tests.test_api import problem
+
+    body = problem(client.post("/api/v1/lookup/batch", json={"points": [[2.48, 48.91]], "point": [2.48, 48.91]}),
+                   400, "invalid-input")
+    assert body["invalid_params"][0]["name"] == "point" and "inconnu" in body["detail"]
