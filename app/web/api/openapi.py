@@ -115,8 +115,12 @@ def _answer(answer) -> dict:
     models = _answer_models(answer)
     refs = [{"$ref": REF.format(model=model.__name__)} for model in models]
     content = {"schema": refs[0] if len(refs) == 1 else {"anyOf": refs}, "example": _example(models[0])}
-    return {"description": (models[0].__doc__ or "OK").strip().splitlines()[0] if len(models) == 1 else
-            " ou ".join(model.__name__ for model in models), "content": {"application/json": content}}
+    return {"description": " Ou : ".join(_summary(model) for model in models), "content": {"application/json": content}}
+
+
+def _summary(model: type[BaseModel]) -> str:
+    """The answer said in a sentence: its model's docstring's first paragraph (French)."""
+    return " ".join((model.__doc__ or "Réponse.").strip().split("\n\n")[0].split())
 
 
 def _example(model: type[BaseModel]):
