@@ -38,7 +38,8 @@ def test_importing_the_domain_loads_neither_flask_nor_click_nor_the_importers():
 def raised_codes() -> dict[str, list[str]]:
     """Every error code the code base can raise or answer, with where: `code="…"` in a call
     (InvalidInput(…, code="unknown-kind")), `code = "…"` in an error class, the code given to
-    app.web.errors.problem, and the HTTP errors' codes."""
+    app.web.errors.problem or declared by an API model's Refusal (app/web/api/models.py, with the
+    (code, message) pairs of its by_type), and the HTTP errors' codes."""
     import ast
 
     from app.web.errors import HTTP_CODES
@@ -51,8 +52,11 @@ def raised_codes() -> dict[str, list[str]]:
             if isinstance(node, ast.Call):
                 values += [k.value for k in node.keywords if k.arg == "code"]
                 name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-                if name == "problem" and node.args:
+                if name in ("problem", "Refusal") and node.args:
                     values.append(node.args[0])
+                if name == "Refusal":
+                    values += [pair.elts[0] for k in node.keywords if k.arg == "by_type" and isinstance(k.value, ast.Dict)
+                               for pair in k.value.values if isinstance(pair, ast.Tuple)]
             elif isinstance(node, ast.ClassDef):
                 values += [stmt.value for stmt in node.body if isinstance(stmt, ast.Assign)
                            and any(isinstance(t, ast.Name) and t.id == "code" for t in stmt.targets)]

@@ -28,3 +28,6 @@ def test_docs_page_lists_endpoints_and_problem_codes(client):
     assert "/api/v1/lookup" in page and "/api/v1/territories/{typed_code}" in page
     assert 'id="probleme-ambiguous-territory-code"' in page
     assert "Base de démonstration" in page
+    # the allowed values, without JavaScript too: housing, age, kinds
+    assert "<code>parc_social</code>" in page and "<code>enfant</code>" in page and "<code>cellule_sante_mentale_bailleur</code>" in page
+    assert "Ex. : <code>clsm,secteur_psy_adulte</code>" in page

@@ -1,8 +1,7 @@
-"""JSON API v1. Thin: parse the request, call the domain modules, shape the response."""
+"""JSON API v1. Thin: each operation is declared with its models (app/web/api/contract.py), which
+check the request before the view runs; the view calls the domain modules and shapes the answer."""
 
 from __future__ import annotations
-
-import math
 
 import shapely
 from flask import jsonify, request, url_for
@@ -10,7 +9,6 @@ from sqlalchemy import func, select
 
 from app import dialects, territories
 from app.db import get_meta
-from app.errors import InvalidInput
 from app.gaps import demand
 from app.lookup import lookup, lookup_many, parse_options
 from app.lookup.address import lookup_address
@@ -19,134 +17,62 @@ from app.partners import cards, directory, kinds
 from app.vocabulary import AGE_BAND_LABELS, HOUSING_TYPE_LABELS, MODE_LABELS, STATUS_LABELS
 from app.web import get_session, limits, state
 from app.web.api import bp
+from app.web.api import models as m
+from app.web.api.contract import operation
 from app.web.api.openapi import openapi_document
 
-LOOKUP_PARAMS = ("lon", "lat", "address", "as_of", "age", "landlord", "housing", "kinds", "radius")
 
-
-def _options(source: dict):
+def _options(filters: m.LookupFilters):
     settings = state().settings
-    return parse_options(
-        get_session(), as_of=source.get("as_of"), age=source.get("age"), landlord=source.get("landlord"),
-        housing=source.get("housing"), kinds=source.get("kinds"), radius=source.get("radius"),
-        default_radius_m=settings.PROXIMITY_RADIUS_M, max_radius_m=settings.MAX_RADIUS_M,
-        proximity_limit=settings.PROXIMITY_LIMIT,
-    )
+    return parse_options(get_session(), **filters.filters(), default_radius_m=settings.PROXIMITY_RADIUS_M,
+                         max_radius_m=settings.MAX_RADIUS_M, proximity_limit=settings.PROXIMITY_LIMIT)
 
 
-def _float_param(name: str) -> float:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        raise InvalidInput(f"Paramètre « {name} » obligatoire (degrés WGS84, ex. lon=2.4820&lat=48.9022).",
-                           code="invalid-coordinates", field=name)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput(f"« {name} » doit être un nombre décimal (reçu « {raw[:40]} »).",
-                           code="invalid-coordinates", field=name) from None
-    if not math.isfinite(value):
-        raise InvalidInput(f"« {name} » n'est pas un nombre fini.", code="invalid-coordinates", field=name)
-    return value
-
-
-def _refuse_unknown_params(allowed) -> None:
-    unknown = sorted(set(request.args) - set(allowed))
-    if unknown:
-        raise InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(u[:40] for u in unknown[:5])}.", field=unknown[0][:40])
-
-
-@bp.get("/ping")
-def ping():
-    """Trivial endpoint (no database): the benchmark's baseline."""
-    return jsonify(status="ok")
-
-
-@bp.get("/status")
-def status():
-    session = get_session()
-    from app import db
-
-    engine = state().engine
-    return jsonify(
-        status="ok",
-        backend=dialects.backend_name(engine),
-        schema_revision=db.current_revision(engine),
-        dataset=get_meta(session, "dataset") or "production",
-        territories=territories.reference_summary(session),
-        partners=session.scalar(select(func.count()).select_from(Partner)),
-    )
-
-
-@bp.get("/lookup")
-def lookup_point():
-    _refuse_unknown_params(LOOKUP_PARAMS)
-    if "address" in request.args:
-        if "lon" in request.args or "lat" in request.args:
-            raise InvalidInput("Donner soit « address », soit « lon » et « lat », pas les deux.", field="address")
-        options = _options(request.args)
+@operation(bp, "get", "/lookup", query=m.LookupQuery, answers={200: (m.LookupAnswer, m.AddressLookupAnswer)},
+           summary="Qui couvre ce point ?",
+           description="Pour chaque type de partenaire : les structures compétentes (avec la partie de zone qui "
+                       "correspond), ou une entrée « aucune couverture » ; pour les types à proximité, les sites "
+                       "les plus proches dans le rayon. Avec address au lieu de lon/lat : le géocodage, puis la "
+                       "même réponse avec les points « à confirmer ».",
+           problems={400: "Paramètre invalide (coordonnées, adresse, date, filtre inconnu…)"})
+def lookup_point(query: m.LookupQuery):
+    options = _options(query)
+    if query.address is not None:
         settings = state().settings
-        result = lookup_address(get_session(), state().geocoder, request.args["address"], options,
+        result = lookup_address(get_session(), state().geocoder, query.address, options,
                                 boundary_m=settings.BOUNDARY_DISTANCE_M)
         demand.record_if_enabled(state(), result["lookup"])
         return jsonify(result)
-    lon, lat = _float_param("lon"), _float_param("lat")
-    options = _options(request.args)
-    answer = lookup(get_session(), lon, lat, options)
+    answer = lookup(get_session(), query.lon, query.lat, options)
     demand.record_if_enabled(state(), answer)
     return jsonify(answer)
 
 
-@bp.get("/geocode")
-def geocode():
-    """Address autocomplete and search: ranked candidates with level and score."""
-    _refuse_unknown_params(("q", "limit", "autocomplete"))
-    autocomplete = request.args.get("autocomplete", "1")
-    if autocomplete not in ("0", "1"):
-        raise InvalidInput("« autocomplete » vaut 0 ou 1.", field="autocomplete")
-    result = state().geocoder.search(get_session(), request.args.get("q"), limit=_int_arg("limit", 5, 1, 20),
-                                     autocomplete=autocomplete == "1")
+@operation(bp, "get", "/geocode", query=m.GeocodeQuery, answers={200: m.GeocodeResult},
+           summary="Géocodage et autocomplétion d'adresse",
+           description="Candidats classés (libellé, précision numéro/voie/commune, score 0–1, lon/lat, code INSEE) ; "
+                       "adresse ambiguë : plusieurs candidats sans choix ; non trouvée : suggestions. Assez rapide "
+                       "pour être appelé à chaque frappe. Rien n'est conservé ni journalisé.",
+           problems={400: "Adresse vide, trop longue ou illisible"})
+def geocode(query: m.GeocodeQuery):
+    result = state().geocoder.search(get_session(), query.q, limit=query.limit, autocomplete=query.autocomplete == 1)
     return jsonify(result.as_dict())
 
 
-def _json_body():
-    """The request's JSON body, or None when it is not JSON. Never more than MAX_CONTENT_LENGTH
-    bytes are read: a body declared larger was refused before (app/web/__init__.py), and one sent
-    without a length (chunked) is refused as soon as it passes the limit."""
-    import orjson
-    from werkzeug.exceptions import RequestEntityTooLarge
-
-    limit = state().settings.MAX_CONTENT_LENGTH
-    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-        raw = request.environ["wsgi.input"].read(limit + 1)
-        if len(raw) > limit:
-            raise RequestEntityTooLarge()
-    else:
-        raw = request.get_data(cache=False)
-    if not request.is_json:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-
-
-@bp.post("/lookup/batch")
-def lookup_batch():
-    body = _json_body()
-    if not isinstance(body, dict) or not isinstance(body.get("points"), list):
-        raise InvalidInput('Corps JSON attendu : {"points": [[lon, lat], …], "as_of": …}.',
-                           code="invalid-body", field="points")
-    limit = state().settings.MAX_BATCH_POINTS
-    if len(body["points"]) > limit:
-        raise InvalidInput(f"{len(body['points'])} points : au plus {limit} par requête.",
-                           code="too-many-points", field="points")
+@operation(bp, "post", "/lookup/batch", query=m.NoParameters, body=m.BatchBody, answers={200: m.BatchAnswer},
+           summary="Plusieurs points en un appel (forme compacte)",
+           description="Les fiches des partenaires sont données une fois, dans partners ; chaque résultat liste "
+                       "les identifiants par type. Au plus MAILLAGE_MAX_BATCH_POINTS points par requête.",
+           problems={400: "Corps invalide ou trop de points"})
+def lookup_batch(query: m.NoParameters, body: m.BatchBody):
     options = _options(body)
-    limits.charge_batch(len(body["points"]))
-    return jsonify(lookup_many(get_session(), body["points"], options, compact=True))
+    limits.charge_batch(len(body.points))
+    return jsonify(lookup_many(get_session(), body.points, options, compact=True))
 
 
-@bp.get("/kinds")
-def list_kinds():
+@operation(bp, "get", "/kinds", query=m.NoParameters, answers={200: m.KindList},
+           summary="Types de partenaires (catalogue)")
+def list_kinds(query: m.NoParameters):
     return jsonify(items=[_kind_json(k) for k in kinds.all_kinds(get_session())])
 
 
@@ -156,38 +82,26 @@ def _kind_json(k: Kind) -> dict:
             "is_housing": k.is_housing, "description": k.description, "if_none": k.if_none}
 
 
-@bp.get("/landlords")
-def list_landlords():
+@operation(bp, "get", "/landlords", query=m.NoParameters, answers={200: m.LandlordList},
+           summary="Bailleurs connus (pour le filtre landlord)")
+def list_landlords(query: m.NoParameters):
     rows = get_session().scalars(select(Landlord).order_by(Landlord.name))
     return jsonify(items=[{"code": r.code, "name": r.name, "siren": r.siren} for r in rows])
 
 
-@bp.get("/vocabularies")
-def vocabularies():
+@operation(bp, "get", "/vocabularies", query=m.NoParameters, answers={200: m.Vocabularies},
+           summary="Valeurs autorisées et libellés")
+def vocabularies(query: m.NoParameters):
     return jsonify(age_bands=AGE_BAND_LABELS, statuses=STATUS_LABELS, housing_types=HOUSING_TYPE_LABELS,
                    modes=MODE_LABELS)
 
 
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"« {name} » doit être un entier.", code="invalid-pagination", field=name) from None
-    if not lo <= value <= hi:
-        raise InvalidInput(f"« {name} » doit être entre {lo} et {hi}.", code="invalid-pagination", field=name)
-    return value
-
-
-@bp.get("/partners")
-def list_partners():
-    result = directory.search(
-        get_session(), kind=request.args.get("kind"), status=request.args.get("status"), q=request.args.get("q"),
-        territory=request.args.get("territory"), page=_int_arg("page", 1, 1, 100000),
-        per_page=_int_arg("per_page", 50, 1, 200),
-    )
+@operation(bp, "get", "/partners", query=m.PartnersQuery, answers={200: m.PartnersPage},
+           summary="Annuaire des partenaires (paginé)",
+           problems={400: "Filtre invalide", 404: "Territoire inconnu"})
+def list_partners(query: m.PartnersQuery):
+    result = directory.search(get_session(), kind=query.kind, status=query.status, q=query.q,
+                              territory=query.territory, page=query.page, per_page=query.per_page)
     args = {k: v for k, v in request.args.items() if k != "page"}
     page, pages = result.page, result.pages
     return jsonify(
@@ -202,42 +116,36 @@ def _partner_summary(p: Partner) -> dict:
     return {**cards.summary(p), "url": url_for("api.get_partner", partner_id=p.id)}
 
 
-@bp.get("/partners/<int:partner_id>")
-def get_partner(partner_id: int):
+@operation(bp, "get", "/partners/<int:partner_id>", path=m.PartnerPath, query=m.PartnerQuery,
+           answers={200: m.PartnerDetail}, summary="Fiche d'un partenaire, avec sa zone de couverture en GeoJSON",
+           problems={400: "Tolérance de simplification hors limites (0 à 0,1 degré)", 404: "Partenaire inconnu"})
+def get_partner(partner_id: int, query: m.PartnerQuery):
     session = get_session()
-    tolerance = request.args.get("simplify")
-    if tolerance:
-        try:
-            tol = float(tolerance)
-        except ValueError:
-            raise InvalidInput("« simplify » doit être une tolérance en degrés (ex. 0.0005).",
-                               field="simplify") from None
-        if not 0 <= tol <= 0.1:
-            raise InvalidInput("« simplify » doit être entre 0 et 0.1 degré.", field="simplify")
-    else:
-        tol = None
-    detail = directory.partner_detail(session, partner_id, tolerance=tol)
+    detail = directory.partner_detail(session, partner_id, tolerance=query.simplify)
     return jsonify({**detail, "url": url_for("api.get_partner", partner_id=partner_id),
                     "dataset": get_meta(session, "dataset") or "production"})
 
 
-@bp.get("/territories")
-def search_territories():
+@operation(bp, "get", "/territories", query=m.TerritoriesQuery, answers={200: m.TerritoryMatches},
+           summary="Territoires par nom ou par code, pour choisir un territoire (meilleurs d'abord)",
+           problems={400: "Saisie invalide"})
+def search_territories(query: m.TerritoriesQuery):
     """Territories by name or code, for pickers: ?q=Seine-Saint-Denis | 93 | Paris 13e | Bondy."""
     from app import territory_search
 
-    session = get_session()
-    _refuse_unknown_params(("q", "limit"))
-    results = territory_search.search(session, request.args.get("q") or "", limit=_int_arg("limit", 10, 1, 50))
-    return jsonify(results=results)
+    return jsonify(results=territory_search.search(get_session(), query.q, limit=query.limit))
 
 
-@bp.get("/territories/<path:typed_code>")
-def get_territory(typed_code: str):
+@operation(bp, "get", "/territories/<path:typed_code>", path=m.TerritoryPath, query=m.TerritoryQuery,
+           answers={200: m.Territory},
+           summary="Un territoire du référentiel (commune, arrondissement, IRIS, département, région, EPCI)",
+           problems={400: "Code invalide ou ambigu (un code sans type est refusé)",
+                     404: "Territoire absent du référentiel"})
+def get_territory(typed_code: str, query: m.TerritoryQuery):
     session = get_session()
     typed = territories.parse_code(typed_code, field="typed_code")
     out = territories.describe(session, typed)
-    if request.args.get("geometry") in ("1", "true", "oui"):
+    if query.with_geometry:
         geom = territories.geometry(session, typed)
         # Simplify unions of many communes so a région stays a reasonable download.
         tolerance = 0.0 if typed.is_unit else 0.0005
@@ -245,6 +153,31 @@ def get_territory(typed_code: str):
     return jsonify(out)
 
 
-@bp.get("/openapi.json")
-def openapi():
+@operation(bp, "get", "/status", query=m.NoParameters, answers={200: m.Status},
+           summary="État du service et de la base")
+def status(query: m.NoParameters):
+    session = get_session()
+    from app import db
+
+    engine = state().engine
+    return jsonify(
+        status="ok",
+        backend=dialects.backend_name(engine),
+        schema_revision=db.current_revision(engine),
+        dataset=get_meta(session, "dataset") or "production",
+        territories=territories.reference_summary(session),
+        partners=session.scalar(select(func.count()).select_from(Partner)),
+    )
+
+
+@operation(bp, "get", "/ping", query=m.NoParameters, answers={200: m.Ping},
+           summary="Réponse minimale (sans base), pour la supervision")
+def ping(query: m.NoParameters):
+    """Trivial endpoint (no database): the benchmark's baseline."""
+    return jsonify(status="ok")
+
+
+@operation(bp, "get", "/openapi.json", query=m.NoParameters, answers={200: m.OpenApiDocument},
+           summary="Ce document (OpenAPI 3.1), produit des modèles de l'API")
+def openapi(query: m.NoParameters):
     return jsonify(openapi_document())
