@@ -89,6 +89,9 @@ WRITE_ACTIONS = {
     "editing.decide": ({"admin", "terr93"}, _proposal_target),
     "editing.handle_report": ({"admin", "terr93", "ref1"}, _report_target),
     "accounts.invite": ({"admin", "terr93"}, _invite_target),
+    # Bondy: in terr93's territory, not terr92's
+    "editing.set_inventory": ({"admin", "terr93"}, lambda app: ({}, {
+        "territoire": "Bondy", "kinds": "clsm", "status": "inventorie", "note": f"recensé ({uuid.uuid4().hex[:6]})"})),
     "accounts.deactivate": ({"admin", "terr93"}, _account_target),
     "accounts.delete": ({"admin", "terr93"}, _account_target),
 }

@@ -11,7 +11,7 @@ import re
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from app import audit, editing, territory_search
+from app import audit, editing, territories, territory_search
 from app.accounts import roles
 from app.editing.preview import coverage_preview
 from app.errors import InvalidInput, MaillageError
@@ -327,6 +327,71 @@ def handle_report(report_id: int):
     except MaillageError as exc:
         flash(exc.message)
     return redirect(url_for("editing.moderation")), 303
+
+
+# --------------------------------------------------------------------------------------------- inventory
+
+
+def _inventory_page(db, *, error: str | None = None, form: dict | None = None, status: int = 200):
+    from app.partners import inventory
+    from app.territories import unit_names
+    from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES
+
+    account, cache = current_account(), {}
+    rows = [r for r in inventory.listing(db) if roles.administers_territory(db, account, r.code, cache)]
+    names = unit_names(db, sorted({r.code for r in rows}))
+    kinds = kinds_module.all_kinds(db)
+    return render_template("editing/inventory.html", rows=rows, names=names, kinds=kinds,
+                           kind_labels={k.code: k.label for k in kinds}, labels=INVENTORY_LABELS,
+                           statuses=INVENTORY_STATUSES, error=error, form=form or {}), status
+
+
+@bp.get("/inventaire")
+@login_required
+def inventory_page():
+    """The inventory status of the account's territories: which kinds were surveyed where."""
+    if current_account().role == "referent":
+        abort(403)
+    return _inventory_page(get_session())
+
+
+@bp.post("/inventaire")
+@login_required
+def set_inventory():
+    from app.partners import inventory
+
+    account = current_account()
+    if account.role == "referent":
+        abort(403)
+    db = get_session()
+    form = {"territoire": (request.form.get("territoire") or "").strip()[:200],
+            "kinds": request.form.getlist("kinds"), "status": request.form.get("status", ""),
+            "note": (request.form.get("note") or "").strip()[:500]}
+    try:
+        code = territory_search.resolve(db, form["territoire"], field="territoire").code if form["territoire"] \
+            else None
+        if code is None:
+            raise InvalidInput("Indiquez le territoire (un nom ou un code : Bondy, Seine-Saint-Denis, departement:93).",
+                               field="territoire")
+        typed = territories.parse_code(code, field="territoire")
+        if str(typed) not in territories.existing(db, [typed]):
+            raise InvalidInput(f"Territoire {typed} absent du référentiel chargé.", field="territoire")
+        code = str(typed)
+        if not form["kinds"]:
+            raise InvalidInput("Cochez au moins un type de partenaire.", field="kinds")
+        if not roles.administers_territory(db, account, code):
+            abort(403)
+        with writing() as wdb:
+            changed = inventory.set_status(wdb, code, form["kinds"], form["status"], source="saisie web",
+                                           note=form["note"] or None, actor=_actor(wdb))
+    except MaillageError as exc:
+        return _inventory_page(db, error=exc.message, form=form, status=400)
+    from app.territories import unit_names
+
+    name = unit_names(db, [code]).get(code) or code
+    flash(f"{changed} état{'s' if changed > 1 else ''} d'inventaire enregistré{'s' if changed > 1 else ''} "
+          f"pour {name}." if changed else f"Aucun changement pour {name}.")
+    return redirect(url_for("editing.inventory_page")), 303
 
 
 @bp.app_template_filter("diff_value")
