@@ -12,6 +12,10 @@ from app.partners.kinds import unknown_codes
 from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES, INVENTORY_UNKNOWN
 
 
+# sources of a status a person set (the web form, the command line): imports do not overwrite a newer one
+PERSON_SOURCES = ("saisie web", "manuel")
+
+
 def set_status(session: Session, code: str, kind_codes: list[str], status: str, *, source: str = "manuel",
                note: str | None = None, actor: Account | None = None, actor_label: str | None = None) -> int:
     """Record (or change) the inventory status of a territory for kinds; returns how many changed.
