@@ -303,3 +303,37 @@ def test_reminders_are_emailed_to_referents_and_territory_administrators(account
     assert "admin@example.org" not in sent
     refused = CliRunner().invoke(main, ["reminders", "send"], env={"DATABASE_URL": accounts_url})
     assert refused.exit_code != 0 and "MAILLAGE_SMTP_HOST" in refused.output
+
+
+def test_a_partner_created_in_bulk_by_an_import_is_reverted_from_its_history_page(accounts_app, tmp_path):
+    """FINESS inserts new establishments in bulk; the history page offers their imported version."""
+    from pyproj import Transformer
+
+    from bench.synthetic_finess import Establishment, file_text, geoloc_line, structure_line
+    from importers import finess
+    from importers.base import run
+
+    x, y = Transformer.from_crs(4326, 2154, always_xy=True).transform(2.4823, 48.9024)
+    cmp_ = Establishment("930000508", "156", "CMP ADULTES BONDY SUD", "93010", "93140", "Bondy")
+    path = tmp_path / "finess.csv"
+    path.write_text(file_text([structure_line(cmp_)], [geoloc_line("930000508", x, y)]), encoding="utf-8")
+    engine = accounts_app.extensions["maillage"].engine
+    report = run(engine, finess.NAME, finess.read, finess.load, path, departements="93")
+    assert report.created == 1, report.summary()
+    with accounts_app.extensions["maillage"].sessions() as session:
+        partner_id = session.scalar(select(Partner.id).where(Partner.ref == "finess:930000508"))
+        imported = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == partner_id))
+    admin = logged_in(accounts_app, "terr93")
+    pairs = _form(admin.get(f"/partenaires/{partner_id}/modifier").get_data(as_text=True))
+    assert _post(admin, f"/partenaires/{partner_id}/modifier", pairs, name="Nom saisi par erreur",
+                 action="save").status_code == 303
+    history = admin.get(f"/partenaires/{partner_id}/historique").get_data(as_text=True)
+    assert "import finess (finess.csv, ligne 2)" in history and "CMP ADULTES BONDY SUD" in history
+    assert f"/partenaires/{partner_id}/historique/{imported.id}/restaurer" in history  # "Revenir à cette version"
+    assert admin.post(f"/partenaires/{partner_id}/historique/{imported.id}/restaurer").status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        assert session.get(Partner, partner_id).name == "CMP ADULTES BONDY SUD"
+        last = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == partner_id)
+                              .order_by(AuditEntry.id.desc()))
+        assert last.action == "revert" and last.actor == "Terr93"
+        assert last.diff["name"] == ["Nom saisi par erreur", "CMP ADULTES BONDY SUD"]

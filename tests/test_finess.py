@@ -217,6 +217,32 @@ def test_a_reimport_keeps_what_a_person_edited_after_the_files_date_and_says_so(
         assert last.action == "import" and "name" not in last.diff and last.diff
 
 
+def test_partners_created_in_bulk_can_be_reverted_to_their_import(demo_conn, tmp_path):
+    """A national file inserts its new establishments in bulk (registry.insert_new): each still gets
+    an audit row with its field-level diff and the record as imported, so its history page offers
+    "Revenir à cette version" there, like any other version."""
+    from app import accounts, editing
+    from app.models import AuditEntry
+
+    import_file(demo_conn, finess, write(tmp_path / "v1.csv", [CMP_A, MAISON], POSITIONS, date="2026-01-10"))
+    with session_of(demo_conn) as session:
+        a = partner(session, "930000011")
+        imported = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == a.id))
+        assert imported.action == "import" and imported.actor == "import finess (v1.csv, ligne 2)"
+        assert imported.snapshot == cards.record_of(a)
+        assert imported.diff["name"] == [None, "CMP ADULTES BONDY NORD"] and imported.diff["kind"] == [None, "cmp"]
+        assert imported.diff["sites"][1][0]["phone"] == "01 48 00 00 01"
+        admin = accounts.create_account(session, email="dominique@example.org", name="Dominique", role="admin",
+                                        actor_label="tests")
+        record = cards.record_of(a)
+        record.update(name="Nom erroné", how_to_refer="Texte à retirer.")
+        editing.write(session, a, record, actor=admin, action="edit")
+        done = editing.revert(session, a, imported, actor=admin)
+        assert done is not None and done.action == "revert" and set(done.diff) == {"name", "how_to_refer"}
+        assert cards.record_of(a) == imported.snapshot
+        session.commit()
+
+
 def test_closures_stay_within_the_departements_asked_for(demo_conn, tmp_path):
     other = cmp_("750000019", "CMP PARIS 13", code="75113", postcode="75013", city="Paris")
     positions = {**POSITIONS, "750000019": (2.3650, 48.8270)}
