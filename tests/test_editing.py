@@ -337,3 +337,27 @@ def test_a_partner_created_in_bulk_by_an_import_is_reverted_from_its_history_pag
                               .order_by(AuditEntry.id.desc()))
         assert last.action == "revert" and last.actor == "Terr93"
         assert last.diff["name"] == ["Nom saisi par erreur", "CMP ADULTES BONDY SUD"]
+
+
+def test_proposal_diffs_show_names_not_codes(accounts_app):
+    """The queue and the history show a commune's name, a kind's label, a status's words."""
+    referent = logged_in(accounts_app, "ref1")
+    pairs = _form(referent.get("/partenaires/1/modifier").get_data(as_text=True))
+    assert _post(referent, "/partenaires/1/modifier", pairs, **{
+        "include": "Bondy (commune:93010)\nVillemomble", "kind": "dac", "status": "suspended",
+        "valid_to": "2027-06-30", "action": "save"}).status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        proposal = session.scalar(select(Proposal).where(Proposal.partner_id == 1, Proposal.state == "ouverte")
+                                  .order_by(Proposal.id.desc()))
+        assert proposal.diff["kind"] == ["clsm", "dac"] and "commune:93077" in proposal.diff["coverage.include"][1]
+    queue = logged_in(accounts_app, "terr93").get("/moderation").get_data(as_text=True)
+    section = re.search(rf'<section class="proposal" id="proposition-{proposal.id}".*?</table>', queue, re.S).group(0)
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>[^<]*</td><td>([^<]*)</td>', section))
+    assert rows["zone : territoires inclus"] == "Bondy ; Villemomble"
+    assert rows["type"] == "Dispositif d&#39;appui à la coordination (DAC)"
+    assert rows["statut"] == "Suspendu" and rows["fin"] == "30/06/2027"
+    assert "commune:93077" not in section and ">dac<" not in section and ">suspended<" not in section
+    assert logged_in(accounts_app, "terr93").post(f"/propositions/{proposal.id}/decision", data={
+        "decision": "rejeter", "reason": "pas de changement de type"}).status_code == 303
+    history = logged_in(accounts_app, "terr93").get("/partenaires/1/historique").get_data(as_text=True)
+    assert "<td>Bondy ; Villemomble</td>" in history and "commune:93077" not in history

@@ -231,7 +231,9 @@ def verify(partner_id: int):
 def history(partner_id: int):
     db = get_session()
     partner = _editable(partner_id)
-    return render_template("editing/history.html", p=partner, entries=audit.history(db, partner_id),
+    entries = audit.history(db, partner_id)
+    _name_diffs(db, [e.diff for e in entries])
+    return render_template("editing/history.html", p=partner, entries=entries,
                            labels=audit.FIELD_LABELS,
                            may_revert=current_account().role != "referent")
 
@@ -270,6 +272,7 @@ def moderation():
             previews[proposal.id] = coverage_preview(db, cards.record_of(partner), proposal.record)
     partners = {p.id: p for p in db.scalars(select(Partner).where(Partner.id.in_(
         {x.partner_id for x in [*queue["proposals"], *queue["reports"], *queue["mine"]]})))}
+    _name_diffs(db, [p.diff for p in [*queue["proposals"], *queue["mine"]]])
     return render_template("editing/moderation.html", queue=queue, previews=previews, partners=partners,
                            labels=audit.FIELD_LABELS, proposal_states=PROPOSAL_STATE_LABELS,
                            report_states=REPORT_STATE_LABELS)
@@ -394,22 +397,49 @@ def set_inventory():
     return redirect(url_for("editing.inventory_page")), 303
 
 
+def _name_diffs(db, diffs) -> None:
+    """The names the diffs of this page show instead of codes (territories, kinds, landlords), looked
+    up once per page for the `diff_value` filter."""
+    from app.territories import unit_names
+
+    codes = set()
+    for diff in diffs:
+        for field, sides in (diff or {}).items():
+            if field in ("coverage.include", "coverage.exclude"):
+                for side in sides:
+                    codes.update(c for c in side or [] if isinstance(c, str) and ":" in c)
+    g.diff_names = {"codes": unit_names(db, sorted(codes)) if codes else {},
+                    "kind": {k.code: k.label for k in kinds_module.all_kinds(db)},
+                    "reserved_landlords": dict(db.execute(select(Landlord.code, Landlord.name)).all())}
+
+
+FIELD_VOCABULARIES = {"status": STATUS_LABELS, "age_band": AGE_BAND_LABELS, "housing_types": HOUSING_TYPE_LABELS}
+
+
 @bp.app_template_filter("diff_value")
-def _diff_value(value) -> str:
-    """A diff's side as people read it: lists joined, contacts and sites by their name, polygons by label."""
+def _diff_value(value, field: str | None = None) -> str:
+    """A diff's side as people read it: names, not codes (a commune's name, a kind's label, a status's
+    words), lists joined, contacts and sites by their name, polygons by label, dates as 16/10/2026."""
+    names = g.get("diff_names") or {}
     if value is None or value == [] or value == "":
         return "—"
     if isinstance(value, bool):
         return "oui" if value else "non"
     if isinstance(value, list):
-        return " ; ".join(_diff_value(v) for v in value)
+        return " ; ".join(_diff_value(v, field) for v in value)
     if isinstance(value, dict):
         if "geometry" in value:
             return f"polygone « {value.get('label') or 'sans nom'} »" + (" (exclu)" if value.get("mode") == "exclude" else "")
-        return ", ".join(str(v) for k, v in value.items() if v not in (None, "") and k not in ("lon", "lat"))
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        y, m, d = value.split("-")
-        return f"{d}/{m}/{y}"
+        return ", ".join(str(v) for k, v in value.items() if v not in (None, "") and k not in ("lon", "lat", "code_insee"))
+    if isinstance(value, str):
+        if field in ("coverage.include", "coverage.exclude"):
+            return names.get("codes", {}).get(value, value)
+        vocabulary = FIELD_VOCABULARIES.get(field) or names.get(field)
+        if vocabulary and value in vocabulary:
+            return vocabulary[value]
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            y, m, d = value.split("-")
+            return f"{d}/{m}/{y}"
     return str(value)
 
 
