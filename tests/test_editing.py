@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app import db
 from app.lookup import lookup, parse_options
-from app.models import AuditEntry, ErrorReport, Partner, Proposal
+from app.models import Account, AuditEntry, ErrorReport, Partner, Proposal
 from tests.accounts_helpers import accounts_app, accounts_url, logged_in, smtp  # noqa: F401
 
 pytestmark = pytest.mark.db
@@ -361,3 +361,38 @@ def test_proposal_diffs_show_names_not_codes(accounts_app):
         "decision": "rejeter", "reason": "pas de changement de type"}).status_code == 303
     history = logged_in(accounts_app, "terr93").get("/partenaires/1/historique").get_data(as_text=True)
     assert "<td>Bondy ; Villemomble</td>" in history and "commune:93077" not in history
+
+
+def test_an_administrator_added_later_sees_the_older_proposals_and_reports_of_their_territory(accounts_app):
+    """Routing is read when the queue is: a territory administrator invited after a proposal or a
+    report was made sees it, and may decide it, if its partner meets their territory."""
+    from app import accounts, editing
+    from app.partners import cards
+
+    engine = accounts_app.extensions["maillage"].engine
+    with db.transaction(engine) as session:
+        ref1 = session.scalar(select(Account).where(Account.email == "ref1@example.org"))
+        record = cards.record_of(session.get(Partner, 1))
+        record["valid_to"] = "2032-01-31"
+        proposal_id = editing.propose(session, session.get(Partner, 1), record, actor=ref1).id
+        report_id = editing.report_error(session, session.get(Partner, 1), "Le CLSM a déménagé.").id
+    with db.transaction(engine) as session:
+        assert session.get(Proposal, proposal_id).territories == ["departement:93"]  # whom it went to then
+        accounts.create_account(session, email="bondy@example.org", name="Admin Bondy", role="territoire",
+                                territory_codes=["commune:93010"], actor_label="tests")
+        accounts.create_account(session, email="paris@example.org", name="Admin Paris", role="territoire",
+                                territory_codes=["departement:75"], actor_label="tests")
+    newcomer = logged_in(accounts_app, "bondy")
+    queue = newcomer.get("/moderation").get_data(as_text=True)
+    assert f"proposition n° {proposal_id}" in queue and f'id="signalement-{report_id}"' in queue
+    other = logged_in(accounts_app, "paris").get("/moderation").get_data(as_text=True)
+    assert f"proposition n° {proposal_id}" not in other and f'id="signalement-{report_id}"' not in other
+    assert logged_in(accounts_app, "paris").post(f"/propositions/{proposal_id}/decision", data={
+        "decision": "rejeter", "reason": "hors de mon territoire"}).status_code == 403
+    assert newcomer.post(f"/propositions/{proposal_id}/decision", data={
+        "decision": "rejeter", "reason": "date de fin à confirmer"}).status_code == 303
+    assert newcomer.post(f"/signalements/{report_id}", data={"state": "traité"}).status_code == 303
+    with db.transaction(engine) as session:
+        assert session.get(Proposal, proposal_id).state == "rejetée"
+        assert session.get(Proposal, proposal_id).decided_by == "Admin Bondy"
+        assert session.get(ErrorReport, report_id).state == "traité"

@@ -321,7 +321,7 @@ def handle_report(report_id: int):
     report_row = get_session().get(ErrorReport, report_id)
     if report_row is None:
         abort(404)
-    if not editing.may_handle(current_account(), report_row):
+    if not editing.may_handle(get_session(), current_account(), report_row):
         abort(403)
     try:
         with writing() as wdb:
