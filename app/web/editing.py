@@ -163,7 +163,14 @@ def _form_context(db, partner: Partner, record: dict) -> dict:
         "exclude_lines": _code_lines(db, record["coverage"]["exclude"]),
         "contact_fields": CONTACT_FIELDS, "site_fields": SITE_FIELDS,
         "moderated": current_account().role == "referent",
+        "area_geojson": _shape_geojson(roles.partner_shape(partner)),
     }
+
+
+def _shape_geojson(shape) -> dict | None:
+    from shapely.geometry import mapping
+
+    return mapping(shape) if shape is not None and not shape.is_empty else None
 
 
 # --------------------------------------------------------------------------------------------- edit
