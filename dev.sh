@@ -64,6 +64,23 @@ system_packages() {
     if [ "${1:-}" = "test" ]; then
         # redis-server: the tests start their own, for a real addok (tests/test_geocoding_addok.py)
         apt_install postgresql-15 postgresql-15-postgis-3 chromium redis-server
+        # Node.js and npm: the OpenID Connect provider the single sign-on tests start (tests/oidc/);
+        # only when missing, so a Node.js from elsewhere (which bundles npm) is kept
+        if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+            apt_install nodejs npm
+        fi
+    fi
+}
+
+# tests/oidc/: the oidc-provider package at the versions of its package-lock.json (npm ci),
+# reinstalled when that file changes.
+oidc_provider() {
+    local dir="$ROOT/tests/oidc" want
+    want="$(cat "$dir/package-lock.json")"
+    if [ ! -f "$dir/node_modules/.maillage-installed" ] || [ "$(cat "$dir/node_modules/.maillage-installed")" != "$want" ]; then
+        with_progress "oidc-provider (npm ci dans tests/oidc)" \
+            npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+        printf '%s' "$want" > "$dir/node_modules/.maillage-installed"
     fi
 }
 
@@ -153,6 +170,7 @@ case "$cmd" in
         system_packages test
         virtualenv test
         addok_virtualenv
+        oidc_provider
         ;;
     addok)
         # the self-hosted addok's virtualenv only (docs/addok.md)
@@ -175,6 +193,7 @@ case "$cmd" in
         system_packages test
         virtualenv test
         addok_virtualenv
+        oidc_provider
         postgres
         log "pytest"
         export MAILLAGE_CHROMIUM="${MAILLAGE_CHROMIUM:-/usr/bin/chromium}"

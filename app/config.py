@@ -84,6 +84,17 @@ class Settings:
     SESSION_HOURS: int = 8
     # Session cookie sent over HTTPS only (keep on in production; off only for a local http:// test).
     COOKIE_SECURE: bool = True
+    # Single sign-on through ProConnect (OpenID Connect; README "Connexion avec ProConnect"): on when the
+    # issuer and the client id are set. The issuer's /.well-known/openid-configuration is read; scopes
+    # asked, acr_values sent (empty: none), and whether an e-mail without `email_verified` is taken as
+    # verified (the provider vouches for the addresses it gives).
+    PROCONNECT_ISSUER: str = ""
+    PROCONNECT_CLIENT_ID: str = ""
+    PROCONNECT_CLIENT_SECRET: str = field(default="", repr=False)
+    PROCONNECT_SCOPES: str = "openid email given_name usual_name"
+    PROCONNECT_ACR_VALUES: str = ""
+    PROCONNECT_EMAILS_VERIFIED: bool = False
+    PROCONNECT_TIMEOUT_S: float = 10.0
     # When on, a referent's every change (contacts and "comment saisir" too) waits for a territory administrator.
     MODERATE_ALL: bool = False
     # Address files to annotate (maillage annotate, "Annoter un fichier"): most data rows per file,

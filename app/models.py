@@ -421,7 +421,7 @@ class AuditEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), index=True)
     actor: Mapped[str] = mapped_column(String(300))  # "Camille Martin", "compte supprimé n° 4", "import partners-sheet x.csv, ligne 3"
-    # edit | import | proposal | validation | rejection | revert | verification | report | account
+    # edit | import | proposal | validation | rejection | revert | verification | report | account | inventory
     action: Mapped[str] = mapped_column(String(16), index=True)
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner.id", ondelete="SET NULL"), index=True)
     partner_ref: Mapped[str | None] = mapped_column(String(120))

@@ -470,7 +470,7 @@ FINESS_OWNED = ("kind", "name", "finess", "siret", "status", "valid_from", "vali
 def load(session: Session, batch: FinessBatch, *, report: Report, progress=None, probable: str | None = None,
          **_) -> None:
     from app.partners import matching
-    from importers.base import match_before_create
+    from importers.base import keep_person_edits, match_before_create
 
     # what is stored: an establishment whose source line did not change is skipped outright
     existing = {ref: (pid, shash, status) for ref, pid, shash, status in session.execute(
@@ -513,18 +513,23 @@ def load(session: Session, batch: FinessBatch, *, report: Report, progress=None,
         for est in chunk:
             partner = stored[est.record["ref"]]
             merged = merge(cards.record_of(partner), est.record)
+            # a field a person edited after the file's date keeps the person's value, and says so
+            merged = keep_person_edits(session, partner, merged, est.line, report, since=_source_date(batch),
+                                       check_cache=cache)
             result = registry.upsert_partner(session, merged, source=NAME, source_file=batch.file,
                                              source_row=est.line, source_hash=est.source_hash, check_cache=cache,
                                              stored=partner)
             report.count(result.action)
             if progress:
                 progress(1)
-    _mark_inventoried(session, batch)
+    _mark_inventoried(session, batch, report)
     for start in range(0, len(closing), 500):
         stored = registry.load_stored(session, closing[start:start + 500])
         for partner in stored.values():
             record = cards.record_of(partner)
             record.update(status="closed", valid_to=record.get("valid_to") or batch.date)
+            record = keep_person_edits(session, partner, record, None, report, since=_source_date(batch),
+                                       check_cache=cache)
             registry.upsert_partner(session, record, source=NAME, source_file=batch.file, source_row=None,
                                     source_hash=None, check_cache=cache, stored=partner)
             report.count("closed")
@@ -532,20 +537,44 @@ def load(session: Session, batch: FinessBatch, *, report: Report, progress=None,
                 progress(1)
 
 
-def _mark_inventoried(session: Session, batch: FinessBatch) -> None:
+def _source_date(batch: FinessBatch) -> dt.datetime | None:
+    """The file's own date (its extraction day, from its first line) as the start of that day in UTC:
+    a person's edit made that day or later is newer than the file."""
+    try:
+        day = dt.date.fromisoformat(batch.date)
+    except (TypeError, ValueError):
+        return None
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+
+
+def _mark_inventoried(session: Session, batch: FinessBatch, report: Report) -> None:
     """FINESS is exhaustive for the categories it follows: the kinds they map to are inventoried
-    in the départements imported (all the reference's when no --departements was given)."""
+    in the départements imported (all the reference's when no --departements was given), except
+    where a person set that status after the file's date (kept, and reported)."""
     from app.partners import inventory
-    from app.models import Territory
+    from app.models import Inventory, Territory
 
     query = select(Territory.departement).where(Territory.level == "commune",
                                                 Territory.departement.is_not(None)).distinct()
     if batch.scope:
         query = query.where(Territory.departement.in_(batch.scope))
     kinds = sorted(batch.kinds)
+    since = _source_date(batch)
     for dep in sorted(session.scalars(query)):
-        inventory.set_status(session, f"departement:{dep}", kinds, "inventorie",
-                             source=f"FINESS {batch.date} ({batch.file})")
+        code = f"departement:{dep}"
+        by_person = {row.kind_code: row for row in session.scalars(select(Inventory).where(
+            Inventory.code == code, Inventory.kind_code.in_(kinds), Inventory.source.in_(inventory.PERSON_SOURCES)))
+            if since is None or _aware(row.updated_at) >= since}
+        for kind, row in sorted(by_person.items()):
+            report.warn(None, "inventaire", f"état d'inventaire de {code} pour « {kind} » fixé à la main le "
+                        f"{row.updated_at.strftime('%d/%m/%Y')}, après la date du fichier : conservé")
+        wanted = [k for k in kinds if k not in by_person]
+        if wanted:
+            inventory.set_status(session, code, wanted, "inventorie", source=f"FINESS {batch.date} ({batch.file})")
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def merge(stored: dict, finess: dict) -> dict:

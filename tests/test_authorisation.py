@@ -89,11 +89,14 @@ WRITE_ACTIONS = {
     "editing.decide": ({"admin", "terr93"}, _proposal_target),
     "editing.handle_report": ({"admin", "terr93", "ref1"}, _report_target),
     "accounts.invite": ({"admin", "terr93"}, _invite_target),
+    # Bondy: in terr93's territory, not terr92's
+    "editing.set_inventory": ({"admin", "terr93"}, lambda app: ({}, {
+        "territoire": "Bondy", "kinds": "clsm", "status": "inventorie", "note": f"recensé ({uuid.uuid4().hex[:6]})"})),
     "accounts.deactivate": ({"admin", "terr93"}, _account_target),
     "accounts.delete": ({"admin", "terr93"}, _account_target),
 }
 # open without an account, each for its reason; the audit walk says which of them write an audit row
-PUBLIC_WRITES = {"accounts.login", "accounts.logout", "accounts.forgot", "accounts.invitation", "accounts.reset",
+PUBLIC_WRITES = {"accounts.login", "accounts.logout", "sso.start", "accounts.forgot", "accounts.invitation", "accounts.reset",
                  "editing.report", "annotate.upload", "annotate.start", "annotate.download", "annotate.remove"}
 
 
@@ -183,7 +186,9 @@ def _token(app, purpose):
 
 # public writes that change no partner and no account, so leave no audit row, and why
 NOT_AUDITED = {"accounts.login": "a session, and failed attempts counted for throttling",
-               "accounts.logout": "ends a session", "accounts.forgot": "issues a reset token; the reset is audited",
+               "accounts.logout": "ends a session",
+               "sso.start": "sends the browser to ProConnect; coming back opens a session (tests/test_sso.py)",
+               "accounts.forgot": "issues a reset token; the reset is audited",
                # "Annoter un fichier": a temporary file of the browser that sent it, deleted after its job; it
                # touches neither the registry nor an account, and nothing about it is kept or logged
                "annotate.upload": "a temporary upload", "annotate.start": "a job on that upload",

@@ -21,9 +21,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 pytestmark = pytest.mark.browser
 
 
-def served(app):
-    """Serve a Flask app with waitress on a free port: yields its base URL, then stops."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+def served(app, port: int = 0):
+    """Serve a Flask app with waitress on a free port (or this one): yields its base URL, then stops."""
+    server = create_server(app, host="127.0.0.1", port=port, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     # the address index is built on the first search: build it before the journeys time their pages

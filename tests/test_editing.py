@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app import db
 from app.lookup import lookup, parse_options
-from app.models import AuditEntry, ErrorReport, Partner, Proposal
+from app.models import Account, AuditEntry, ErrorReport, Partner, Proposal
 from tests.accounts_helpers import accounts_app, accounts_url, logged_in, smtp  # noqa: F401
 
 pytestmark = pytest.mark.db
@@ -303,3 +303,96 @@ def test_reminders_are_emailed_to_referents_and_territory_administrators(account
     assert "admin@example.org" not in sent
     refused = CliRunner().invoke(main, ["reminders", "send"], env={"DATABASE_URL": accounts_url})
     assert refused.exit_code != 0 and "MAILLAGE_SMTP_HOST" in refused.output
+
+
+def test_a_partner_created_in_bulk_by_an_import_is_reverted_from_its_history_page(accounts_app, tmp_path):
+    """FINESS inserts new establishments in bulk; the history page offers their imported version."""
+    from pyproj import Transformer
+
+    from bench.synthetic_finess import Establishment, file_text, geoloc_line, structure_line
+    from importers import finess
+    from importers.base import run
+
+    x, y = Transformer.from_crs(4326, 2154, always_xy=True).transform(2.4823, 48.9024)
+    cmp_ = Establishment("930000508", "156", "CMP ADULTES BONDY SUD", "93010", "93140", "Bondy")
+    path = tmp_path / "finess.csv"
+    path.write_text(file_text([structure_line(cmp_)], [geoloc_line("930000508", x, y)]), encoding="utf-8")
+    engine = accounts_app.extensions["maillage"].engine
+    report = run(engine, finess.NAME, finess.read, finess.load, path, departements="93")
+    assert report.created == 1, report.summary()
+    with accounts_app.extensions["maillage"].sessions() as session:
+        partner_id = session.scalar(select(Partner.id).where(Partner.ref == "finess:930000508"))
+        imported = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == partner_id))
+    admin = logged_in(accounts_app, "terr93")
+    pairs = _form(admin.get(f"/partenaires/{partner_id}/modifier").get_data(as_text=True))
+    assert _post(admin, f"/partenaires/{partner_id}/modifier", pairs, name="Nom saisi par erreur",
+                 action="save").status_code == 303
+    history = admin.get(f"/partenaires/{partner_id}/historique").get_data(as_text=True)
+    assert "import finess (finess.csv, ligne 2)" in history and "CMP ADULTES BONDY SUD" in history
+    assert f"/partenaires/{partner_id}/historique/{imported.id}/restaurer" in history  # "Revenir à cette version"
+    assert admin.post(f"/partenaires/{partner_id}/historique/{imported.id}/restaurer").status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        assert session.get(Partner, partner_id).name == "CMP ADULTES BONDY SUD"
+        last = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == partner_id)
+                              .order_by(AuditEntry.id.desc()))
+        assert last.action == "revert" and last.actor == "Terr93"
+        assert last.diff["name"] == ["Nom saisi par erreur", "CMP ADULTES BONDY SUD"]
+
+
+def test_proposal_diffs_show_names_not_codes(accounts_app):
+    """The queue and the history show a commune's name, a kind's label, a status's words."""
+    referent = logged_in(accounts_app, "ref1")
+    pairs = _form(referent.get("/partenaires/1/modifier").get_data(as_text=True))
+    assert _post(referent, "/partenaires/1/modifier", pairs, **{
+        "include": "Bondy (commune:93010)\nVillemomble", "kind": "dac", "status": "suspended",
+        "valid_to": "2027-06-30", "action": "save"}).status_code == 303
+    with accounts_app.extensions["maillage"].sessions() as session:
+        proposal = session.scalar(select(Proposal).where(Proposal.partner_id == 1, Proposal.state == "ouverte")
+                                  .order_by(Proposal.id.desc()))
+        assert proposal.diff["kind"] == ["clsm", "dac"] and "commune:93077" in proposal.diff["coverage.include"][1]
+    queue = logged_in(accounts_app, "terr93").get("/moderation").get_data(as_text=True)
+    section = re.search(rf'<section class="proposal" id="proposition-{proposal.id}".*?</table>', queue, re.S).group(0)
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>[^<]*</td><td>([^<]*)</td>', section))
+    assert rows["zone : territoires inclus"] == "Bondy ; Villemomble"
+    assert rows["type"] == "Dispositif d&#39;appui à la coordination (DAC)"
+    assert rows["statut"] == "Suspendu" and rows["fin"] == "30/06/2027"
+    assert "commune:93077" not in section and ">dac<" not in section and ">suspended<" not in section
+    assert logged_in(accounts_app, "terr93").post(f"/propositions/{proposal.id}/decision", data={
+        "decision": "rejeter", "reason": "pas de changement de type"}).status_code == 303
+    history = logged_in(accounts_app, "terr93").get("/partenaires/1/historique").get_data(as_text=True)
+    assert "<td>Bondy ; Villemomble</td>" in history and "commune:93077" not in history
+
+
+def test_an_administrator_added_later_sees_the_older_proposals_and_reports_of_their_territory(accounts_app):
+    """Routing is read when the queue is: a territory administrator invited after a proposal or a
+    report was made sees it, and may decide it, if its partner meets their territory."""
+    from app import accounts, editing
+    from app.partners import cards
+
+    engine = accounts_app.extensions["maillage"].engine
+    with db.transaction(engine) as session:
+        ref1 = session.scalar(select(Account).where(Account.email == "ref1@example.org"))
+        record = cards.record_of(session.get(Partner, 1))
+        record["valid_to"] = "2032-01-31"
+        proposal_id = editing.propose(session, session.get(Partner, 1), record, actor=ref1).id
+        report_id = editing.report_error(session, session.get(Partner, 1), "Le CLSM a déménagé.").id
+    with db.transaction(engine) as session:
+        assert session.get(Proposal, proposal_id).territories == ["departement:93"]  # whom it went to then
+        accounts.create_account(session, email="bondy@example.org", name="Admin Bondy", role="territoire",
+                                territory_codes=["commune:93010"], actor_label="tests")
+        accounts.create_account(session, email="paris@example.org", name="Admin Paris", role="territoire",
+                                territory_codes=["departement:75"], actor_label="tests")
+    newcomer = logged_in(accounts_app, "bondy")
+    queue = newcomer.get("/moderation").get_data(as_text=True)
+    assert f"proposition n° {proposal_id}" in queue and f'id="signalement-{report_id}"' in queue
+    other = logged_in(accounts_app, "paris").get("/moderation").get_data(as_text=True)
+    assert f"proposition n° {proposal_id}" not in other and f'id="signalement-{report_id}"' not in other
+    assert logged_in(accounts_app, "paris").post(f"/propositions/{proposal_id}/decision", data={
+        "decision": "rejeter", "reason": "hors de mon territoire"}).status_code == 403
+    assert newcomer.post(f"/propositions/{proposal_id}/decision", data={
+        "decision": "rejeter", "reason": "date de fin à confirmer"}).status_code == 303
+    assert newcomer.post(f"/signalements/{report_id}", data={"state": "traité"}).status_code == 303
+    with db.transaction(engine) as session:
+        assert session.get(Proposal, proposal_id).state == "rejetée"
+        assert session.get(Proposal, proposal_id).decided_by == "Admin Bondy"
+        assert session.get(ErrorReport, report_id).state == "traité"

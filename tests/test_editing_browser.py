@@ -130,3 +130,41 @@ def test_report_an_error_then_it_is_in_the_queue(browser, live, artifacts, backe
     expect(page.locator("section.report", has_text="Le CLSM a déménagé rue de Paris.")).to_have_count(0)
     assert page.errors == []
     page.close()
+
+
+def test_draw_a_polygon_on_the_map_preview_and_save_it(browser, live, accounts_url, artifacts, backend):  # noqa: F811
+    """The coverage editor's map (Leaflet.draw, vendored): a polygon drawn vertex by vertex, seen in
+    the preview with the communes it adds, then saved as a polygon part of the partner's zone."""
+    from sqlalchemy import select
+
+    from app.models import CoveragePart
+
+    page = watched_page(browser)
+    login(page, live, "admin@example.org")
+    page.goto(live + "/partenaires/1/modifier")
+    draw_map = page.locator(".draw-map")
+    draw_map.scroll_into_view_if_needed()
+    expect(draw_map.locator(".leaflet-interactive").first).to_be_visible()  # the current zone, in grey
+    page.get_by_role("link", name="Dessiner un polygone").click()
+    box = draw_map.bounding_box()
+    corners = [(0.62, 0.25), (0.95, 0.30), (0.90, 0.80), (0.60, 0.75), (0.62, 0.25)]  # east of Bondy, closed
+    for fx, fy in corners:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        page.wait_for_timeout(250)
+    expect(page.locator(".draw-status")).to_contain_text("Polygone dessiné")
+    assert page.get_by_label("Nom du polygone").input_value() == "polygone dessiné"
+    page.get_by_label("Nom du polygone").fill("secteur est dessiné")
+    page.get_by_role("button", name="Aperçu de la zone").click()
+    expect(page.locator("ul.gained li").first).to_be_visible()
+    expect(page.locator(".draw-status")).to_contain_text("gardé pour l'enregistrement")
+    page.screenshot(path=artifacts / f"editing-draw-{backend}.png", full_page=True)
+    page.get_by_role("button", name="Enregistrer", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("Modifications enregistrées")
+    assert not [e for e in page.errors if "Content Security Policy" in e or "Error" in e], page.errors
+    page.close()
+    app = create_app({"DATABASE_URL": accounts_url})
+    with app.extensions["maillage"].sessions() as session:
+        labels = [p.label for p in session.scalars(select(CoveragePart).where(CoveragePart.partner_id == 1,
+                                                                              CoveragePart.geom.is_not(None)))]
+    app.extensions["maillage"].engine.dispose()
+    assert labels == ["secteur est dessiné"]

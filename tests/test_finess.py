@@ -168,6 +168,81 @@ def test_upsert_by_finess_number_keeps_what_people_added_closes_and_reopens(demo
         assert "finess:930000029" in refs(kind(answer(session, MONTREUIL), "cmp"))
 
 
+def test_a_reimport_keeps_what_a_person_edited_after_the_files_date_and_says_so(demo_conn, tmp_path):
+    """FINESS's own fields (name, status…) follow the file, except where a person edited them after
+    the file's date: then the partner keeps the person's value and the report says so, line by line."""
+    from app import accounts, editing
+    from app.models import AuditEntry, Inventory
+    from app.partners import inventory
+
+    import_file(demo_conn, finess, write(tmp_path / "v1.csv", [CMP_A, CMP_B, MAISON], POSITIONS, date="2026-01-10"))
+    with session_of(demo_conn) as session:
+        person = accounts.create_account(session, email="camille@example.org", name="Camille", role="admin",
+                                         actor_label="tests")
+        a, b, maison = (partner(session, n) for n in ("930000011", "930000029", "930000037"))
+        for who, field, value in ((a, "name", "CMP adultes de Bondy (secteur nord)"), (b, "status", "suspended"),
+                                  (maison, "name", "Résidence accueil Les Glycines")):
+            record = cards.record_of(who)
+            record[field] = value
+            entry = editing.write(session, who, record, actor=person, action="edit")
+            if who is maison:  # this edit is older than the next file: the file wins there
+                entry.at = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        # and the CMPs of the 93 are not all known yet, says the territory's administrator on the web
+        inventory.set_status(session, "departement:93", ["cmp"], "non_inventorie", source="saisie web",
+                             note="recensement en cours", actor=person)
+        session.commit()
+    renamed = cmp_("930000011", "CMP BONDY NORD ADULTES", telephone="0148000002", siret="12345678900011")
+    maison_v2 = Establishment("930000037", "258", "RESIDENCE ACCUEIL GLYCINES", "93010", "93140", "Bondy")
+    report = import_file(demo_conn, finess, write(tmp_path / "v2.csv", [renamed, maison_v2], POSITIONS,
+                                                  date="2026-05-12"))
+    assert report.ok and (report.updated, report.closed) == (2, 1)
+    warnings = [(w.line, w.field, w.message) for w in report.warnings]
+    assert (2, "name", "« nom » modifié par Camille le " + dt.date.today().strftime("%d/%m/%Y")
+            + ", après la date du fichier : valeur de la fiche conservée, celle du fichier ignorée") in warnings
+    assert any(line is None and field == "status" and "« statut » modifié par Camille" in message
+               for line, field, message in warnings), warnings
+    with session_of(demo_conn) as session:
+        a, b, maison = (partner(session, n) for n in ("930000011", "930000029", "930000037"))
+        assert a.name == "CMP adultes de Bondy (secteur nord)"  # the person's, kept
+        assert a.sites[0].phone == "01 48 00 00 02"  # the rest of the file applies
+        assert b.status == "suspended" and b.valid_to == dt.date(2026, 5, 12)  # kept; its end date from the file
+        assert maison.name == "RESIDENCE ACCUEIL GLYCINES"  # edited before the file's date: the file wins
+        statuses = {(r.code, r.kind_code): r.status for r in session.scalars(select(Inventory))}
+        assert statuses[("departement:93", "cmp")] == "non_inventorie"  # the person's, kept
+        assert statuses[("departement:93", "residence_accueil")] == "inventorie"
+    assert any(field == "inventaire" and "departement:93 pour « cmp » fixé à la main" in message
+               for _line, field, message in warnings), warnings
+    with session_of(demo_conn) as session:
+        last = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == a.id).order_by(AuditEntry.id.desc()))
+        assert last.action == "import" and "name" not in last.diff and last.diff
+
+
+def test_partners_created_in_bulk_can_be_reverted_to_their_import(demo_conn, tmp_path):
+    """A national file inserts its new establishments in bulk (registry.insert_new): each still gets
+    an audit row with its field-level diff and the record as imported, so its history page offers
+    "Revenir à cette version" there, like any other version."""
+    from app import accounts, editing
+    from app.models import AuditEntry
+
+    import_file(demo_conn, finess, write(tmp_path / "v1.csv", [CMP_A, MAISON], POSITIONS, date="2026-01-10"))
+    with session_of(demo_conn) as session:
+        a = partner(session, "930000011")
+        imported = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == a.id))
+        assert imported.action == "import" and imported.actor == "import finess (v1.csv, ligne 2)"
+        assert imported.snapshot == cards.record_of(a)
+        assert imported.diff["name"] == [None, "CMP ADULTES BONDY NORD"] and imported.diff["kind"] == [None, "cmp"]
+        assert imported.diff["sites"][1][0]["phone"] == "01 48 00 00 01"
+        admin = accounts.create_account(session, email="dominique@example.org", name="Dominique", role="admin",
+                                        actor_label="tests")
+        record = cards.record_of(a)
+        record.update(name="Nom erroné", how_to_refer="Texte à retirer.")
+        editing.write(session, a, record, actor=admin, action="edit")
+        done = editing.revert(session, a, imported, actor=admin)
+        assert done is not None and done.action == "revert" and set(done.diff) == {"name", "how_to_refer"}
+        assert cards.record_of(a) == imported.snapshot
+        session.commit()
+
+
 def test_closures_stay_within_the_departements_asked_for(demo_conn, tmp_path):
     other = cmp_("750000019", "CMP PARIS 13", code="75113", postcode="75013", city="Paris")
     positions = {**POSITIONS, "750000019": (2.3650, 48.8270)}

@@ -186,6 +186,37 @@ def authenticate(session: Session, email: str, password: str, *, client: str) ->
     return account
 
 
+class SignInRefused(MaillageError):
+    """A single sign-on identity that opens no account here: the caller answers 403."""
+
+
+def single_sign_on(session: Session, claims: dict, *, emails_verified: bool = False) -> Account:
+    """The active account whose e-mail is the verified e-mail of an OpenID Connect identity
+    (README "Connexion avec ProConnect"). Only invited accounts sign in this way: nothing is created.
+    `emails_verified`: the provider vouches for every e-mail it gives, even without `email_verified`."""
+    raw = claims.get("email")
+    verified = claims.get("email_verified")
+    if isinstance(verified, str):  # some providers send "true"
+        verified = verified.strip().lower() == "true"
+    if not raw:
+        raise SignInRefused("ProConnect n'a pas transmis d'adresse électronique : la connexion est refusée.")
+    if verified is False or (verified is None and not emails_verified):
+        raise SignInRefused(f"ProConnect ne garantit pas l'adresse « {raw} » : la connexion est refusée. "
+                            "Connectez-vous avec votre mot de passe.")
+    try:
+        email = normalise_email(str(raw))
+    except InvalidInput as exc:
+        raise SignInRefused(exc.message) from exc
+    account = session.scalar(select(Account).where(Account.email == email))
+    if account is None:
+        raise SignInRefused(f"Aucun compte Maillage n'est ouvert pour l'adresse « {email} ». Les comptes sont "
+                            "ouverts sur invitation : demandez-en une à l'administrateur de votre territoire.")
+    if not account.active:
+        raise SignInRefused("Ce compte Maillage est désactivé : adressez-vous à l'administrateur de votre territoire.")
+    account.last_login_at = _now()
+    return account
+
+
 def find_active(session: Session, email: str) -> Account | None:
     try:
         email = normalise_email(email)

@@ -1,6 +1,7 @@
 """Who may do what: an administrator everything; a territory administrator what touches their
-territories (a partner whose coverage or sites meet one of them, a proposal or a report routed to
-one of them); a referent their own partners. Every write route asks one of these functions."""
+territories (a partner whose coverage or sites meet one of them, a proposal whose current or proposed
+area does: app.editing.may_decide); a referent their own partners. Every write route asks one of
+these functions."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def territories_met(session: Session, shapes, codes, cache: dict | None = None) 
     return met
 
 
-def administers_partner(session: Session, account: Account | None, partner: Partner) -> bool:
+def administers_partner(session: Session, account: Account | None, partner: Partner,
+                        cache: dict | None = None) -> bool:
     """An administrator, or a territory administrator one of whose territories the partner meets."""
     if account is None or not account.active:
         return False
@@ -47,7 +49,7 @@ def administers_partner(session: Session, account: Account | None, partner: Part
         return True
     if account.role != "territoire":
         return False
-    return bool(territories_met(session, [partner_shape(partner)], account.territories or []))
+    return bool(territories_met(session, [partner_shape(partner)], account.territories or [], cache))
 
 
 def may_edit(session: Session, account: Account | None, partner: Partner) -> bool:
@@ -59,10 +61,28 @@ def may_edit(session: Session, account: Account | None, partner: Partner) -> boo
     return administers_partner(session, account, partner)
 
 
-def may_decide(account: Account | None, routed_to: list[str]) -> bool:
-    """Decide a proposal or a report routed to these territories."""
+def administers_territory(session: Session, account: Account | None, code: str, cache: dict | None = None) -> bool:
+    """An administrator, or a territory administrator one of whose territories holds this one (its
+    inventory status is theirs to set): Bondy or Est Ensemble for departement:93, not Paris. "Holds":
+    all but 1 % of its area, contours of different sources (IRIS, communes) never matching exactly."""
     if account is None or not account.active:
         return False
     if account.role == "admin":
         return True
-    return account.role == "territoire" and bool(set(account.territories or []) & set(routed_to or []))
+    if account.role != "territoire" or not account.territories:
+        return False
+    if code in account.territories:
+        return True
+    cache = {} if cache is None else cache
+    try:
+        target = territories.geometry(session, territories.parse_code(code), cache)
+    except MaillageError:
+        return False
+    for own in account.territories:
+        try:
+            mine = territories.geometry(session, territories.parse_code(own), cache)
+        except MaillageError:
+            continue
+        if target.difference(mine).area <= 0.01 * target.area:
+            return True
+    return False

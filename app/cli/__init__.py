@@ -450,7 +450,7 @@ def inventory_set(ctx, territory, kinds, status, note):
     try:
         with db.transaction(engine) as session:
             changed = inventory.set_status(session, territory, [k.strip() for k in kinds.split(",") if k.strip()],
-                                           status, note=note)
+                                           status, note=note, actor_label="ligne de commande")
     except MaillageError as exc:
         _fail(exc)
     click.echo(f"{changed} état(s) d'inventaire enregistré(s).")

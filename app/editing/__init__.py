@@ -109,8 +109,21 @@ def propose(session: Session, partner: Partner, record: dict, *, actor: Account,
     return proposal
 
 
-def may_decide(session: Session, account: Account | None, proposal: Proposal) -> bool:
-    return roles.may_decide(account, proposal.territories)
+def may_decide(session: Session, account: Account | None, proposal: Proposal, cache: dict | None = None) -> bool:
+    """An administrator, or a territory administrator one of whose territories the partner's area or
+    the proposed one meets — as they are now, so an administrator added after the proposal was made
+    sees it too (`proposal.territories` keeps whom it went to at first)."""
+    if account is None or not account.active or account.role not in ("admin", "territoire"):
+        return False
+    if account.role == "admin":
+        return True
+    from app.editing.preview import record_shape
+
+    cache = {} if cache is None else cache
+    partner = session.get(Partner, proposal.partner_id)
+    shapes = [roles.partner_shape(partner) if partner is not None else None,
+              record_shape(session, proposal.record or {}, cache)]
+    return bool(roles.territories_met(session, shapes, account.territories or [], cache))
 
 
 def decide(session: Session, proposal: Proposal, *, actor: Account, accept: bool, reason: str) -> None:
@@ -179,14 +192,21 @@ def report_error(session: Session, partner: Partner, text: str) -> ErrorReport:
     return report
 
 
-def may_handle(account: Account | None, report: ErrorReport) -> bool:
-    if account is not None and account.active and account.role == "referent":
+def may_handle(session: Session, account: Account | None, report: ErrorReport, cache: dict | None = None) -> bool:
+    """The partner's referents, an administrator, or an administrator of a territory the partner meets
+    now (like proposals: routed when the queue is read, not only when the report was made)."""
+    if account is None or not account.active:
+        return False
+    if account.role == "referent":
         return report.partner_id in (account.partners or [])
-    return roles.may_decide(account, report.territories)
+    if account.role == "admin":
+        return True
+    partner = session.get(Partner, report.partner_id)
+    return partner is not None and roles.administers_partner(session, account, partner, cache)
 
 
 def handle_report(session: Session, report: ErrorReport, *, actor: Account, state: str, answer: str = "") -> None:
-    if not may_handle(actor, report):
+    if not may_handle(session, actor, report):
         raise PermissionError("not allowed")
     if state not in REPORT_STATES:
         raise InvalidInput(f"État inconnu « {state} ».", field="state")
@@ -198,10 +218,11 @@ def handle_report(session: Session, report: ErrorReport, *, actor: Account, stat
 
 def queue(session: Session, account: Account) -> dict:
     """What waits for an account: open proposals and reports it may decide; a referent's own proposals."""
+    cache: dict = {}  # territory shapes, shared by every proposal and report of the queue
     proposals = [p for p in session.scalars(select(Proposal).where(Proposal.state == "ouverte").order_by(Proposal.id))
-                 if may_decide(session, account, p)]
+                 if may_decide(session, account, p, cache)]
     reports = [r for r in session.scalars(select(ErrorReport).where(ErrorReport.state == "ouvert")
-                                          .order_by(ErrorReport.id)) if may_handle(account, r)]
+                                          .order_by(ErrorReport.id)) if may_handle(session, account, r, cache)]
     mine = list(session.scalars(select(Proposal).where(Proposal.account_id == account.id)
                                 .order_by(Proposal.id.desc()))) if account.role == "referent" else []
     return {"proposals": proposals, "reports": reports, "mine": mine}

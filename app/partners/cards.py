@@ -112,6 +112,24 @@ def detail(p: Partner, *, parts: list[dict], coverage: dict | None, landlord_nam
     }
 
 
+def record_of_clean(clean: dict) -> dict:
+    """What `record_of` reads back from a partner written from this validated record (no coverage
+    parts: the bulk insert's records), without loading it: the bulk insert's audit snapshot."""
+    record = {"ref": clean["ref"], "kind": clean["kind"]}
+    for name in SCALARS:
+        value = clean.get(name)
+        record[name] = value.isoformat() if isinstance(value, dt.date) else value
+    record["housing_types"] = list(clean.get("housing_types") or [])
+    record["referral"] = {**referral_module.EMPTY, **(clean.get("referral") or {})}
+    record["funders"] = list(clean.get("funders") or [])
+    record["reserved_landlords"] = list(clean.get("reserved_landlords") or [])
+    record["sites"] = [{**{name: site.get(name) for name in SITE_FIELDS}, "lon": site.get("lon"), "lat": site.get("lat")}
+                       for site in clean.get("sites") or []]
+    record["contacts"] = [{name: c.get(name) for name in CONTACT_FIELDS} for c in clean.get("contacts") or []]
+    record["coverage"] = {"include": [], "exclude": [], "polygons": []}
+    return record
+
+
 def record_of(partner: Partner) -> dict:
     """The record a stored partner was written from (the inverse of `normalise`): what exports
     write and what importers that enrich an existing partner start from."""

@@ -5,16 +5,21 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import territories
+from app import audit, territories
 from app.errors import InvalidInput
-from app.models import Inventory, _now
+from app.models import Account, Inventory, Kind, _now
 from app.partners.kinds import unknown_codes
 from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES, INVENTORY_UNKNOWN
 
 
+# sources of a status a person set (the web form, the command line): imports do not overwrite a newer one
+PERSON_SOURCES = ("saisie web", "manuel")
+
+
 def set_status(session: Session, code: str, kind_codes: list[str], status: str, *, source: str = "manuel",
-               note: str | None = None) -> int:
-    """Record (or change) the inventory status of a territory for kinds; returns how many changed."""
+               note: str | None = None, actor: Account | None = None, actor_label: str | None = None) -> int:
+    """Record (or change) the inventory status of a territory for kinds; returns how many changed.
+    A change is audited (who: the account, or `actor_label`, or the source; what: kind by kind; why: the note)."""
     if status not in INVENTORY_STATUSES:
         raise InvalidInput(f"État « {status} » inconnu ({', '.join(INVENTORY_STATUSES)}).", field="status")
     typed = territories.parse_code(code, field="territory")
@@ -24,20 +29,29 @@ def set_status(session: Session, code: str, kind_codes: list[str], status: str, 
     unknown = unknown_codes(session, kind_codes)
     if unknown or not kind_codes:
         raise InvalidInput(f"Type(s) inconnu(s) : {', '.join(unknown) or '(aucun)'}.", field="kinds")
-    changed = 0
+    changes: dict[str, list] = {}
     current = {r.kind_code: r for r in session.scalars(select(Inventory).where(
         Inventory.code == str(typed), Inventory.kind_code.in_(kind_codes)))}
-    for kind in kind_codes:
+    labels = dict(session.execute(select(Kind.code, Kind.label).where(Kind.code.in_(kind_codes))).all())
+    for kind in dict.fromkeys(kind_codes):
         row = current.get(kind)
+        field = f"inventaire : {labels.get(kind, kind)}"
         if row is None:
             session.add(Inventory(code=str(typed), kind_code=kind, status=status, source=source, note=note,
                                   updated_at=_now()))
-            changed += 1
+            changes[field] = [None, _said(status, note)]
         elif (row.status, row.source, row.note) != (status, source, note):
+            changes[field] = [_said(row.status, row.note), _said(status, note)]
             row.status, row.source, row.note, row.updated_at = status, source, note, _now()
-            changed += 1
     session.flush()
-    return changed
+    if changes:
+        audit.record(session, action="inventory", actor=actor, actor_label=actor_label or (None if actor else source),
+                     target=f"inventaire {typed}", diff=changes, reason=note or "")
+    return len(changes)
+
+
+def _said(status: str, note: str | None) -> str:
+    return INVENTORY_LABELS[status] + (f" ({note})" if note else "")
 
 
 def listing(session: Session) -> list[Inventory]:

@@ -473,6 +473,8 @@ def insert_new(session: Session, items: list[NewPartner], *, chunk: int = 2000, 
     `upsert_partner`, which compiles coverage."""
     from sqlalchemy import insert
 
+    from app import audit
+
     now = _now()
     for start in range(0, len(items), chunk):
         part = items[start:start + chunk]
@@ -503,10 +505,14 @@ def insert_new(session: Session, items: list[NewPartner], *, chunk: int = 2000, 
         for model, values in ((Site, sites), (Contact, contacts), (PartnerLandlord, links)):
             if values:
                 session.execute(insert(model), values)
-        session.execute(insert(AuditEntry), [
-            {"at": now, "actor": import_label(item.source, item.source_file, item.source_row), "action": "import",
-             "partner_id": partner_id, "partner_ref": item.clean["ref"], "diff": {"nom": [None, item.clean["name"]]},
-             "reason": ""} for partner_id, item in zip(ids, part)])
+        # the record as imported, as `cards.record_of` would read it: the history page can return to it
+        entries = []
+        for partner_id, item in zip(ids, part):
+            snapshot = cards.record_of_clean(item.clean)
+            entries.append({"at": now, "actor": import_label(item.source, item.source_file, item.source_row),
+                            "action": "import", "partner_id": partner_id, "partner_ref": item.clean["ref"],
+                            "diff": audit.diff(None, snapshot), "snapshot": snapshot, "reason": ""})
+        session.execute(insert(AuditEntry), entries)
         if progress:
             progress(len(part))
     return len(items)

@@ -40,7 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app import db, geocoding, jobs, privacy
     from flask_wtf.csrf import CSRFProtect
 
-    from app.web import accounts, editing, limits
+    from app.web import accounts, editing, limits, sso
     from app.web.annotate import bp as annotate_bp
     from app.web.api import bp as api_bp
     from app.web.errors import register_error_handlers
@@ -80,11 +80,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(jobs_bp)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(sso.bp)
     app.register_blueprint(editing.bp)
     app.register_blueprint(orientation_bp)
     app.register_blueprint(annotate_bp)
     register_error_handlers(app)
     limits.init(app, settings)
+    sso.init(app, settings)
 
     @app.teardown_appcontext
     def _close_session(_exc):
@@ -143,7 +145,7 @@ def create_app(config: dict | None = None) -> Flask:
 def _csp(settings: Settings) -> str:
     """Scripts and styles from the app only; the folium map document (its own URL, shown in a
     frame of the coverage map page) gets a per-response nonce for its inline code and may be framed
-    by the app's pages; tile images from the configured tile host."""
+    by the app's pages; tile images from the configured tile host; forms may lead to ProConnect when set."""
     from urllib.parse import urlsplit
 
     nonce = g.get("csp_nonce")
@@ -152,11 +154,16 @@ def _csp(settings: Settings) -> str:
     if settings.TILE_URL:
         parts = urlsplit(settings.TILE_URL)
         tiles = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"  # {s}.tile… → *.tile…
+    provider = ""
+    if settings.PROCONNECT_ISSUER and settings.PROCONNECT_CLIENT_ID:
+        # the login and logout forms are redirected to ProConnect (browsers hold form-action to redirects)
+        parts = urlsplit(settings.PROCONNECT_ISSUER)
+        provider = f" {parts.scheme}://{parts.netloc}"
     framed = g.get("map_frame", False)
     return (f"default-src 'self'; img-src 'self' data:{tiles}; style-src 'self'{extra}; script-src 'self'{extra}; "
             + ("style-src-attr 'unsafe-inline'; " if framed or g.get("style_attributes") else "")
             + ("frame-ancestors 'self'; " if framed else "frame-ancestors 'none'; ")
-            + "frame-src 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
+            + f"frame-src 'self'; base-uri 'self'; form-action 'self'{provider}; object-src 'none'")
 
 
 def state(app: Flask | None = None) -> State:

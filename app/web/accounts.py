@@ -120,7 +120,14 @@ def login():
 @bp.post("/deconnexion")
 @public
 def logout():
+    from app.web import sso
+
+    id_token = session.get("sso_id_token")
     session.clear()
+    if id_token:  # a session opened through ProConnect: its own session ends too
+        response = sso.logout_redirect(id_token)
+        if response is not None:
+            return response
     flash("Vous êtes déconnecté.")
     return redirect(url_for("web.home"))
 

@@ -11,7 +11,7 @@ import re
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from app import audit, editing, territory_search
+from app import audit, editing, territories, territory_search
 from app.accounts import roles
 from app.editing.preview import coverage_preview
 from app.errors import InvalidInput, MaillageError
@@ -163,7 +163,14 @@ def _form_context(db, partner: Partner, record: dict) -> dict:
         "exclude_lines": _code_lines(db, record["coverage"]["exclude"]),
         "contact_fields": CONTACT_FIELDS, "site_fields": SITE_FIELDS,
         "moderated": current_account().role == "referent",
+        "area_geojson": _shape_geojson(roles.partner_shape(partner)),
     }
+
+
+def _shape_geojson(shape) -> dict | None:
+    from shapely.geometry import mapping
+
+    return mapping(shape) if shape is not None and not shape.is_empty else None
 
 
 # --------------------------------------------------------------------------------------------- edit
@@ -231,7 +238,9 @@ def verify(partner_id: int):
 def history(partner_id: int):
     db = get_session()
     partner = _editable(partner_id)
-    return render_template("editing/history.html", p=partner, entries=audit.history(db, partner_id),
+    entries = audit.history(db, partner_id)
+    _name_diffs(db, [e.diff for e in entries])
+    return render_template("editing/history.html", p=partner, entries=entries,
                            labels=audit.FIELD_LABELS,
                            may_revert=current_account().role != "referent")
 
@@ -270,6 +279,7 @@ def moderation():
             previews[proposal.id] = coverage_preview(db, cards.record_of(partner), proposal.record)
     partners = {p.id: p for p in db.scalars(select(Partner).where(Partner.id.in_(
         {x.partner_id for x in [*queue["proposals"], *queue["reports"], *queue["mine"]]})))}
+    _name_diffs(db, [p.diff for p in [*queue["proposals"], *queue["mine"]]])
     return render_template("editing/moderation.html", queue=queue, previews=previews, partners=partners,
                            labels=audit.FIELD_LABELS, proposal_states=PROPOSAL_STATE_LABELS,
                            report_states=REPORT_STATE_LABELS)
@@ -318,7 +328,7 @@ def handle_report(report_id: int):
     report_row = get_session().get(ErrorReport, report_id)
     if report_row is None:
         abort(404)
-    if not editing.may_handle(current_account(), report_row):
+    if not editing.may_handle(get_session(), current_account(), report_row):
         abort(403)
     try:
         with writing() as wdb:
@@ -329,22 +339,114 @@ def handle_report(report_id: int):
     return redirect(url_for("editing.moderation")), 303
 
 
+# --------------------------------------------------------------------------------------------- inventory
+
+
+def _inventory_page(db, *, error: str | None = None, form: dict | None = None, status: int = 200):
+    from app.partners import inventory
+    from app.territories import unit_names
+    from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES
+
+    account, cache = current_account(), {}
+    rows = [r for r in inventory.listing(db) if roles.administers_territory(db, account, r.code, cache)]
+    names = unit_names(db, sorted({r.code for r in rows}))
+    kinds = kinds_module.all_kinds(db)
+    return render_template("editing/inventory.html", rows=rows, names=names, kinds=kinds,
+                           kind_labels={k.code: k.label for k in kinds}, labels=INVENTORY_LABELS,
+                           statuses=INVENTORY_STATUSES, error=error, form=form or {}), status
+
+
+@bp.get("/inventaire")
+@login_required
+def inventory_page():
+    """The inventory status of the account's territories: which kinds were surveyed where."""
+    if current_account().role == "referent":
+        abort(403)
+    return _inventory_page(get_session())
+
+
+@bp.post("/inventaire")
+@login_required
+def set_inventory():
+    from app.partners import inventory
+
+    account = current_account()
+    if account.role == "referent":
+        abort(403)
+    db = get_session()
+    form = {"territoire": (request.form.get("territoire") or "").strip()[:200],
+            "kinds": request.form.getlist("kinds"), "status": request.form.get("status", ""),
+            "note": (request.form.get("note") or "").strip()[:500]}
+    try:
+        code = territory_search.resolve(db, form["territoire"], field="territoire").code if form["territoire"] \
+            else None
+        if code is None:
+            raise InvalidInput("Indiquez le territoire (un nom ou un code : Bondy, Seine-Saint-Denis, departement:93).",
+                               field="territoire")
+        typed = territories.parse_code(code, field="territoire")
+        if str(typed) not in territories.existing(db, [typed]):
+            raise InvalidInput(f"Territoire {typed} absent du référentiel chargé.", field="territoire")
+        code = str(typed)
+        if not form["kinds"]:
+            raise InvalidInput("Cochez au moins un type de partenaire.", field="kinds")
+        if not roles.administers_territory(db, account, code):
+            abort(403)
+        with writing() as wdb:
+            changed = inventory.set_status(wdb, code, form["kinds"], form["status"], source="saisie web",
+                                           note=form["note"] or None, actor=_actor(wdb))
+    except MaillageError as exc:
+        return _inventory_page(db, error=exc.message, form=form, status=400)
+    from app.territories import unit_names
+
+    name = unit_names(db, [code]).get(code) or code
+    flash(f"{changed} état{'s' if changed > 1 else ''} d'inventaire enregistré{'s' if changed > 1 else ''} "
+          f"pour {name}." if changed else f"Aucun changement pour {name}.")
+    return redirect(url_for("editing.inventory_page")), 303
+
+
+def _name_diffs(db, diffs) -> None:
+    """The names the diffs of this page show instead of codes (territories, kinds, landlords), looked
+    up once per page for the `diff_value` filter."""
+    from app.territories import unit_names
+
+    codes = set()
+    for diff in diffs:
+        for field, sides in (diff or {}).items():
+            if field in ("coverage.include", "coverage.exclude"):
+                for side in sides:
+                    codes.update(c for c in side or [] if isinstance(c, str) and ":" in c)
+    g.diff_names = {"codes": unit_names(db, sorted(codes)) if codes else {},
+                    "kind": {k.code: k.label for k in kinds_module.all_kinds(db)},
+                    "reserved_landlords": dict(db.execute(select(Landlord.code, Landlord.name)).all())}
+
+
+FIELD_VOCABULARIES = {"status": STATUS_LABELS, "age_band": AGE_BAND_LABELS, "housing_types": HOUSING_TYPE_LABELS}
+
+
 @bp.app_template_filter("diff_value")
-def _diff_value(value) -> str:
-    """A diff's side as people read it: lists joined, contacts and sites by their name, polygons by label."""
+def _diff_value(value, field: str | None = None) -> str:
+    """A diff's side as people read it: names, not codes (a commune's name, a kind's label, a status's
+    words), lists joined, contacts and sites by their name, polygons by label, dates as 16/10/2026."""
+    names = g.get("diff_names") or {}
     if value is None or value == [] or value == "":
         return "—"
     if isinstance(value, bool):
         return "oui" if value else "non"
     if isinstance(value, list):
-        return " ; ".join(_diff_value(v) for v in value)
+        return " ; ".join(_diff_value(v, field) for v in value)
     if isinstance(value, dict):
         if "geometry" in value:
             return f"polygone « {value.get('label') or 'sans nom'} »" + (" (exclu)" if value.get("mode") == "exclude" else "")
-        return ", ".join(str(v) for k, v in value.items() if v not in (None, "") and k not in ("lon", "lat"))
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        y, m, d = value.split("-")
-        return f"{d}/{m}/{y}"
+        return ", ".join(str(v) for k, v in value.items() if v not in (None, "") and k not in ("lon", "lat", "code_insee"))
+    if isinstance(value, str):
+        if field in ("coverage.include", "coverage.exclude"):
+            return names.get("codes", {}).get(value, value)
+        vocabulary = FIELD_VOCABULARIES.get(field) or names.get(field)
+        if vocabulary and value in vocabulary:
+            return vocabulary[value]
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            y, m, d = value.split("-")
+            return f"{d}/{m}/{y}"
     return str(value)
 
 
