@@ -306,18 +306,29 @@ def _territory(session, raw: str, field: str = "territoire"):
     return resolved.code, resolved.note
 
 
-def _map_units():
+def _map_choices():
+    """(kind, typed territory, date, age) of a coverage map's query, checked: 404 without a kind or
+    a territory, 400 with the French reason for a wrong one."""
     session = get_session()
     kind, territory = request.args.get("type") or "", request.args.get("territoire") or ""
     if not kind or not territory:
         abort(404)
     try:
         territory, _ = _territory(session, territory)
-        units = maps.coverage_units(session, kind, territory, _date(request.args.get("date") or ""),
-                                    age=(request.args.get("age") or "")[:20] or None)
+        date = _date(request.args.get("date") or "")
+        age = (request.args.get("age") or "")[:20] or None
+        maps.check_coverage_request(session, kind, territory, age)
     except MaillageError as exc:
         abort(Response(exc.message, status=400, mimetype="text/plain"))
-    return units
+    return kind, territory, date, age
+
+
+def _map_units():
+    kind, territory, date, age = _map_choices()
+    try:
+        return maps.coverage_units(get_session(), kind, territory, date, age=age)
+    except MaillageError as exc:
+        abort(Response(exc.message, status=400, mimetype="text/plain"))
 
 
 @bp.get("/carte/couverture.geojson")
@@ -338,17 +349,7 @@ def coverage_map_frame():
     there at once —, else the frame shows the job's progress and reloads itself when it is done."""
     import time
 
-    session = get_session()
-    kind, territory = request.args.get("type") or "", request.args.get("territoire") or ""
-    if not kind or not territory:
-        abort(404)
-    try:
-        territory, _ = _territory(session, territory)
-        date = _date(request.args.get("date") or "")
-        age = (request.args.get("age") or "")[:20] or None
-        maps.check_coverage_request(session, kind, territory, age)
-    except MaillageError as exc:
-        abort(Response(exc.message, status=400, mimetype="text/plain"))
+    kind, territory, date, age = _map_choices()
     tile = _tile()
     runner = state().jobs
     info = runner.submit(maps.coverage_map_task, {
