@@ -59,6 +59,8 @@ class Settings:
     # JOBS_RESULT_TTL_S seconds after their job ends; a job running longer than JOBS_TIMEOUT_S fails (RQ).
     JOBS_DIR: str = str(PROJECT_ROOT / "var" / "jobs")
     JOBS_WORKERS: int = 1
+    # The in-process workers' niceness increment (0: the server's own priority).
+    JOBS_NICE: int = 10
     JOBS_MAX_QUEUED: int = 20
     JOBS_RESULT_TTL_S: int = 3600
     JOBS_TIMEOUT_S: int = 1800
