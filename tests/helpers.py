@@ -26,3 +26,14 @@ def import_file(conn, module, path, **options):
     from importers.base import run
 
     return run(conn, module.NAME, module.read, module.load, path, **options)
+
+
+# The demo's reference: the communes and arrondissements of 75, 92, 93, 94 and of Rambouillet
+# Territoires (importers/demo.py), counted by the tests that import over it.
+DEMO_UNITS = 20 + 36 + 40 + 47 + 36
+
+
+def demo_units(conn) -> int:
+    from sqlalchemy import text
+
+    return conn.execute(text("SELECT count(*) FROM territory WHERE level IN ('commune', 'arrondissement')")).scalar()

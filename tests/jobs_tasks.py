@@ -50,3 +50,10 @@ def wait(ctx, seconds: float):
 
 def not_a_task(ctx):
     return {}
+
+
+@jobs.task(label="Priorité")
+def niceness(ctx):
+    import os
+
+    return {"nice": os.nice(0)}

@@ -22,7 +22,8 @@ def annotate_server(geo_url, tmp_path_factory):
     from app.web import create_app
 
     uploads = tmp_path_factory.mktemp("uploads")
-    app = create_app({"DATABASE_URL": geo_url, "ANNOTATE_DIR": str(uploads), "COOKIE_SECURE": False})
+    app = create_app({"DATABASE_URL": geo_url, "ANNOTATE_DIR": str(uploads),
+                      "JOBS_DIR": str(tmp_path_factory.mktemp("jobs")), "COOKIE_SECURE": False})
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from tests.test_annotate import TENANT, landlord_file
+from tests.test_jobs import redis_url  # noqa: F401 — the machine's Redis, or one of our own
 
 pytestmark = pytest.mark.db
 
@@ -21,8 +22,8 @@ pytestmark = pytest.mark.db
 def web(geo_url, tmp_path):
     from app.web import create_app, state
 
-    app = create_app({"DATABASE_URL": geo_url, "ANNOTATE_DIR": str(tmp_path / "uploads"), "COOKIE_SECURE": False,
-                      "flask": {"TESTING": True}})
+    app = create_app({"DATABASE_URL": geo_url, "ANNOTATE_DIR": str(tmp_path / "uploads"),
+                      "JOBS_DIR": str(tmp_path / "jobs"), "COOKIE_SECURE": False, "flask": {"TESTING": True}})
     yield app
     state(app).engine.dispose()
 
@@ -41,7 +42,9 @@ def html_text(response) -> str:
 
 
 def _runner(app):
-    return app.extensions["annotate_jobs"]
+    from app.web import state
+
+    return state(app).jobs
 
 
 def _csrf(html: str) -> str:
@@ -167,7 +170,7 @@ def test_uploads_nobody_downloads_are_deleted_after_the_delay(web, tmp_path):
 
 
 def test_the_job_reports_its_progress_chunk_by_chunk(web, tmp_path):
-    from app.annotate.runner import Context, Info
+    from app import jobs
     from app.annotate.task import annotate_upload
     from app.web import state
 
@@ -176,16 +179,49 @@ def test_the_job_reports_its_progress_chunk_by_chunk(web, tmp_path):
     with path.open("rb") as fh:
         token, _ = uploads.save(fh, "stock.csv", max_bytes=10**7)
     seen = []
-
-    class Recording(Context):
-        def progress(self, done, total, step=""):
-            seen.append((done, total))
-            super().progress(done, total, step)
-
-    info = Info("t")
-    out = annotate_upload(Recording(info, state(web).settings, state(web).engine, tmp_path / "work"),
-                          root=str(uploads.root), token=token, columns={"number": "N°", "street": "Voie", "city": "Ville"})
+    ctx = jobs.Context("t", state(web).settings, tmp_path / "work", lambda done, total, step: seen.append((done, total)))
+    out = annotate_upload(ctx, root=str(uploads.root), token=token,
+                          columns={"number": "N°", "street": "Voie", "city": "Ville"})
     assert out.path.exists() and out.filename.startswith("annotation-stock-")
     assert seen[0] == (0, 603) and seen[-1] == (603, 603)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) >= 4  # 250 rows a step
     uploads.delete(token)
+
+
+def test_the_annotation_runs_on_rq_workers_and_leaves_nothing_in_redis(geo_url, tmp_path, redis_url):
+    """With MAILLAGE_REDIS_URL the page's job goes to a `maillage jobs worker` process through Redis;
+    once downloaded, no key of the job is left."""
+    import redis
+
+    from app.web import create_app, state
+    from tests.test_jobs import Runner
+
+    runner = Runner("redis", tmp_path, redis_url, geo_url)
+    app = create_app({"DATABASE_URL": geo_url, "ANNOTATE_DIR": str(tmp_path / "uploads"), "REDIS_URL": redis_url,
+                      "REDIS_PREFIX": runner.prefix, "COOKIE_SECURE": False, "flask": {"TESTING": True}})
+    try:
+        runner.jobs()  # the worker is up
+        assert state(app).jobs.backend == "redis"
+        client = app.test_client()
+        html = _upload(client, landlord_file(tmp_path / "stock.csv", 40), types=["clsm"]).get_data(as_text=True)
+        token = _token(html)
+        client.post(f"/annoter/{token}/lancer", data={"csrf_token": _csrf(html), "number": "N°", "street": "Voie",
+                                                      "city": "Ville", "id": "Réf. logement"})
+        done = _wait(client, token)
+        assert done["ready"] and done["total"] == 43, done
+        job = _uploads(app).state(token)["job"]
+        store = redis.Redis.from_url(redis_url)
+        assert any(job.encode() in key for key in store.scan_iter(f"{runner.prefix}*"))
+        page = client.get(f"/annoter/{token}").get_data(as_text=True)
+        download = client.post(f"/annoter/{token}/telecharger", data={"csrf_token": _csrf(page)})
+        assert download.status_code == 200
+        wb = openpyxl.load_workbook(io.BytesIO(download.data), read_only=True)
+        assert "CLSM : structure(s)" in next(wb["Logements"].iter_rows(values_only=True))
+        wb.close()
+        assert TENANT.encode() not in download.data
+        assert not any(job.encode() in key for key in store.scan_iter(f"{runner.prefix}*"))
+        assert not (_uploads(app).root / token).exists()
+        store.close()
+    finally:
+        runner.close()
+        state(app).engine.dispose()

@@ -200,6 +200,24 @@ def test_browse_the_directory_to_a_partner_page(browser, live_url, artifacts, ba
     page.close()
 
 
+def test_a_coverage_map_still_drawing_shows_its_progress_then_itself(browser, geo_url, tmp_path, artifacts, backend):
+    """With no time given to the map's job in the request, the frame shows the drawing's progress,
+    then the map replaces it by itself (app/static/jobs.js reloads the frame)."""
+    server = served(create_app({"DATABASE_URL": geo_url, "JOBS_DIR": str(tmp_path / "jobs"), "MAP_FRAME_WAIT_S": 0}))
+    url = next(server)
+    try:
+        page = watched_page(browser)
+        page.goto(url + "/carte?type=secteur_psy_adulte&territoire=Seine-Saint-Denis&date=2026-03-01")
+        frame = page.frame_locator("iframe.coverage-frame")
+        expect(frame.get_by_role("heading", name="Carte de couverture en préparation")).to_be_visible()
+        expect(frame.locator(".leaflet-interactive").first).to_be_visible(timeout=60_000)
+        page.screenshot(path=artifacts / f"journey-coverage-map-drawn-by-a-job-{backend}.png", full_page=True)
+        assert page.errors == []
+        page.close()
+    finally:
+        next(server, None)
+
+
 def test_open_a_coverage_map(browser, live_url, artifacts, backend):
     page = watched_page(browser)
     page.goto(live_url + "/carte")
@@ -208,7 +226,8 @@ def test_open_a_coverage_map(browser, live_url, artifacts, backend):
     page.get_by_role("button", name="Afficher").click()
     expect(page.locator(".legend-list")).to_contain_text("Couvert plusieurs fois : 1 commune(s)")
     frame = page.frame_locator("iframe.coverage-frame")
-    expect(frame.locator(".leaflet-interactive").first).to_be_visible()
+    # drawn by a job: at once when the machine is idle, after its progress frame when it is busy
+    expect(frame.locator(".leaflet-interactive").first).to_be_visible(timeout=60_000)
     frame.locator(".leaflet-interactive").nth(5).hover()
     expect(frame.locator(".leaflet-tooltip")).to_contain_text("Population")
     page.screenshot(path=artifacts / f"journey-coverage-map-{backend}.png", full_page=True)

@@ -2,6 +2,7 @@
 the kinds to contact first, the others folded by theme (geodata/kinds.csv), the age asked up front,
 the landlord field that the browser remembers."""
 
+import html
 import re
 
 import pytest
@@ -136,6 +137,31 @@ def test_the_fiche_stands_alone_on_one_printed_page(client):
     assert "Réponse en ligne, tenue à jour" in text and "48,89600 N" in text
     assert "secteur-93g11@example.org" in re.sub(r"\s+", "", text)
     assert "Lundi–vendredi 9h–17h" in text
+    # the structured referral beside "Comment saisir": on this crowded page at least what the free
+    # text does not say, the online form's address and the consent asked
+    assert "Accord de la personne requis" in re.sub(r"\s+", " ", text)
+    assert "https://example.org/dac-93/demande" in re.sub(r"\s+", "", text)
+
+
+def test_the_fiche_gives_each_partners_structured_referral_from_its_record(client, demo_session):
+    from app.models import Partner
+    from app.vocabulary import CHANNEL_LABELS, REFERRER_LABELS
+
+    page = html.unescape(client.get("/fiche", query_string={"lon": BONDY_SUD[0], "lat": BONDY_SUD[1]}).get_data(as_text=True))
+    rows = {re.sub(r"<[^>]+>", "", m.group(1)).split(" (démo)")[0]: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", m.group(0)))
+            for m in re.finditer(r"<tr>\s*(?:<th[^>]*>.*?</th>)?\s*<td><strong>(.*?)</strong>.*?</tr>", page, re.S)}
+    checked = 0
+    for ref in ("demo:clsm-bondy", "demo:dac-93", "demo:empp-93-est"):
+        partner = demo_session.query(Partner).filter_by(ref=ref).one()
+        referral = partner.referral
+        row = rows[partner.name.split(" (démo)")[0]]
+        assert "Orienté par : " + ", ".join(REFERRER_LABELS[r] for r in referral["referrers"]) in row, row
+        assert "Par : " + ", ".join(CHANNEL_LABELS[c] for c in referral["channels"]) in row, row
+        if referral.get("delay"):
+            assert f"Délai habituel : {referral['delay']}." in row
+        assert ("Accord de la personne requis avant d'orienter." in row) == bool(referral.get("consent"))
+        checked += 1
+    assert checked == 3
 
 
 # ----------------------------------------------------------------------------- territories by name

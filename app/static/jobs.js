@@ -1,5 +1,7 @@
 /* Maillage: a job page's progress bar, moved by polling the job's JSON state. Without this file
-   the page refreshes itself every two seconds (<noscript> meta refresh). */
+   the page refreshes itself every two seconds (<noscript> meta refresh). A box marked
+   data-reload-when-done (the coverage map's frame while its map is drawn) reloads its document
+   once the job is done: the same address then answers with the finished map. */
 (function () {
   "use strict";
   var box = document.getElementById("travail");
@@ -11,6 +13,10 @@
     fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (job) {
+        if (job.status === "done" && box.getAttribute("data-reload-when-done") === "oui") {
+          window.location.reload();
+          return;
+        }
         part("bar").value = job.percent;
         part("bar").textContent = job.percent + " %";
         set("percent", String(job.percent));

@@ -61,18 +61,9 @@ def _sweep() -> None:
 
 
 def _jobs():
-    """The job runner, the one place that chooses it: the minimal runner of app/annotate/runner.py,
-    one per application, until the page moves to the application's app/jobs (issue 13: same
-    submit/status/result/delete; the task then declared with @jobs.task and returning a
-    jobs.FileResult)."""
-    from flask import current_app
-
-    runner = current_app.extensions.get("annotate_jobs")
-    if runner is None:
-        from app.annotate.runner import LocalJobs
-
-        runner = current_app.extensions["annotate_jobs"] = LocalJobs(state().settings, state().engine)
-    return runner
+    """The application's job runner (app/jobs): in-process child processes by default, RQ workers
+    when MAILLAGE_REDIS_URL is set."""
+    return state().jobs
 
 
 def _uploads() -> Uploads:

@@ -306,18 +306,29 @@ def _territory(session, raw: str, field: str = "territoire"):
     return resolved.code, resolved.note
 
 
-def _map_units():
+def _map_choices():
+    """(kind, typed territory, date, age) of a coverage map's query, checked: 404 without a kind or
+    a territory, 400 with the French reason for a wrong one."""
     session = get_session()
     kind, territory = request.args.get("type") or "", request.args.get("territoire") or ""
     if not kind or not territory:
         abort(404)
     try:
         territory, _ = _territory(session, territory)
-        units = maps.coverage_units(session, kind, territory, _date(request.args.get("date") or ""),
-                                    age=(request.args.get("age") or "")[:20] or None)
+        date = _date(request.args.get("date") or "")
+        age = (request.args.get("age") or "")[:20] or None
+        maps.check_coverage_request(session, kind, territory, age)
     except MaillageError as exc:
         abort(Response(exc.message, status=400, mimetype="text/plain"))
-    return units
+    return kind, territory, date, age
+
+
+def _map_units():
+    kind, territory, date, age = _map_choices()
+    try:
+        return maps.coverage_units(get_session(), kind, territory, date, age=age)
+    except MaillageError as exc:
+        abort(Response(exc.message, status=400, mimetype="text/plain"))
 
 
 @bp.get("/carte/couverture.geojson")
@@ -333,12 +344,32 @@ def coverage_map_geojson():
 
 @bp.get("/carte/couverture.html")
 def coverage_map_frame():
-    """The folium map document shown in the coverage map page's frame."""
-    units = _map_units()
+    """The folium map document shown in the coverage map page's frame, drawn by a job (cached per
+    data version): the request waits for it MAP_FRAME_WAIT_S seconds at most — a commune's map is
+    there at once —, else the frame shows the job's progress and reloads itself when it is done."""
+    import time
+
+    kind, territory, date, age = _map_choices()
     tile = _tile()
-    html = maps.folium_map(maps.units_geojson(units), static_url=lambda f: url_for("static", filename=f),
-                           tile_url=tile["url"], tile_attribution=tile["attribution"], nonce=nonce())
-    response = Response(html, mimetype="text/html")
+    runner = state().jobs
+    info = runner.submit(maps.coverage_map_task, {
+        "kind": kind, "territory": territory, "date": date.isoformat() if date else None, "age": age,
+        "static_prefix": url_for("static", filename=""), "tile_url": tile["url"], "tile_attribution": tile["attribution"]})
+    deadline = time.monotonic() + state().settings.MAP_FRAME_WAIT_S
+    while not info.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+        info = runner.status(info.id) or info
+    result = runner.result(info.id) if info.status == "done" else None
+    if result is not None:
+        html = result.read().decode("utf-8").replace(maps.NONCE_PLACEHOLDER, nonce())
+        response = Response(html, mimetype="text/html")
+    else:
+        from app.jobs import STATUS_LABELS
+
+        response = Response(render_template(
+            "carte_attente.html", job=info, status_label=STATUS_LABELS[info.status],
+            state_url=url_for("jobs.job_state", job_id=info.id)), mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     g.map_frame = True
     return response
