@@ -322,3 +322,14 @@ def test_coverage_map_shows_a_commune_split_between_two_sectors(client):
     _, frame = map_frame(client, f"/carte/couverture.html?{query}")
     tooltip = re.search(r"let fields = \[([^\]]*)\]", frame).group(1)  # folium escapes non-ASCII in its data
     assert '"partenaires_libelle"' in tooltip and r'"statut_libelle": "Partag\u00e9e entre 2 partenaires"' in frame
+
+
+def test_commune_outlines_for_the_home_maps_view_and_not_for_half_of_france(client):
+    """The home map of the demo (Paris and its three départements, and Rambouillet Territoires) opens
+    at zoom 8: its background outlines come for that view; a view of half of France is refused."""
+    view = "0.5713,48.3489,3.6420,49.0990"  # what Chromium asked for the demo's home map
+    body = client.get(f"/carte/communes.geojson?bbox={view}").get_json()
+    names = {f["properties"]["nom"] for f in body["features"]}
+    assert {"Bondy", "Rambouillet", "Montreuil"} <= names and len(names) > 150
+    response = client.get("/carte/communes.geojson?bbox=-2,44,5,50")
+    assert response.status_code == 400 and "trop grande" in response.get_data(as_text=True)

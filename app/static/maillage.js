@@ -134,8 +134,10 @@
         else l.bindTooltip(escapeText(f.properties.nom));
       } }).addTo(map);
     communes.bringToBack();
+    // outlines alone from zoom 8 (a few départements: the home map of a regional base), names from 10
+    var minZoom = withNames ? 10 : 8;
     var refresh = function () {
-      if (!url || map.getZoom() < 10) { communes.clearLayers(); return; }
+      if (!url || map.getZoom() < minZoom) { communes.clearLayers(); return; }
       var b = map.getBounds();
       fetch(url + "?bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(4); }).join(","))
         .then(function (r) { return r.ok ? r.json() : null; })

@@ -108,7 +108,8 @@ def communes_in_view():
         minx, miny, maxx, maxy = (float(v) for v in raw)
     except ValueError:
         abort(Response("bbox=ouest,sud,est,nord attendu (degrés WGS84).", status=400, mimetype="text/plain"))
-    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90) or (maxx - minx) * (maxy - miny) > 1.0:
+    # at most a few départements' view (the home map at zoom 8); the answer is also capped in communes
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90) or (maxx - minx) * (maxy - miny) > 4.0:
         abort(Response("Emprise invalide ou trop grande (zoomer).", status=400, mimetype="text/plain"))
     return maps.communes_geojson(get_session(), (minx, miny, maxx, maxy))
 
