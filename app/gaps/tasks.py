@@ -40,3 +40,40 @@ def export(ctx: jobs.Context, *, territory: str, fmt: str, types: list[str] | No
     ctx.progress(steps, steps, "Terminé")
     code = territory.replace(":", "-").replace("|", "_")[:60]
     return jobs.FileResult(path, MIMETYPES[fmt], f"ecarts-{code}-{as_of.isoformat()}.{path.suffix.lstrip('.')}")
+
+
+# Territories analysed apart from the request on /ecarts: the whole reference and the régions (up
+# to some 5,000 communes, tens of seconds); a département or an EPT is answered at once.
+LARGE_LEVELS = ("region",)
+
+
+def is_large(territory: str) -> bool:
+    value = (territory or "").strip().lower()
+    return value == "france" or any(part.strip().startswith(f"{level}:") for part in value.split("|")
+                                    for level in LARGE_LEVELS)
+
+
+@jobs.task(label="Analyse des écarts", cached=True)
+def page(ctx: jobs.Context, *, territory: str, types: list[str] | None = None, date: str, level: str = "commune",
+         age: str | None = None) -> dict:
+    """What the /ecarts page shows for a large territory (app.gaps.screen.view), as JSON."""
+    import json
+
+    from app import gaps
+    from app.gaps import screen
+
+    kinds_count = len(types or []) or None
+    with ctx.session() as session:
+        total = (kinds_count or len(gaps.parse_kinds(session, None))) + 2
+        ctx.progress(0, total, "Lecture des communes du territoire")
+
+        def step(_n: int = 1, _state={"done": 1}) -> None:
+            ctx.progress(_state["done"], total, "Calcul de la couverture, type par type")
+            _state["done"] += 1
+
+        matrix = gaps.compute(session, territory, types or None, dt.date.fromisoformat(date), progress=step,
+                              level=level, age=age)
+    ctx.progress(total - 1, total, "Mise en forme du résultat")
+    data = json.loads(json.dumps(screen.view(matrix), default=str))
+    ctx.progress(total, total, "Terminé")
+    return data

@@ -110,11 +110,20 @@
     var zoneIndex = 0;
     var layer = L.geoJSON(collection, {
       style: function (feature) {
+        // a colour given by the page (the gap analysis' communes, those within a site's reach)
+        if (feature.properties.fill) return { color: "#333", weight: 0.6, fillColor: feature.properties.fill, fillOpacity: 0.6 };
         var colour = ZONE_COLOURS[zoneIndex++ % ZONE_COLOURS.length];
         return { color: colour, weight: 2, fillColor: colour, fillOpacity: 0.12 };
       },
       pointToLayer: function (feature, latlng) {
-        return L.circleMarker(latlng, STYLES[feature.properties.role] || STYLES.site);
+        var p = feature.properties;
+        var marker = p.fill ? L.circleMarker(latlng, { radius: 4, color: "#333", weight: 0.5, fillColor: p.fill, fillOpacity: 0.9 })
+          : L.circleMarker(latlng, STYLES[p.role] || STYLES.site);
+        if (p.radius_m) {
+          // a proximity site's reach, drawn under its marker
+          return L.featureGroup([L.circle(latlng, { radius: p.radius_m, color: "#3558a2", weight: 1, dashArray: "4 4", fillOpacity: 0.05, interactive: false }), marker]);
+        }
+        return marker;
       },
       onEachFeature: function (feature, l) {
         var p = feature.properties;

@@ -1,0 +1,73 @@
+"""The gap analysis as the /ecarts page shows it: one JSON-able view of a GapMatrix (the summaries,
+the same per EPT, EPCI or département, for each kind the communes lacking it with their names, and
+a map of the territory's communes coloured by how many of the analysed kinds they lack). The page
+renders it at once for a small territory, or from a background job's result for a large one
+(`app/gaps/tasks.py`), so both read the same."""
+
+from __future__ import annotations
+
+import shapely
+
+from app import french
+from app.gaps import GROUPING_LABELS, GapMatrix, group_summaries, kind_summary, units_without
+from app.maps import DISPLAY_TOLERANCE, rounded
+
+# Above this many units the map shows each commune's point instead of its outline (a région's
+# outlines would weigh megabytes in the page).
+OUTLINE_LIMIT = 1500
+# How many analysed kinds a commune lacks → colour and legend (colour-blind safe ramp, darkest worst).
+BUCKETS = ((0, 0, "#18753c", "aucun type manquant"), (1, 1, "#f2a900", "1 type manquant"),
+           (2, 3, "#e4794a", "2 ou 3 types manquants"), (4, 10_000, "#a4001d", "4 types manquants ou plus"))
+
+
+def bucket(missing: int) -> tuple[str, str]:
+    for low, high, colour, label in BUCKETS:
+        if low <= missing <= high:
+            return colour, label
+    return BUCKETS[-1][2], BUCKETS[-1][3]
+
+
+def single_code(territory: str) -> str | None:
+    """The territory as one typed code (what /carte takes), or None for a list or `france`."""
+    return territory if ":" in territory and "|" not in territory else None
+
+
+def view(matrix: GapMatrix) -> dict:
+    """Everything the page shows, as plain data (dates as ISO strings)."""
+    lacking: list[list[str]] = [[] for _ in matrix.units]
+    index = {u.code: i for i, u in enumerate(matrix.units)}
+    kinds = []
+    for kind in matrix.kinds:
+        without = units_without(matrix, kind)
+        for unit in without:
+            lacking[index[unit.code]].append(kind.label)
+        population = sum(u.population or 0 for u in without)
+        kinds.append({
+            "code": kind.code, "label": kind.label, "mode": kind.mode, "radius_m": kind.radius_m,
+            "summary": kind_summary(matrix, kind),
+            "without": [{"code": u.code, "name": u.name, "population": u.population} for u in without],
+            "without_population": population,
+        })
+    many = len(matrix.units) > OUTLINE_LIMIT
+    features = []
+    for unit, missing in zip(matrix.units, lacking):
+        colour, label = bucket(len(missing))
+        geometry = ({"type": "Point", "coordinates": [round(unit.x, 5), round(unit.y, 5)]} if many
+                    else rounded(shapely.simplify(unit.shape, DISPLAY_TOLERANCE, preserve_topology=True)))
+        text = f"{unit.name} ({unit.code.split(':', 1)[1]}) : " + (
+            label + " — " + ", ".join(missing) if missing else "aucun type manquant")
+        features.append({"type": "Feature", "geometry": geometry,
+                         "properties": {"role": "commune", "fill": colour, "name": text}})
+    return {
+        "territory": matrix.territory, "territory_name": matrix.territory_name, "as_of": matrix.as_of.isoformat(),
+        "single_code": single_code(matrix.territory), "units": len(matrix.units), "population": matrix.population,
+        "level": matrix.group_level, "level_label": GROUPING_LABELS.get(matrix.group_level or ""),
+        "items": [k["summary"] for k in kinds], "kinds": kinds,
+        "groups": group_summaries(matrix), "dac": matrix.dac, "notes": matrix.notes, "funding": matrix.funding,
+        "map": {"type": "FeatureCollection", "features": features}, "map_points": many,
+        "legend": [{"colour": c, "label": label} for _, _, c, label in BUCKETS],
+    }
+
+
+def units_label(count: int, iris: bool = False) -> str:
+    return french.plural(count, "IRIS", "IRIS") if iris else french.plural(count, "commune", "communes")
