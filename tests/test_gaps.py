@@ -276,3 +276,79 @@ def test_a_sliver_along_a_border_is_not_a_partner_of_the_neighbour(session):
     noisy_parts = dict(units["commune:93053"].partners)
     assert list(noisy_parts) == ["CLSM Noisy sud-ouest"]
     assert noisy_parts["CLSM Noisy sud-ouest"] == pytest.approx(quarter.area / noisy.area, abs=0.002)
+
+
+# --------------------------------------------------------------------------------------------- EPT, lists per kind
+
+
+def shared_ept_members(departement="93") -> dict[str, set[str]]:
+    """EPT → its communes, read from the shared commune table itself (independent of the importer)."""
+    from tests.conftest import shared
+
+    members: dict[str, set[str]] = {}
+    with shared("communes-france-2026.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["type"] == "COM" and row["departement"] == departement and row["ept_siren"]:
+                members.setdefault(row["ept_siren"], set()).add(f"commune:{row['code_insee']}")
+    return members
+
+
+def test_every_indicator_is_also_given_per_ept(session):
+    """Seine-Saint-Denis by EPT: the groups are the shared table's EPT (the commune absorbed by
+    Saint-Denis in 2025 aside, the demo's contours being older), and the CLSM counted by hand from
+    the demo file (Bondy, Montreuil, Pantin: all three in Est Ensemble)."""
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF, level="ept")
+    assert matrix.group_level == "ept"
+    groups = {g["code"]: g for g in gaps.group_summaries(matrix)}
+    members = shared_ept_members()
+    assert set(groups) == {f"ept:{siren}" for siren in members}
+    by_ept = {code: {u.code for u in matrix.units if f"ept:{u.ept}" == code} for code in groups}
+    for siren, communes in members.items():
+        assert by_ept[f"ept:{siren}"] == communes & {u.code for u in matrix.units}
+    est = groups["ept:200057875"]
+    assert est["name"] == "Est Ensemble" and est["units"] == 9
+    pops = populations(session)
+    assert est["population"] == sum(pops[c.split(":")[1]] for c in members["200057875"])
+    clsm = {g["code"]: next(i for i in g["items"] if i["kind"] == "clsm") for g in groups.values()}
+    assert (clsm["ept:200057875"]["communes_couvertes"], clsm["ept:200057875"]["communes_sans_offre"]) == (3, 6)
+    assert clsm["ept:200057875"]["population_couverte"] == pops["93010"] + pops["93048"] + pops["93055"]
+    assert all(clsm[c]["communes_couvertes"] == 0 for c in groups if c != "ept:200057875")
+    # the résidence accueil of Bondy (22 places) counts in Est Ensemble only
+    ra = {g["code"]: next(i for i in g["items"] if i["kind"] == "residence_accueil") for g in groups.values()}
+    assert ra["ept:200057875"]["places"] == 22 and sum(r["places"] for r in ra.values()) == 22
+    assert sum(g["units"] for g in groups.values()) == len(matrix.units)
+    # the same analysis by département: one group, the whole territory's summaries
+    by_dep = gaps.compute(session, "departement:93", "clsm", AS_OF, level="departement")
+    [dep] = gaps.group_summaries(by_dep)
+    assert dep["name"] == "Seine-Saint-Denis" and dep["items"] == [gaps.kind_summary(by_dep, by_dep.kinds[0])]
+
+
+def test_an_ept_is_a_territory_of_its_own(session):
+    from app import territories
+
+    matrix = gaps.compute(session, "ept:200057875", "clsm", AS_OF)
+    assert matrix.territory_name == "Est Ensemble"
+    assert {u.code for u in matrix.units} == shared_ept_members()["200057875"]
+    described = territories.describe(session, territories.parse_code("ept:200057875"))
+    assert described["name"] == "Est Ensemble" and described["level_label"] == "Établissement public territorial"
+    assert territories.describe(session, territories.parse_code("commune:93010"))["ept"] == "ept:200057875"
+    with pytest.raises(InvalidInput, match="n'est pas un code établissement public territorial valide"):
+        territories.parse_code("ept:12")
+    with pytest.raises(InvalidInput, match="niveau|Niveau"):
+        gaps.compute(session, "departement:93", "clsm", AS_OF, level="canton")
+
+
+def test_the_communes_without_each_kind(session):
+    """Territorial: the communes no CLSM covers. Proximity: the communes whose representative point
+    lies farther than the kind's radius (10 km for a résidence accueil) from every site in service,
+    measured here with pyproj's geodesic from the demo file's sites."""
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF)
+    clsm, ra = matrix.kinds
+    assert {u.code for u in gaps.units_without(matrix, clsm)} == (
+        {u.code for u in matrix.units} - {"commune:93010", "commune:93048", "commune:93055"})
+    sites = [p["sites"][0] for p in demo_partners() if p["kind"] == "residence_accueil" and p.get("status") != "planned"]
+    geod = Geod(ellps="WGS84")
+    far = {u.code for u in matrix.units
+           if min(geod.inv(u.x, u.y, s["lon"], s["lat"])[2] for s in sites) > 10_000}
+    assert far and "commune:93010" not in far
+    assert {u.code for u in gaps.units_without(matrix, ra)} == far

@@ -273,18 +273,26 @@ def partner_page(partner_id: int):
 def coverage_map_page():
     session = get_session()
     args = {k: (request.args.get(k) or "").strip()[:60] for k in ("type", "territoire", "date", "age")}
-    territorial = [k for k in kinds_module.all_kinds(session) if k.mode == "territorial"]
-    context = {"args": {k: v for k, v in args.items() if v}, "kinds": territorial, "error": None, "summary": None,
-               "units": None, "form": args, "territory_note": None, "ages": _filter_choices(session)["ages"]}
+    all_kinds = kinds_module.all_kinds(session)
+    context = {"args": {k: v for k, v in args.items() if v}, "error": None, "summary": None, "units": None,
+               "proximity": None, "form": args, "territory_note": None, "ages": _filter_choices(session)["ages"],
+               "kinds": [k for k in all_kinds if k.mode == "territorial"],
+               "proximity_kinds": [k for k in all_kinds if k.mode == "proximity"], "tile": _tile()}
     status = 200
     if args["type"] and args["territoire"]:
         try:
             code, context["territory_note"] = _territory(session, args["territoire"])
             context["args"]["territoire"] = code
-            units = maps.coverage_units(session, args["type"], code, _date(args["date"]),
-                                        age=args["age"] or None)
-            context.update(units=units, summary=maps.summary(units), labels=maps.STATUS_LABELS,
-                           colours=maps.STATUS_COLOURS)
+            chosen = next((k for k in all_kinds if k.code == args["type"]), None)
+            if chosen is not None and chosen.mode == "proximity":
+                # sites and their radius, the communes within reach (app.maps.proximity_map)
+                context["proximity"] = maps.proximity_map(session, args["type"], code, _date(args["date"]),
+                                                          age=args["age"] or None)
+            else:
+                units = maps.coverage_units(session, args["type"], code, _date(args["date"]),
+                                            age=args["age"] or None)
+                context.update(units=units, summary=maps.summary(units), labels=maps.STATUS_LABELS,
+                               colours=maps.STATUS_COLOURS)
         except MaillageError as exc:
             context["error"], status = exc.message, 400
     return render_template("carte.html", **context), status
