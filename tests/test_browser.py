@@ -272,6 +272,38 @@ def test_gap_analysis_page_and_download(browser, live_url, artifacts, backend):
     page.close()
 
 
+def test_planners_journey_by_ept_from_the_gaps_to_the_proximity_map(browser, live_url, artifacts, backend):
+    """A planner types "Est Ensemble", groups by EPT, reads the communes lacking a CLSM on the
+    screen and the map of the territory, then opens the CMP's map: sites, their radius, the
+    communes within reach."""
+    page = watched_page(browser)
+    page.goto(live_url + "/ecarts")
+    page.get_by_label(re.compile("^Territoire")).fill("Est Ensemble")
+    page.get_by_label("Conseil local de santé mentale (CLSM)").check()
+    page.get_by_label("Centre médico-psychologique (CMP)").check()
+    page.get_by_label("Unités et regroupement").select_option("ept")
+    page.get_by_role("button", name="Analyser").click()
+    expect(page.get_by_role("heading", level=2, name=re.compile("Est Ensemble"))).to_be_visible()
+    expect(page.get_by_text("Territoire retenu : Est Ensemble (ept:200057875)")).to_be_visible()
+    expect(page.locator("#sans-clsm")).to_contain_text("6 communes sans offre")
+    expect(page.locator("#sans-clsm")).to_contain_text("Bagnolet")
+    expect(page.locator("#carte path.leaflet-interactive")).to_have_count(9)
+    page.screenshot(path=artifacts / f"journey-gaps-ept-{backend}.png", full_page=True)
+    page.locator("#sans-cmp summary").click()
+    page.locator("#sans-cmp").get_by_role("link", name=re.compile("Voir la carte de couverture")).click()
+    expect(page).to_have_url(re.compile(r"/carte\?type=cmp&territoire=ept(:|%3A)200057875"))
+    expect(page.get_by_text(re.compile(r"Centre médico-psychologique \(CMP\) : \d+ sites? autour du territoire, "
+                                       r"rayon de 5,0 km"))).to_be_visible()
+    # the communes, then each site as a circle of its radius and a marker
+    circles = page.locator("#carte path[stroke-dasharray]")
+    expect(circles.first).to_be_attached()
+    assert circles.count() >= 2  # the CMP of Bondy nord and sud at least
+    expect(page.locator("#carte path.leaflet-interactive")).to_have_count(9 + circles.count())
+    page.screenshot(path=artifacts / f"journey-proximity-map-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
 def test_the_api_explorer_runs_offline(browser, live_url, artifacts, backend):
     """Swagger UI, served by the app: every operation listed from the published document, allowed
     values shown, an operation tried — with no request leaving the app and no CSP violation."""
@@ -305,6 +337,8 @@ PAGES = {
     "partner": None,  # the first partner of the directory
     "coverage-map": "/carte?type=clsm&territoire=departement%3A93",
     "gaps": "/ecarts?territoire=departement%3A93&types=clsm&types=residence_accueil",
+    "gaps-ept": "/ecarts?territoire=Est+Ensemble&types=clsm&types=cmp&types=residence_accueil&niveau=ept",
+    "coverage-map-proximity": "/carte?type=cmp&territoire=departement%3A93",
     "api-docs": "/api/docs",
     "not-found": "/nulle-part",
 }

@@ -108,9 +108,15 @@
 
   function drawFeatures(map, collection) {
     var zoneIndex = 0;
+    var reaches = [];  // proximity sites' radius: drawn once the map has a view (a circle needs one)
     var layer = L.geoJSON(collection, {
       style: function (feature) {
         // a colour given by the page (the gap analysis' communes, those within a site's reach)
+        if (feature.geometry.type === "Point") {
+          // GeoJSON's style reaches the point markers too: keep theirs
+          return feature.properties.fill ? { color: "#333", weight: 0.5, fillColor: feature.properties.fill, fillOpacity: 0.9 }
+            : STYLES[feature.properties.role] || STYLES.site;
+        }
         if (feature.properties.fill) return { color: "#333", weight: 0.6, fillColor: feature.properties.fill, fillOpacity: 0.6 };
         var colour = ZONE_COLOURS[zoneIndex++ % ZONE_COLOURS.length];
         return { color: colour, weight: 2, fillColor: colour, fillOpacity: 0.12 };
@@ -119,10 +125,7 @@
         var p = feature.properties;
         var marker = p.fill ? L.circleMarker(latlng, { radius: 4, color: "#333", weight: 0.5, fillColor: p.fill, fillOpacity: 0.9 })
           : L.circleMarker(latlng, STYLES[p.role] || STYLES.site);
-        if (p.radius_m) {
-          // a proximity site's reach, drawn under its marker
-          return L.featureGroup([L.circle(latlng, { radius: p.radius_m, color: "#3558a2", weight: 1, dashArray: "4 4", fillOpacity: 0.05, interactive: false }), marker]);
-        }
+        if (p.radius_m) reaches.push([latlng, p.radius_m]);
         return marker;
       },
       onEachFeature: function (feature, l) {
@@ -131,7 +134,15 @@
         l.bindTooltip(escapeText(text));
       }
     }).addTo(map);
+    layer.reaches = reaches;
     return layer;
+  }
+
+  function drawReaches(map, layer) {
+    (layer.reaches || []).forEach(function (r) {
+      L.circle(r[0], { radius: r[1], color: "#3558a2", weight: 1, dashArray: "4 4", fillOpacity: 0.05, interactive: false })
+        .addTo(map).bringToBack();
+    });
   }
 
   /* Commune outlines with their names, fetched for the view (a plain-background map still shows
@@ -175,6 +186,7 @@
         }
       }
       if (bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 14 });
+      drawReaches(map, layer);
       if (refreshCommunes) refreshCommunes();
     }
     var pick = element.getAttribute("data-pick");

@@ -428,9 +428,8 @@ def _gaps_render(session, form, view, comparison, error, query):
 
 
 # The /ecarts form's "Unités" choice: the units analysed, or the group every indicator is also given by.
-GAP_LEVELS = (("commune", "Communes"), ("ept", "Communes, et par établissement public territorial"),
-              ("epci", "Communes, et par EPCI"), ("departement", "Communes, et par département"),
-              ("iris", "IRIS (si chargés)"))
+GAP_LEVELS = (("commune", "Communes"), ("ept", "Communes et par EPT"), ("epci", "Communes et par EPCI"),
+              ("departement", "Communes et par département"), ("iris", "IRIS (si chargés)"))
 
 
 @bp.get("/ecarts/resultat/<job_id>")
