@@ -352,3 +352,22 @@ def test_the_communes_without_each_kind(session):
            if min(geod.inv(u.x, u.y, s["lon"], s["lat"])[2] for s in sites) > 10_000}
     assert far and "commune:93010" not in far
     assert {u.code for u in gaps.units_without(matrix, ra)} == far
+
+
+def test_the_workbook_gives_every_indicator_per_ept_and_places_by_ept(session, tmp_path):
+    from openpyxl import load_workbook
+
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF, level="ept")
+    [path] = gap_exports.write(matrix, tmp_path, ["xlsx"])
+    wb = load_workbook(path, read_only=True)
+    rows = list(wb["Par établissement public territ"].iter_rows(values_only=True))
+    header = rows[0]
+    assert header[:4] == ("code", "nom", "communes", "population")
+    est = {r[header.index("kind")]: r for r in rows[1:] if r[0] == "ept:200057875"}
+    assert est["clsm"][1] == "Est Ensemble" and est["clsm"][2] == 9
+    assert est["clsm"][header.index("communes_sans_offre")] == 6
+    assert est["residence_accueil"][header.index("places")] == 22
+    assert len(rows) - 1 == 4 * 2  # four EPT in the 93, two kinds
+    housing = [r for r in wb["Logement accompagné"].iter_rows(values_only=True) if r[1] == "ept"]
+    assert {r[2]: r[3] for r in housing} == {"ept:200057867": 0, "ept:200057875": 22, "ept:200058097": 0,
+                                              "ept:200058790": 0}
