@@ -189,7 +189,7 @@ def folium_map(geojson: dict, *, static_url, tile_url: str = "", tile_attributio
                                   "weight": 0.6, "fillOpacity": 0.55},
         highlight_function=lambda f: {"weight": 2.5, "color": "#000"},
         tooltip=folium.GeoJsonTooltip(fields=["nom", "population", "statut_libelle", "partenaires_libelle"],
-                                      aliases=["Commune", "Population", "Couverture", "Partenaire(s) et part de la surface"],
+                                      aliases=["Commune", "Population", "Couverture", "Partenaires et part de la surface"],
                                       localize=True, sticky=True),
     ).add_to(fmap)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])

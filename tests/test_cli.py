@@ -175,7 +175,7 @@ def test_gaps_writes_every_format_and_inventory_commands(cli_url, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--territory", "departement:01"], "absent du référentiel"),
-    (["--territory", "departement:93", "--kinds", "clsn"], "Type(s) inconnu(s)"),
+    (["--territory", "departement:93", "--kinds", "clsn"], "Type inconnu : clsn"),
     (["--territory", "departement:93", "--formats", "docx"], "format(s) inconnu(s) : docx"),
     (["--territory", "departement:93", "--as-of", "demain"], "AAAA-MM-JJ"),
 ])

@@ -133,7 +133,7 @@ def test_every_output_is_written_and_readable(session, tmp_path):
 @pytest.mark.parametrize("territory,kinds,message", [
     ("departement:01", "clsm", "absent du référentiel"),
     ("93", "clsm", "sans type, donc ambigu"),
-    ("departement:93", "clsn", "Type(s) inconnu(s) : clsn"),
+    ("departement:93", "clsn", "Type inconnu : clsn"),
     ("departement:93", ",", "Aucun type de partenaire choisi"),
 ])
 def test_bad_choices_are_refused(session, territory, kinds, message):

@@ -238,7 +238,7 @@ def test_gaps_page_with_downloads(client):
 @pytest.mark.parametrize("query,message", [
     ("territoire=Atlantide", "Territoire « Atlantide » introuvable"),
     ("territoire=departement:01", "absent du référentiel"),
-    ("territoire=departement:93&types=inconnu", "Type(s) inconnu(s)"),
+    ("territoire=departement:93&types=inconnu", "Type inconnu : inconnu"),
     ("territoire=departement:93&date=2026-01-01&comparer=2026-06-01", "doit précéder"),
 ])
 def test_gaps_page_bad_choices(client, query, message):
@@ -343,6 +343,8 @@ def test_a_region_is_analysed_by_a_job_then_shown(client):
     again = client.get(f"/ecarts?{query}")
     assert again.headers["Location"] == page_url
     assert client.get("/ecarts/resultat/inconnu").status_code == 404
+    _, refused = get(client, f"/ecarts?{query}&comparer=2025-03-01", status=400)
+    assert "la comparaison de deux dates se lit dans le classeur" in refused
 
 
 @pytest.mark.parametrize("kind,radius,housing", [("cmp", 5000, False), ("residence_accueil", 10000, True),

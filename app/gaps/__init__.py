@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app import dialects, territories
 from app.errors import InvalidInput
+from app.french import plural
 from app.gaps import demand
 from app.geometry import haversine_m_array
 from app.models import CoverageArea, CoveragePart, Kind, Partner, Site, Territory
@@ -129,7 +130,8 @@ def parse_kinds(session: Session, raw: str | list[str] | None) -> list[Kind]:
         raise InvalidInput("Aucun type de partenaire choisi.", field="kinds")
     unknown = [c for c in codes if c not in all_kinds]
     if unknown:
-        raise InvalidInput(f"Type(s) inconnu(s) : {', '.join(unknown)} (voir `maillage kinds`).", field="kinds")
+        raise InvalidInput(f"{'Types inconnus' if len(unknown) > 1 else 'Type inconnu'} : {', '.join(unknown)} "
+                           "(la liste des types : page Annuaire ou `maillage kinds`).", field="kinds")
     return [all_kinds[c] for c in dict.fromkeys(codes)]
 
 
@@ -269,7 +271,7 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
     if level == "iris":
         notes.append("Analyse à l'IRIS : les IRIS n'ont pas de population dans le référentiel (pas de taux).")
     elif missing:
-        notes.append(f"{len(missing)} commune(s) sans population connue (comptées 0 dans les taux) : "
+        notes.append(f"{plural(len(missing), 'commune', 'communes')} sans population connue (comptées 0 dans les taux) : "
                      + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
     if age:
         notes.append(f"Public : {AGE_PUBLIC_LABELS[age]} — seules comptent les structures dont le public propre est "

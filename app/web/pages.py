@@ -398,6 +398,10 @@ def gaps_page():
                 from app import gaps
 
                 gaps.parse_kinds(session, [t for t in request.args.getlist("types") if t][:40] or None)
+                if (request.args.get("comparer") or "").strip():
+                    raise InvalidInput("Pour une région ou la France entière, la comparaison de deux dates se lit dans "
+                                       "le classeur : choisir un département ou un établissement public territorial "
+                                       "pour la voir à l'écran.", field="comparer")
                 params = {"territory": code, "types": [t for t in request.args.getlist("types") if t][:40],
                           "date": date.isoformat(), "level": _gaps_level(), "age": gaps.parse_age(
                               (request.args.get("age") or "").strip()[:20] or None)}
