@@ -304,6 +304,34 @@ def test_planners_journey_by_ept_from_the_gaps_to_the_proximity_map(browser, liv
     page.close()
 
 
+@pytest.mark.parametrize("width", ["1280px", "360px"])
+def test_a_region_s_gap_analysis_goes_through_its_job_page(browser, live_url, artifacts, backend, width):
+    """Île-de-France is analysed apart from the request: the job's page shows the progress, then
+    « Voir le résultat » opens the same page as a département's, which passes axe-core."""
+    page = watched_page(browser, viewport=WIDTHS[width], bypass_csp=True)
+    page.goto(live_url + "/ecarts")
+    page.get_by_label(re.compile("^Territoire")).fill("Île-de-France")
+    page.get_by_label("Conseil local de santé mentale (CLSM)").check()
+    page.get_by_label("Groupe d'entraide mutuelle (GEM)").check()
+    page.get_by_role("button", name="Analyser").click()
+    expect(page).to_have_url(re.compile(r"/travaux/[^/]+$"))
+    result = page.get_by_role("link", name="Voir le résultat")
+    expect(result).to_be_visible(timeout=60_000)
+    result.click()
+    expect(page).to_have_url(re.compile(r"/ecarts/resultat/[^/]+$"))
+    expect(page.get_by_role("heading", level=2, name=re.compile("Île-de-France"))).to_be_visible()
+    expect(page.locator("#sans-gem")).to_contain_text("communes sans site à moins de 5,0 km")
+    expect(page.locator("#carte path.leaflet-interactive").first).to_be_attached()
+    page.wait_for_load_state("networkidle")
+    violations = axe_violations(page)
+    assert violations == [], "\n".join(violations)
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the result is {overflow}px wider than the {width} screen"
+    page.screenshot(path=artifacts / f"journey-gaps-region-{width}-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
 def test_the_api_explorer_runs_offline(browser, live_url, artifacts, backend):
     """Swagger UI, served by the app: every operation listed from the published document, allowed
     values shown, an operation tried — with no request leaving the app and no CSP violation."""

@@ -371,3 +371,15 @@ def test_the_workbook_gives_every_indicator_per_ept_and_places_by_ept(session, t
     housing = [r for r in wb["Logement accompagné"].iter_rows(values_only=True) if r[1] == "ept"]
     assert {r[2]: r[3] for r in housing} == {"ept:200057867": 0, "ept:200057875": 22, "ept:200058097": 0,
                                               "ept:200058790": 0}
+
+
+def test_the_screen_lists_at_most_a_few_hundred_communes_per_kind_and_says_how_many_more(session, monkeypatch):
+    from app.gaps import screen
+
+    matrix = gaps.compute(session, "departement:93", "clsm", AS_OF)
+    lacking = gaps.units_without(matrix, matrix.kinds[0])
+    monkeypatch.setattr(screen, "LIST_LIMIT", 10)
+    [kind] = screen.view(matrix)["kinds"]
+    assert kind["without_count"] == len(lacking) == 36 and kind["without_more"] == 26
+    assert [u["code"] for u in kind["without"]] == [u.code for u in lacking[:10]]
+    assert kind["without_population"] == sum(u.population for u in lacking)

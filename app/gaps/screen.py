@@ -15,6 +15,9 @@ from app.maps import DISPLAY_TOLERANCE, rounded
 # Above this many units the map shows each commune's point instead of its outline (a région's
 # outlines would weigh megabytes in the page).
 OUTLINE_LIMIT = 1500
+# Communes listed on screen for one kind at most: beyond, the page says how many more and points to
+# the workbook (France lacks a kind in thousands of communes; 18 lists of them would weigh megabytes).
+LIST_LIMIT = 500
 # How many analysed kinds a commune lacks → colour and legend (colour-blind safe ramp, darkest worst).
 BUCKETS = ((0, 0, "#18753c", "aucun type manquant"), (1, 1, "#f2a900", "1 type manquant"),
            (2, 3, "#e4794a", "2 ou 3 types manquants"), (4, 10_000, "#a4001d", "4 types manquants ou plus"))
@@ -45,7 +48,8 @@ def view(matrix: GapMatrix) -> dict:
         kinds.append({
             "code": kind.code, "label": kind.label, "mode": kind.mode, "radius_m": kind.radius_m,
             "summary": kind_summary(matrix, kind),
-            "without": [{"code": u.code, "name": u.name, "population": u.population} for u in without],
+            "without": [{"code": u.code, "name": u.name, "population": u.population} for u in without[:LIST_LIMIT]],
+            "without_count": len(without), "without_more": max(0, len(without) - LIST_LIMIT),
             "without_population": population,
         })
     many = len(matrix.units) > OUTLINE_LIMIT

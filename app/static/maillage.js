@@ -92,7 +92,7 @@
   var ZONE_COLOURS = ["#000091", "#a94645", "#18753c", "#716043", "#6a6af4", "#b34000"];
 
   function baseMap(element) {
-    var map = L.map(element, { scrollWheelZoom: false, keyboard: true });
+    var map = L.map(element, { scrollWheelZoom: false, keyboard: true, zoomSnap: 0.25 });
     var tiles = element.getAttribute("data-tile-url");
     if (tiles) {
       L.tileLayer(tiles, { attribution: element.getAttribute("data-tile-attribution") || "", maxZoom: 19 }).addTo(map);
