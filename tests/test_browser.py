@@ -322,11 +322,7 @@ def test_a_region_s_gap_analysis_goes_through_its_job_page(browser, live_url, ar
     expect(page.get_by_role("heading", level=2, name=re.compile("Île-de-France"))).to_be_visible()
     expect(page.locator("#sans-gem")).to_contain_text("communes sans site à moins de 5,0 km")
     expect(page.locator("#carte path.leaflet-interactive").first).to_be_attached()
-    page.wait_for_load_state("networkidle")
-    violations = axe_violations(page)
-    assert violations == [], "\n".join(violations)
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"the result is {overflow}px wider than the {width} screen"
+    assert_accessible_and_fits(page, "the result", width)
     page.screenshot(path=artifacts / f"journey-gaps-region-{width}-{backend}.png", full_page=True)
     assert page.errors == []
     page.close()
@@ -387,6 +383,15 @@ def axe_violations(page) -> list[str]:
     return found
 
 
+def assert_accessible_and_fits(page, name: str, width: str) -> None:
+    """Once the page has settled: no axe-core violation, and no sideways scrolling at that width."""
+    page.wait_for_load_state("networkidle")
+    violations = axe_violations(page)
+    assert violations == [], "\n".join(violations)
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{name} is {overflow}px wider than the {width} screen"
+
+
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_passes_axe_core_and_fits_the_screen(browser, live_url, artifacts, backend, name, width):
@@ -397,11 +402,7 @@ def test_every_page_passes_axe_core_and_fits_the_screen(browser, live_url, artif
         url = page.locator("table.directory a").first.get_attribute("href")
     response = page.goto(live_url + url)
     assert response.status in (200, 400, 404)
-    page.wait_for_load_state("networkidle")
-    violations = axe_violations(page)
-    assert violations == [], "\n".join(violations)
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"{name} is {overflow}px wider than the {width} screen"
+    assert_accessible_and_fits(page, name, width)
     page.screenshot(path=artifacts / f"axe-{name}-{width}-{backend}.png", full_page=True)
     assert [e for e in page.errors if "404" not in e] == []
     page.close()
