@@ -206,7 +206,7 @@ def test_open_a_coverage_map(browser, live_url, artifacts, backend):
     page.get_by_label("Type de partenaire").select_option("clsm")
     page.get_by_label(re.compile("^Territoire")).fill("departement:93")
     page.get_by_role("button", name="Afficher").click()
-    expect(page.locator(".legend-list")).to_contain_text("Couvert plusieurs fois : 1 commune(s)")
+    expect(page.locator(".legend-list")).to_contain_text("Couvert plusieurs fois : 1 commune, ")
     frame = page.frame_locator("iframe.coverage-frame")
     expect(frame.locator(".leaflet-interactive").first).to_be_visible()
     frame.locator(".leaflet-interactive").nth(5).hover()
