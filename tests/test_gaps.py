@@ -371,6 +371,7 @@ def test_the_workbook_gives_every_indicator_per_ept_and_places_by_ept(session, t
     housing = [r for r in wb["Logement accompagné"].iter_rows(values_only=True) if r[1] == "ept"]
     assert {r[2]: r[3] for r in housing} == {"ept:200057867": 0, "ept:200057875": 22, "ept:200058097": 0,
                                               "ept:200058790": 0}
+    assert "<td>ept:200057875</td><td>22</td>" in gap_exports.report_html(matrix, [])
 
 
 def test_the_screen_lists_at_most_a_few_hundred_communes_per_kind_and_says_how_many_more(session, monkeypatch):

@@ -309,7 +309,8 @@ def report_html(matrix: GapMatrix, sources: list[str], *, for_pdf: bool = False,
     maps = [(k, Markup(svg_map(matrix, k))) for k in territorial]
     bars = Markup(svg_bars([(s["label"], s.get("part_population_couverte")) for s in items
                             if s["mode"] == "territorial"])) if territorial else None
-    housing = [(k, places_by_group(matrix, k, "departement"), places_by_group(matrix, k, "epci"))
+    housing = [(k, places_by_group(matrix, k, "departement"),
+                places_by_group(matrix, k, "ept") + places_by_group(matrix, k, "epci"))
                for k in matrix.kinds if k.places is not None]
     css = (PROJECT_ROOT / "app" / "static" / "report.css").read_text(encoding="utf-8")
     return env.get_template("gaps/report.html").render(
