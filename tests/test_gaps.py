@@ -384,3 +384,13 @@ def test_the_screen_lists_at_most_a_few_hundred_communes_per_kind_and_says_how_m
     assert kind["without_count"] == len(lacking) == 36 and kind["without_more"] == 26
     assert [u["code"] for u in kind["without"]] == [u.code for u in lacking[:10]]
     assert kind["without_population"] == sum(u.population for u in lacking)
+
+
+@pytest.mark.parametrize("territory,large", [("france", True), ("region:11", True), ("région:11", True),
+                                             ("departement:93|region:11", True), ("departement:93", False),
+                                             ("ept:200057875", False), ("commune:93010|commune:93048", False),
+                                             ("departement:XX", False)])
+def test_which_territories_the_page_hands_to_a_job(territory, large):
+    from app.gaps import tasks
+
+    assert tasks.is_large(territory) is large

@@ -48,9 +48,18 @@ LARGE_LEVELS = ("region",)
 
 
 def is_large(territory: str) -> bool:
-    value = (territory or "").strip().lower()
-    return value == "france" or any(part.strip().startswith(f"{level}:") for part in value.split("|")
-                                    for level in LARGE_LEVELS)
+    """Whether /ecarts hands the territory (a typed code, a `|` list or `france`) to a job; a
+    malformed code is not large: the page itself says what is wrong with it."""
+    from app import territories
+    from app.errors import MaillageError
+
+    value = (territory or "").strip()
+    if value.lower() == "france":
+        return True
+    try:
+        return any(typed.level in LARGE_LEVELS for typed in territories.parse_codes(value))
+    except MaillageError:
+        return False
 
 
 @jobs.task(label="Analyse des écarts", cached=True)
@@ -67,9 +76,11 @@ def page(ctx: jobs.Context, *, territory: str, types: list[str] | None = None, d
         total = (kinds_count or len(gaps.parse_kinds(session, None))) + 2
         ctx.progress(0, total, "Lecture des communes du territoire")
 
-        def step(_n: int = 1, _state={"done": 1}) -> None:
-            ctx.progress(_state["done"], total, "Calcul de la couverture, type par type")
-            _state["done"] += 1
+        done = [1]
+
+        def step(_n: int = 1) -> None:  # compute() calls it once a kind
+            ctx.progress(done[0], total, "Calcul de la couverture, type par type")
+            done[0] += 1
 
         matrix = gaps.compute(session, territory, types or None, dt.date.fromisoformat(date), progress=step,
                               level=level, age=age)
