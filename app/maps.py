@@ -265,7 +265,7 @@ def proximity_map(session: Session, kind_code: str, territory: str, as_of: dt.da
     xs = np.array([u.x for u in units])
     ys = np.array([u.y for u in units])
     result = gaps.KindResult(kind.code, kind.label, kind.mode, kind.is_housing, radius_m=kind.radius_m)
-    gaps._proximity(session, kind.code, as_of, units, xs, ys, result, age)
+    gaps.proximity(session, kind.code, as_of, units, xs, ys, result, age)
     radius = kind.radius_m or 0
     # sites whose circle can reach the territory: its box grown by the radius (degrees, generously)
     minx, miny, maxx, maxy = shapely.total_bounds([u.shape for u in units])
@@ -277,7 +277,7 @@ def proximity_map(session: Session, kind_code: str, territory: str, as_of: dt.da
         .select_from(Site).join(Partner, Partner.id == Site.partner_id)
         .where(Partner.kind_code == kind.code, Site.geom.is_not(None),
                dialects.box_meets(Site.geom, minx - grow_x, miny - grow_y, maxx + grow_x, maxy + grow_y),
-               *gaps._age_filter(age))
+               *gaps.age_filter(age))
         .order_by(Partner.name, Site.position)), as_of)
     sites = [{"name": r.name or r.partner, "partner": r.partner, "lon": round(float(r.x), 6), "lat": round(float(r.y), 6)}
              for r in rows]

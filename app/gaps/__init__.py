@@ -260,7 +260,7 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
             if found:
                 result.demand = [found.get(u.code, 0) for u in units]
         else:
-            _proximity(session, kind.code, as_of, units, xs, ys, result, age)
+            proximity(session, kind.code, as_of, units, xs, ys, result, age)
         result.inventory = inventory.get(kind.code, ["inconnu"] * len(units))
         results.append(result)
         if progress:
@@ -363,7 +363,7 @@ def parse_age(age: str | None) -> str | None:
     return age
 
 
-def _age_filter(age: str | None) -> tuple:
+def age_filter(age: str | None) -> tuple:
     """The condition on the partner for a public: the partner's own band, never its kind's
     (docs/eligibility.md)."""
     return (Partner.age_band.in_((age, ALL_AGES)),) if age else ()
@@ -394,7 +394,7 @@ def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date,
                ~exists().where(cp.partner_id == Partner.id, not_whole).label("whole"))
         .select_from(CoverageArea).join(Partner, Partner.id == CoverageArea.partner_id)
         .where(Partner.kind_code == kind_code, CoverageArea.geom.is_not(None),
-               dialects.box_meets(CoverageArea.geom, *bounds), *_age_filter(age)))
+               dialects.box_meets(CoverageArea.geom, *bounds), *age_filter(age)))
     return [(row.name, wkb.loads(bytes(row.geom)), bool(row.whole)) for row in active_rows(session, statement, as_of)]
 
 
@@ -529,12 +529,15 @@ def state(kind: KindResult, index: int) -> str:
     return classify(kind.shares[index])
 
 
-def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult, age=None) -> None:
+def proximity(session, kind_code, as_of, units, xs, ys, result: KindResult, age=None) -> None:
+    """Fill `result` for a proximity kind: per unit (representative point xs, ys) the distance to the
+    nearest site in service at the date and its name, and the places of a housing kind (also the
+    planners' proximity map, app.maps.proximity_map)."""
     rows = list(active_rows(session, (
         select(Partner.id, Partner.name, Partner.status, Partner.valid_from, Partner.valid_to, Partner.capacity,
                Site.capacity.label("site_capacity"), func.ST_X(Site.geom).label("x"), func.ST_Y(Site.geom).label("y"))
         .select_from(Site).join(Partner, Partner.id == Site.partner_id)
-        .where(Partner.kind_code == kind_code, Site.geom.is_not(None), *_age_filter(age))
+        .where(Partner.kind_code == kind_code, Site.geom.is_not(None), *age_filter(age))
         .order_by(Partner.id, Site.position)), as_of))
     if not rows:
         result.distance_m = np.full(len(units), np.nan)
