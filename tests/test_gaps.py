@@ -394,3 +394,27 @@ def test_which_territories_the_page_hands_to_a_job(territory, large):
     from app.gaps import tasks
 
     assert tasks.is_large(territory) is large
+
+
+def test_the_map_of_a_large_territory_is_points_then_one_point_a_departement(session, monkeypatch):
+    """Outlines up to OUTLINE_LIMIT units, points up to POINT_LIMIT, then one point a département
+    coloured by the mean number of kinds its communes lack (France would weigh 5 MB otherwise)."""
+    from app.gaps import screen
+
+    matrix = gaps.compute(session, "region:11", "clsm,cmp", AS_OF)
+    lacking = {u.code: 0 for u in matrix.units}
+    for kind in matrix.kinds:
+        for unit in gaps.units_without(matrix, kind):
+            lacking[unit.code] += 1
+    monkeypatch.setattr(screen, "OUTLINE_LIMIT", 100)
+    features = screen.view(matrix)["map"]["features"]
+    assert len(features) == len(matrix.units) and {f["geometry"]["type"] for f in features} == {"Point"}
+    monkeypatch.setattr(screen, "POINT_LIMIT", 100)
+    view = screen.view(matrix)
+    assert view["map_departements"]
+    by_dep = {f["properties"]["name"].split(" :")[0]: f for f in view["map"]["features"]}
+    assert sorted(by_dep) == ["Département 75", "Département 92", "Département 93", "Département 94"]
+    dep93 = [lacking[u.code] for u in matrix.units if u.departement == "93"]
+    mean = sum(dep93) / len(dep93)
+    assert f"39 communes, en moyenne {mean:.1f}".replace(".", ",") in by_dep["Département 93"]["properties"]["name"]
+    assert by_dep["Département 93"]["properties"]["fill"] == screen.bucket(round(mean))[0]

@@ -13,8 +13,10 @@ from app.gaps import GROUPING_LABELS, GapMatrix, group_summaries, kind_summary, 
 from app.maps import DISPLAY_TOLERANCE, rounded
 
 # Above this many units the map shows each commune's point instead of its outline (a région's
-# outlines would weigh megabytes in the page).
+# outlines would weigh megabytes in the page); above POINT_LIMIT, one point a département (France:
+# 35,000 points would weigh 5 MB and slow a phone down).
 OUTLINE_LIMIT = 1500
+POINT_LIMIT = 6000
 # Communes listed on screen for one kind at most: beyond, the page says how many more and points to
 # the workbook (France lacks a kind in thousands of communes; 18 lists of them would weigh megabytes).
 LIST_LIMIT = 500
@@ -53,15 +55,8 @@ def view(matrix: GapMatrix) -> dict:
             "without_population": population,
         })
     many = len(matrix.units) > OUTLINE_LIMIT
-    features = []
-    for unit, missing in zip(matrix.units, lacking):
-        colour, label = bucket(len(missing))
-        geometry = ({"type": "Point", "coordinates": [round(unit.x, 5), round(unit.y, 5)]} if many
-                    else rounded(shapely.simplify(unit.shape, DISPLAY_TOLERANCE, preserve_topology=True)))
-        text = f"{unit.name} ({unit.code.split(':', 1)[1]}) : " + (
-            label + " — " + ", ".join(missing) if missing else "aucun type manquant")
-        features.append({"type": "Feature", "geometry": geometry,
-                         "properties": {"role": "commune", "fill": colour, "name": text}})
+    features = (_departement_points(matrix, lacking) if len(matrix.units) > POINT_LIMIT
+                else _unit_features(matrix, lacking, points=many))
     return {
         "territory": matrix.territory, "territory_name": matrix.territory_name, "as_of": matrix.as_of.isoformat(),
         "single_code": single_code(matrix.territory), "units": len(matrix.units), "population": matrix.population,
@@ -69,8 +64,42 @@ def view(matrix: GapMatrix) -> dict:
         "items": [k["summary"] for k in kinds], "kinds": kinds,
         "groups": group_summaries(matrix), "dac": matrix.dac, "notes": matrix.notes, "funding": matrix.funding,
         "map": {"type": "FeatureCollection", "features": features}, "map_points": many,
+        "map_departements": len(matrix.units) > POINT_LIMIT,
         "legend": [{"colour": c, "label": label} for _, _, c, label in BUCKETS],
     }
+
+
+def _unit_features(matrix: GapMatrix, lacking: list[list[str]], *, points: bool) -> list[dict]:
+    """One feature a unit (its outline, or its point), coloured by how many kinds it lacks."""
+    features = []
+    for unit, missing in zip(matrix.units, lacking):
+        colour, label = bucket(len(missing))
+        geometry = ({"type": "Point", "coordinates": [round(unit.x, 5), round(unit.y, 5)]} if points
+                    else rounded(shapely.simplify(unit.shape, DISPLAY_TOLERANCE, preserve_topology=True)))
+        text = f"{unit.name} ({unit.code.split(':', 1)[1]}) : " + (
+            label + " — " + ", ".join(missing) if missing else "aucun type manquant")
+        features.append({"type": "Feature", "geometry": geometry,
+                         "properties": {"role": "commune", "fill": colour, "name": text}})
+    return features
+
+
+def _departement_points(matrix: GapMatrix, lacking: list[list[str]]) -> list[dict]:
+    """One point a département (the mean of its communes' points), coloured by the number of kinds
+    its communes lack on average."""
+    by_dep: dict[str, list[int]] = {}
+    for i, unit in enumerate(matrix.units):
+        by_dep.setdefault(unit.departement or "?", []).append(i)
+    features = []
+    for dep, indices in sorted(by_dep.items()):
+        mean = sum(len(lacking[i]) for i in indices) / len(indices)
+        colour, _ = bucket(round(mean))
+        x = sum(matrix.units[i].x for i in indices) / len(indices)
+        y = sum(matrix.units[i].y for i in indices) / len(indices)
+        text = (f"Département {dep} : {units_label(len(indices))}, en moyenne "
+                f"{french.number(mean, 1)} type{'s' if mean >= 2 else ''} manquant{'s' if mean >= 2 else ''} par commune")
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(x, 5), round(y, 5)]},
+                         "properties": {"role": "commune", "fill": colour, "name": text}})
+    return features
 
 
 def units_label(count: int, iris: bool = False) -> str:
