@@ -19,7 +19,8 @@ OUTLINE_LIMIT = 1500
 POINT_LIMIT = 6000
 # Communes listed on screen for one kind at most: beyond, the page says how many more and points to
 # the workbook (France lacks a kind in thousands of communes; 18 lists of them would weigh megabytes).
-LIST_LIMIT = 500
+LIST_LIMIT = 300
+NAMED_KINDS = 3  # a commune's tooltip names the kinds it lacks up to this many, else counts them
 # How many analysed kinds a commune lacks → colour and legend (colour-blind safe ramp, darkest worst).
 BUCKETS = ((0, 0, "#18753c", "aucun type manquant"), (1, 1, "#f2a900", "1 type manquant"),
            (2, 3, "#e4794a", "2 ou 3 types manquants"), (4, 10_000, "#a4001d", "4 types manquants ou plus"))
@@ -76,8 +77,10 @@ def _unit_features(matrix: GapMatrix, lacking: list[list[str]], *, points: bool)
         colour, label = bucket(len(missing))
         geometry = ({"type": "Point", "coordinates": [round(unit.x, 5), round(unit.y, 5)]} if points
                     else rounded(shapely.simplify(unit.shape, DISPLAY_TOLERANCE, preserve_topology=True)))
+        # the kinds named when they are few (a commune lacking 15 kinds would weigh a kilobyte)
         text = f"{unit.name} ({unit.code.split(':', 1)[1]}) : " + (
-            label + " — " + ", ".join(missing) if missing else "aucun type manquant")
+            label + (" — " + ", ".join(missing) if len(missing) <= NAMED_KINDS else "") if missing
+            else "aucun type manquant")
         features.append({"type": "Feature", "geometry": geometry,
                          "properties": {"role": "commune", "fill": colour, "name": text}})
     return features
