@@ -133,7 +133,7 @@ def test_every_output_is_written_and_readable(session, tmp_path):
 @pytest.mark.parametrize("territory,kinds,message", [
     ("departement:01", "clsm", "absent du référentiel"),
     ("93", "clsm", "sans type, donc ambigu"),
-    ("departement:93", "clsn", "Type(s) inconnu(s) : clsn"),
+    ("departement:93", "clsn", "Type inconnu : clsn"),
     ("departement:93", ",", "Aucun type de partenaire choisi"),
 ])
 def test_bad_choices_are_refused(session, territory, kinds, message):
@@ -276,3 +276,145 @@ def test_a_sliver_along_a_border_is_not_a_partner_of_the_neighbour(session):
     noisy_parts = dict(units["commune:93053"].partners)
     assert list(noisy_parts) == ["CLSM Noisy sud-ouest"]
     assert noisy_parts["CLSM Noisy sud-ouest"] == pytest.approx(quarter.area / noisy.area, abs=0.002)
+
+
+# --------------------------------------------------------------------------------------------- EPT, lists per kind
+
+
+def shared_ept_members(departement="93") -> dict[str, set[str]]:
+    """EPT → its communes, read from the shared commune table itself (independent of the importer)."""
+    from tests.conftest import shared
+
+    members: dict[str, set[str]] = {}
+    with shared("communes-france-2026.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["type"] == "COM" and row["departement"] == departement and row["ept_siren"]:
+                members.setdefault(row["ept_siren"], set()).add(f"commune:{row['code_insee']}")
+    return members
+
+
+def test_every_indicator_is_also_given_per_ept(session):
+    """Seine-Saint-Denis by EPT: the groups are the shared table's EPT (the commune absorbed by
+    Saint-Denis in 2025 aside, the demo's contours being older), and the CLSM counted by hand from
+    the demo file (Bondy, Montreuil, Pantin: all three in Est Ensemble)."""
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF, level="ept")
+    assert matrix.group_level == "ept"
+    groups = {g["code"]: g for g in gaps.group_summaries(matrix)}
+    members = shared_ept_members()
+    assert set(groups) == {f"ept:{siren}" for siren in members}
+    by_ept = {code: {u.code for u in matrix.units if f"ept:{u.ept}" == code} for code in groups}
+    for siren, communes in members.items():
+        assert by_ept[f"ept:{siren}"] == communes & {u.code for u in matrix.units}
+    est = groups["ept:200057875"]
+    assert est["name"] == "Est Ensemble" and est["units"] == 9
+    pops = populations(session)
+    assert est["population"] == sum(pops[c.split(":")[1]] for c in members["200057875"])
+    clsm = {g["code"]: next(i for i in g["items"] if i["kind"] == "clsm") for g in groups.values()}
+    assert (clsm["ept:200057875"]["communes_couvertes"], clsm["ept:200057875"]["communes_sans_offre"]) == (3, 6)
+    assert clsm["ept:200057875"]["population_couverte"] == pops["93010"] + pops["93048"] + pops["93055"]
+    assert all(clsm[c]["communes_couvertes"] == 0 for c in groups if c != "ept:200057875")
+    # the résidence accueil of Bondy (22 places) counts in Est Ensemble only
+    ra = {g["code"]: next(i for i in g["items"] if i["kind"] == "residence_accueil") for g in groups.values()}
+    assert ra["ept:200057875"]["places"] == 22 and sum(r["places"] for r in ra.values()) == 22
+    assert sum(g["units"] for g in groups.values()) == len(matrix.units)
+    # the same analysis by département: one group, the whole territory's summaries
+    by_dep = gaps.compute(session, "departement:93", "clsm", AS_OF, level="departement")
+    [dep] = gaps.group_summaries(by_dep)
+    assert dep["name"] == "Seine-Saint-Denis" and dep["items"] == [gaps.kind_summary(by_dep, by_dep.kinds[0])]
+
+
+def test_an_ept_is_a_territory_of_its_own(session):
+    from app import territories
+
+    matrix = gaps.compute(session, "ept:200057875", "clsm", AS_OF)
+    assert matrix.territory_name == "Est Ensemble"
+    assert {u.code for u in matrix.units} == shared_ept_members()["200057875"]
+    described = territories.describe(session, territories.parse_code("ept:200057875"))
+    assert described["name"] == "Est Ensemble" and described["level_label"] == "Établissement public territorial"
+    assert territories.describe(session, territories.parse_code("commune:93010"))["ept"] == "ept:200057875"
+    with pytest.raises(InvalidInput, match="n'est pas un code établissement public territorial valide"):
+        territories.parse_code("ept:12")
+    with pytest.raises(InvalidInput, match="niveau|Niveau"):
+        gaps.compute(session, "departement:93", "clsm", AS_OF, level="canton")
+
+
+def test_the_communes_without_each_kind(session):
+    """Territorial: the communes no CLSM covers. Proximity: the communes whose representative point
+    lies farther than the kind's radius (10 km for a résidence accueil) from every site in service,
+    measured here with pyproj's geodesic from the demo file's sites."""
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF)
+    clsm, ra = matrix.kinds
+    assert {u.code for u in gaps.units_without(matrix, clsm)} == (
+        {u.code for u in matrix.units} - {"commune:93010", "commune:93048", "commune:93055"})
+    sites = [p["sites"][0] for p in demo_partners() if p["kind"] == "residence_accueil" and p.get("status") != "planned"]
+    geod = Geod(ellps="WGS84")
+    far = {u.code for u in matrix.units
+           if min(geod.inv(u.x, u.y, s["lon"], s["lat"])[2] for s in sites) > 10_000}
+    assert far and "commune:93010" not in far
+    assert {u.code for u in gaps.units_without(matrix, ra)} == far
+
+
+def test_the_workbook_gives_every_indicator_per_ept_and_places_by_ept(session, tmp_path):
+    from openpyxl import load_workbook
+
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF, level="ept")
+    [path] = gap_exports.write(matrix, tmp_path, ["xlsx"])
+    wb = load_workbook(path, read_only=True)
+    rows = list(wb["Par établissement public territ"].iter_rows(values_only=True))
+    header = rows[0]
+    assert header[:4] == ("code", "nom", "communes", "population")
+    est = {r[header.index("kind")]: r for r in rows[1:] if r[0] == "ept:200057875"}
+    assert est["clsm"][1] == "Est Ensemble" and est["clsm"][2] == 9
+    assert est["clsm"][header.index("communes_sans_offre")] == 6
+    assert est["residence_accueil"][header.index("places")] == 22
+    assert len(rows) - 1 == 4 * 2  # four EPT in the 93, two kinds
+    housing = [r for r in wb["Logement accompagné"].iter_rows(values_only=True) if r[1] == "ept"]
+    assert {r[2]: r[3] for r in housing} == {"ept:200057867": 0, "ept:200057875": 22, "ept:200058097": 0,
+                                              "ept:200058790": 0}
+    assert "<td>ept:200057875</td><td>22</td>" in gap_exports.report_html(matrix, [])
+
+
+def test_the_screen_lists_at_most_a_few_hundred_communes_per_kind_and_says_how_many_more(session, monkeypatch):
+    from app.gaps import screen
+
+    matrix = gaps.compute(session, "departement:93", "clsm", AS_OF)
+    lacking = gaps.units_without(matrix, matrix.kinds[0])
+    monkeypatch.setattr(screen, "LIST_LIMIT", 10)
+    [kind] = screen.view(matrix)["kinds"]
+    assert kind["without_count"] == len(lacking) == 36 and kind["without_more"] == 26
+    assert [u["code"] for u in kind["without"]] == [u.code for u in lacking[:10]]
+    assert kind["without_population"] == sum(u.population for u in lacking)
+
+
+@pytest.mark.parametrize("territory,large", [("france", True), ("region:11", True), ("région:11", True),
+                                             ("departement:93|region:11", True), ("departement:93", False),
+                                             ("ept:200057875", False), ("commune:93010|commune:93048", False),
+                                             ("departement:XX", False)])
+def test_which_territories_the_page_hands_to_a_job(territory, large):
+    from app.gaps import tasks
+
+    assert tasks.is_large(territory) is large
+
+
+def test_the_map_of_a_large_territory_is_points_then_one_point_a_departement(session, monkeypatch):
+    """Outlines up to OUTLINE_LIMIT units, points up to POINT_LIMIT, then one point a département
+    coloured by the mean number of kinds its communes lack (France would weigh 5 MB otherwise)."""
+    from app.gaps import screen
+
+    matrix = gaps.compute(session, "region:11", "clsm,cmp", AS_OF)
+    lacking = {u.code: 0 for u in matrix.units}
+    for kind in matrix.kinds:
+        for unit in gaps.units_without(matrix, kind):
+            lacking[unit.code] += 1
+    monkeypatch.setattr(screen, "OUTLINE_LIMIT", 100)
+    features = screen.view(matrix)["map"]["features"]
+    assert len(features) == len(matrix.units) and {f["geometry"]["type"] for f in features} == {"Point"}
+    monkeypatch.setattr(screen, "POINT_LIMIT", 100)
+    view = screen.view(matrix)
+    assert view["map_departements"]
+    by_dep = {f["properties"]["name"].split(" :")[0]: f for f in view["map"]["features"]}
+    assert sorted(by_dep) == ["Département 75", "Département 92", "Département 93", "Département 94"]
+    dep93 = [lacking[u.code] for u in matrix.units if u.departement == "93"]
+    mean = sum(dep93) / len(dep93)
+    assert f"39 communes, en moyenne {mean:.1f}".replace(".", ",") in by_dep["Département 93"]["properties"]["name"]
+    assert by_dep["Département 93"]["properties"]["fill"] == screen.bucket(round(mean))[0]

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group, share_label, shares_list, state
+from app.gaps import (GROUPING_LABELS, METHOD, GapMatrix, KindResult, group_summaries, kind_summary, places_by_group,
+                      share_label, shares_list, state)
 from app.gaps.demand import shown as demand_shown
 from app.maps import DISPLAY_TOLERANCE, rounded
 from app.vocabulary import INVENTORY_LABELS
@@ -176,6 +177,17 @@ def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str], compa
     for row in rows:
         units.append(row)
     units.freeze_panes = "C2"
+    if matrix.group_level:
+        # every indicator per EPT, EPCI or département (the page's « Unités et regroupement »)
+        groups = wb.create_sheet(f"Par {GROUPING_LABELS[matrix.group_level]}"[:31])
+        groups.append(["code", "nom", "communes", "population"] + keys)
+        for cell in groups[1]:
+            cell.font = Font(bold=True)
+        for group in group_summaries(matrix):
+            for item in group["items"]:
+                groups.append([group["code"], group["name"], group["units"], group["population"]]
+                              + [item.get(k) for k in keys])
+        groups.freeze_panes = "C2"
     per_kind = wb.create_sheet("Par type")
     per_kind.append(["type", "code", "nom", "population", "état", "partenaires"])
     for kind in matrix.kinds:
@@ -193,7 +205,7 @@ def _xlsx(path: Path, matrix: GapMatrix, header, rows, sources: list[str], compa
                 pop = unit.population or 0
                 hs.append([kind.label, "commune", unit.code, int(kind.places[i]), pop,
                            round(kind.places[i] / pop * 100_000, 1) if pop else None])
-            for level in ("epci", "departement"):
+            for level in ("ept", "epci", "departement"):
                 for g in places_by_group(matrix, kind, level):
                     hs.append([kind.label, level, g["code"], g["places"], g["population"], g["places_pour_100k"]])
     if matrix.dac:
@@ -297,7 +309,8 @@ def report_html(matrix: GapMatrix, sources: list[str], *, for_pdf: bool = False,
     maps = [(k, Markup(svg_map(matrix, k))) for k in territorial]
     bars = Markup(svg_bars([(s["label"], s.get("part_population_couverte")) for s in items
                             if s["mode"] == "territorial"])) if territorial else None
-    housing = [(k, places_by_group(matrix, k, "departement"), places_by_group(matrix, k, "epci"))
+    housing = [(k, places_by_group(matrix, k, "departement"),
+                places_by_group(matrix, k, "ept") + places_by_group(matrix, k, "epci"))
                for k in matrix.kinds if k.places is not None]
     css = (PROJECT_ROOT / "app" / "static" / "report.css").read_text(encoding="utf-8")
     return env.get_template("gaps/report.html").render(
