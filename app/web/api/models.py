@@ -479,6 +479,7 @@ class PointTerritory(Answer):
     departement: TerritoryRef | None = None
     region: TerritoryRef | None = None
     epci: TerritoryRef | None = None
+    ept: TerritoryRef | None = Field(None, description="L'établissement public territorial (Grand Paris) de la commune.")
 
 
 class AppliedFilters(Answer):
@@ -829,6 +830,7 @@ class Territory(Answer):
     departement: Text = None
     region: Text = None
     epci: Text = None
+    ept: Text = Field(None, description="L'établissement public territorial de la commune (Grand Paris), code typé ept:<siren>.")
     source: Text = None
     arrondissements: list[str] | None = None
     communes: list[str] | None = None
