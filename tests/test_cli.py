@@ -170,8 +170,9 @@ def test_gaps_writes_every_format_and_inventory_commands(cli_url, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Conseil local de santé mentale (CLSM) : 36 commune(s) sans offre" in result.output
     assert "type de proximité (pas de zone de compétence à compter)" in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["communes.csv", "communes.geojson", "ecarts.gpkg", "ecarts.xlsx",
-                                                     "rapport.html", "rapport.pdf", "types.csv"]
+    stem = "ecarts-departement-93-2026-12-01"
+    assert sorted(p.name for p in out.iterdir()) == [f"{stem}-types.csv", f"{stem}.csv", f"{stem}.geojson",
+                                                     f"{stem}.gpkg", f"{stem}.html", f"{stem}.pdf", f"{stem}.xlsx"]
 
 
 @pytest.mark.parametrize("args,message", [

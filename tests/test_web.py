@@ -257,7 +257,7 @@ def follow_job(client, response, timeout=120):
     return client.get(job["result_url"])
 
 
-def test_gaps_page_with_downloads(client):
+def test_gaps_page_with_downloads(client, tmp_path):
     _, page = get(client, "/ecarts")
     assert "Analyse des écarts" in page and 'name="types" value="clsm"' in page
     query = "territoire=departement:93&types=clsm&types=residence_accueil&date=2026-12-01&comparer=2025-03-01"
@@ -273,8 +273,29 @@ def test_gaps_page_with_downloads(client):
         assert response.status_code == 200 and kind in response.mimetype, fmt
         # named by territory and date: two analyses downloaded side by side never overwrite each other
         assert response.headers["Content-Disposition"] == f'attachment; filename="ecarts-departement-93-2026-12-01.{fmt}"'
+        (tmp_path / f"export.{fmt}").write_bytes(response.data)
+    # reopened as a planner would: French headers and names beside codes, layers, the report's text
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    from app.exchange.gis_files import layers
+
+    wb = load_workbook(tmp_path / "export.xlsx")
+    assert wb.sheetnames[:4] == ["Résumé", "Communes", "Par type", "Logement accompagné"]
+    assert wb.sheetnames[-3:] == ["Évolution", "Évolution par commune", "Méthode"]
+    communes = wb["Communes"]
+    assert [c.value for c in communes[1]][:2] == ["Code commune", "Commune"] and communes.freeze_panes == "C2"
+    assert {(r[0], r[1]) for r in communes.iter_rows(min_row=2, max_col=2, values_only=True)} >= {("93010", "Bondy")}
+    changed = [r for r in wb["Évolution"].iter_rows(min_row=3, values_only=True) if r[0] == "CLSM de Bobigny (démo)"]
+    assert changed == [("CLSM de Bobigny (démo)", "Conseil local de santé mentale (CLSM)", "En fonctionnement", "Fermé",
+                        "fermeture ou fin de financement", dt.datetime(2025, 6, 30))]
+    assert list(layers(tmp_path / "export.gpkg")) == ["communes", "zones_partenaires", "sites"]
+    pdf_text = " ".join(p.extract_text() for p in PdfReader(tmp_path / "export.pdf").pages)
+    assert "Évolution du 01/03/2025 au 01/12/2026" in pdf_text and "30/06/2025" in pdf_text
     csv_text = client.get(f"/ecarts/export.csv?{query}").data.decode("utf-8-sig")
-    assert csv_text.count("\n") == 40 and "commune:93010;Bondy" in csv_text
+    assert csv_text.count("\n") == 40 and "\n93010;Bondy;" in csv_text
+    assert csv_text.startswith("Code commune;Commune;Population;Code département;Département;Code EPCI;EPCI;")
     again = client.get(f"/ecarts/export.gpkg?{query}")  # same request, same data: the job already done
     assert again.status_code == 303 and client.get(again.headers["Location"] + ".json").get_json()["status"] == "done"
 

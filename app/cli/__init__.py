@@ -405,8 +405,8 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
             if dates["--compare-to"]:
                 earlier = gaps_module.compute(session, territory, kinds, dates["--compare-to"], level=level, age=age)
                 comparison = gaps_module.compare(session, earlier, matrix)
-            sources = gaps_module.sources(session)
-        written = gap_exports.write(matrix, Path(out_dir), wanted, sources=sources, progress=progress,
+            context = gap_exports.context(session, matrix, wanted)
+        written = gap_exports.write(matrix, Path(out_dir), wanted, context=context, progress=progress,
                                     comparison=comparison)
     except MaillageError as exc:
         _fail(exc)

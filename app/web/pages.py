@@ -448,7 +448,6 @@ def _gaps_job(fmt: str):
 
 @bp.get("/ecarts/export.<fmt>")
 def gaps_download(fmt: str):
-    from app import gaps
     from app.gaps import exports as gap_exports
     from app.gaps import tasks as gap_tasks
 
@@ -463,7 +462,7 @@ def gaps_download(fmt: str):
         abort(Response(exc.message, status=400, mimetype="text/plain"))
     if matrix is None:
         abort(Response("Choisir un territoire.", status=400, mimetype="text/plain"))
-    content, mimetype, name = gap_exports.report_bytes(matrix, fmt, gaps.sources(session))
+    content, mimetype, name = gap_exports.report_bytes(matrix, fmt, gap_exports.context(session, matrix, [fmt]))
     return Response(content, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
