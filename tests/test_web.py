@@ -300,6 +300,21 @@ def test_gaps_page_with_downloads(client, tmp_path):
     assert again.status_code == 303 and client.get(again.headers["Location"] + ".json").get_json()["status"] == "done"
 
 
+def test_gaps_downloads_of_a_territory_typed_by_name(client):
+    """The page reads « Seine-Saint-Denis » as departement:93: so do its downloads, the background
+    ones too, each named by the typed code and the date."""
+    query = "territoire=Seine-Saint-Denis&types=clsm&date=2026-12-01"
+    assert "Seine-Saint-Denis — situation au 01/12/2026" in get(client, f"/ecarts?{query}")[1]
+    for fmt in ("csv", "xlsx"):
+        response = client.get(f"/ecarts/export.{fmt}?{query}")
+        if fmt == "xlsx":
+            response = follow_job(client, response)
+        assert response.status_code == 200, fmt
+        assert response.headers["Content-Disposition"] == f'attachment; filename="ecarts-departement-93-2026-12-01.{fmt}"'
+    refused = client.get("/ecarts/export.xlsx?territoire=Atlantide&types=clsm")
+    assert refused.status_code == 400 and "Territoire « Atlantide » introuvable" in refused.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("query,message", [
     ("territoire=Atlantide", "Territoire « Atlantide » introuvable"),
     ("territoire=departement:01", "absent du référentiel"),

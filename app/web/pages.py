@@ -424,7 +424,8 @@ def gaps_page():
 
 def _gaps_job(fmt: str):
     """The workbook, GeoPackage or PDF: a background job (cached per data version), whose page
-    shows its progress and then the file. The form is checked here, the territory by the job."""
+    shows its progress and then the file. The form is checked here, the territory read as on the
+    page (a name or a bare number becomes its typed code), its content by the job."""
     from flask import redirect
 
     from app.gaps import tasks as gap_tasks
@@ -433,6 +434,7 @@ def _gaps_job(fmt: str):
     if not territory:
         abort(Response("Choisir un territoire.", status=400, mimetype="text/plain"))
     try:
+        territory, _ = _territory(get_session(), territory)
         date = _date((request.args.get("date") or "").strip()[:10]) or dt.date.today()
         compare = _date((request.args.get("comparer") or "").strip()[:10], "comparer")
         if compare and compare >= date:
