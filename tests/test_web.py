@@ -48,7 +48,7 @@ def test_coverage_card_by_point_says_who_why_and_how(client):
     assert "Qui contacter pour cette adresse ?" in page
     assert "CLSM de Bondy (démo)" in page and "Pourquoi :</strong> Commune Bondy" in page
     # the sub-commune case: the north of Bondy is a drawn polygon of sector 93G10
-    assert "Secteur de psychiatrie adulte 93G10" in page and "polygone personnalisé : Bondy nord" in page
+    assert "Secteur de psychiatrie adulte 93G10" in page and "zone délimitée : Bondy nord" in page
     assert "Comment saisir :" in page and 'href="tel:0100000001"' in page
     assert "Aucun SAVS connu pour cette adresse — inventaire inconnu pour ce territoire." in page and "Que faire :" in page
     data = re.search(r'<script type="application/json" id="carte-donnees">(.*?)</script>', page, re.S).group(1)
@@ -78,6 +78,13 @@ def test_outside_the_reference_and_bad_input_are_said_plainly(client):
     assert "Coordonnées illisibles" in page
     _, page = get(client, "/couverture", status=400)
     assert "Saisir une adresse" in page
+
+
+def test_the_retained_address_says_how_closely_it_was_found(client):
+    # this app has no address file loaded: the commune is all the geocoder finds, and the page says so
+    _, page = get(client, "/couverture?adresse=12+avenue+Jean+Jaur%C3%A8s+Bondy")
+    assert "Adresse retenue :</strong> 93140 Bondy" in page and "(seule la commune est trouvée)" in page
+    assert "précision :" not in page
 
 
 def test_unknown_address_offers_no_guess(client):
@@ -124,7 +131,14 @@ def test_directory_filters_and_partner_page(client):
     assert "CMP adultes Bondy sud (démo)" in page and "CLSM de Bondy" not in page
     match = re.search(r'href="/partenaires/(\d+)">CMP adultes Bondy sud', page)
     _, partner = get(client, f"/partenaires/{match.group(1)}")
-    assert "Provenance" in partner and "dernière vérification : 2026-10-15" in partner
+    assert "Provenance" in partner and "dernière vérification : 15/10/2026" in partner
+    # where the record comes from, in plain words: no importer's name, the file and its line
+    assert re.search(r"Source : fichier de partenaires « partners\.json », ligne \d+ —\s+importé le \d\d/\d\d/\d{4}",
+                     partner)
+    assert "partners-json" not in partner
+    _, page = get(client, "/annuaire?type=clsm&territoire=commune:93048")
+    est_ensemble = re.search(r'href="/partenaires/(\d+)">CLSM intercommunal Est Ensemble', page).group(1)
+    assert "depuis le 01/01/2026" in get(client, f"/partenaires/{est_ensemble}")[1]  # opened 2026-01-01 (demo file)
     report = re.search(r'href="([^"]+)">Signaler une erreur', partner).group(1)
     assert report == f"/partenaires/{match.group(1)}/signaler"  # a stored report (tests/test_editing.py)
     assert "aucune donnée sur une personne" in partner

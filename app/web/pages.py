@@ -76,6 +76,20 @@ def _status_label(value: str) -> str:
     return STATUS_LABELS.get(value, value)
 
 
+@bp.app_template_filter("precision_label")
+def _precision_label(level: str) -> str:
+    from app.vocabulary import GEOCODING_PRECISION_LABELS
+
+    return GEOCODING_PRECISION_LABELS.get(level, level)
+
+
+@bp.app_template_filter("source_label")
+def _source_label(provenance: dict) -> str:
+    from app.partners.registry import source_label
+
+    return source_label(provenance.get("source") or "", provenance.get("file"), provenance.get("row"))
+
+
 for _name, _filter in (("fr_date", french.date), ("fr_number", french.number), ("fr_percent", french.percent),
                       ("plural", french.plural)):
     bp.add_app_template_filter(_filter, _name)
