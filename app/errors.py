@@ -27,6 +27,7 @@ ERRORS: dict[str, ErrorCode] = {
     "invalid-geometry": ErrorCode(400, "Géométrie invalide"),
     "invalid-date": ErrorCode(400, "Date invalide"),
     "invalid-age": ErrorCode(400, "Tranche d'âge invalide"),
+    "invalid-level": ErrorCode(400, "Niveau d'analyse invalide"),
     "invalid-housing": ErrorCode(400, "Type de logement invalide"),
     "invalid-radius": ErrorCode(400, "Rayon invalide"),
     "invalid-pagination": ErrorCode(400, "Pagination invalide"),
@@ -36,6 +37,7 @@ ERRORS: dict[str, ErrorCode] = {
     "ambiguous-territory-code": ErrorCode(400, "Code de territoire ambigu"),
     "unknown-kind": ErrorCode(400, "Type de partenaire inconnu"),
     "not-territorial": ErrorCode(400, "Type sans zone de compétence"),
+    "not-proximity": ErrorCode(400, "Type sans sites à proximité"),
     "unknown-landlord": ErrorCode(400, "Bailleur inconnu"),
     # addresses (app.geocoding)
     "empty-address": ErrorCode(400, "Adresse vide"),

@@ -194,7 +194,7 @@ def folium_map(geojson: dict, *, static_url, tile_url: str = "", tile_attributio
                                   "weight": 0.6, "fillOpacity": 0.55},
         highlight_function=lambda f: {"weight": 2.5, "color": "#000"},
         tooltip=folium.GeoJsonTooltip(fields=["nom", "population", "statut_libelle", "partenaires_libelle"],
-                                      aliases=["Commune", "Population", "Couverture", "Partenaire(s) et part de la surface"],
+                                      aliases=["Commune", "Population", "Couverture", "Partenaires et part de la surface"],
                                       localize=True, sticky=True),
     ).add_to(fmap)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
@@ -244,3 +244,95 @@ def coverage_map_task(ctx: jobs.Context, *, kind: str, territory: str, date: str
     path.write_text(html, encoding="utf-8")
     ctx.progress(3, 3, "Terminé")
     return jobs.FileResult(path, "text/html", "couverture.html")
+
+
+# --------------------------------------------------------------------------------------------- proximity kinds
+
+REACH_COLOURS = {"reach": "#68a532", "beyond": "#e5e5e5"}
+REACH_LABELS = {"reach": "À portée d'un site", "beyond": "Hors de portée"}
+
+
+@dataclass
+class ProximityMap:
+    kind: Kind
+    units: list[dict]  # code, name, population, distance_m, nearest, reach (bool)
+    sites: list[dict]  # name, partner, lon, lat
+    features: dict  # GeoJSON: the communes coloured by reach, then the sites with their radius
+
+    @property
+    def summary(self) -> dict:
+        reach = [u for u in self.units if u["reach"]]
+        population = sum(u["population"] or 0 for u in self.units)
+        covered = sum(u["population"] or 0 for u in reach)
+        return {"units": len(self.units), "population": population, "reach": len(reach),
+                "reach_population": covered, "beyond": len(self.units) - len(reach),
+                "beyond_population": population - covered, "sites": len(self.sites),
+                "reach_share": covered / population if population else None}
+
+
+def proximity_map(session: Session, kind_code: str, territory: str, as_of: dt.date | None = None,
+                  age: str | None = None) -> ProximityMap:
+    """For a proximity kind (CMP, résidences accueil, pensions de famille, GEM…): its sites in
+    service at the date around the territory, each with the kind's radius, and each commune
+    (arrondissement) of the territory with the distance from its representative point to the
+    nearest site (the gap analysis' rule, app.gaps) — within reach when at most the radius."""
+    import numpy as np
+
+    from app.models import Partner, Site
+
+    kind = session.get(Kind, kind_code)
+    if kind is None:
+        raise InvalidInput(f"Type de partenaire inconnu « {kind_code} ».", code="unknown-kind", field="kind")
+    if kind.mode != "proximity":
+        raise InvalidInput(f"« {kind.short_label} » a une zone de compétence : utiliser la carte de couverture.",
+                           code="not-proximity", field="kind")
+    typed = territories.parse_code(territory, field="territory")
+    as_of = as_of or dt.date.today()
+    age = gaps.parse_age(age)
+    units = gaps.display_units(session, typed)
+    if not units:
+        raise InvalidInput(f"Aucune commune dans {typed}.", code="unknown-territory", field="territory")
+    xs = np.array([u.x for u in units])
+    ys = np.array([u.y for u in units])
+    result = gaps.KindResult(kind.code, kind.label, kind.mode, kind.is_housing, radius_m=kind.radius_m)
+    gaps.proximity(session, kind.code, as_of, units, xs, ys, result, age)
+    radius = kind.radius_m or 0
+    # sites whose circle can reach the territory: its box grown by the radius (degrees, generously)
+    minx, miny, maxx, maxy = shapely.total_bounds([u.shape for u in units])
+    grow_y = radius / 111_000
+    grow_x = grow_y / max(0.2, float(np.cos(np.radians((miny + maxy) / 2))))
+    rows = gaps.active_rows(session, (
+        select(Partner.id, Partner.name.label("partner"), Partner.status, Partner.valid_from, Partner.valid_to,
+               Site.name, func.ST_X(Site.geom).label("x"), func.ST_Y(Site.geom).label("y"))
+        .select_from(Site).join(Partner, Partner.id == Site.partner_id)
+        .where(Partner.kind_code == kind.code, Site.geom.is_not(None),
+               dialects.box_meets(Site.geom, minx - grow_x, miny - grow_y, maxx + grow_x, maxy + grow_y),
+               *gaps.age_filter(age))
+        .order_by(Partner.name, Site.position)), as_of)
+    sites = [{"name": r.name or r.partner, "partner": r.partner, "lon": round(float(r.x), 6), "lat": round(float(r.y), 6)}
+             for r in rows]
+    out = []
+    for i, unit in enumerate(units):
+        d = result.distance_m[i]
+        known = not np.isnan(d)
+        out.append({"code": unit.code, "name": unit.name, "population": unit.population,
+                    "distance_m": int(d) if known else None, "nearest": result.nearest[i] or None,
+                    "reach": bool(known and radius and d <= radius)})
+    features = [{"type": "Feature",
+                 "geometry": rounded(shapely.simplify(unit.shape, DISPLAY_TOLERANCE, preserve_topology=True)),
+                 "properties": {"role": "commune", "fill": REACH_COLOURS["reach" if u["reach"] else "beyond"],
+                                "name": f"{u['name']} : " + (REACH_LABELS["reach" if u["reach"] else "beyond"].lower()
+                                                             + (f", site le plus proche à {_km(u['distance_m'])}"
+                                                                if u["distance_m"] is not None else ", aucun site"))}}
+                for unit, u in zip(units, out)]
+    features += [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                  "properties": {"role": "logement" if kind.is_housing else "site", "name": s["name"],
+                                 "partner": s["partner"], "kind": kind.short_label, "radius_m": radius or None}}
+                 for s in sites]
+    return ProximityMap(kind, out, sites, {"type": "FeatureCollection", "features": features})
+
+
+def _km(metres: int) -> str:
+    from app import french
+
+    return f"{french.number(metres / 1000, 1)} km"

@@ -54,7 +54,7 @@ class Meta(Base):
 class Territory(Base):
     """A reference unit: commune, arrondissement municipal or IRIS, with its contour.
 
-    Départements, régions and EPCI are not stored as shapes: they resolve to the union of their
+    Départements, régions, EPCI and EPT are not stored as shapes: they resolve to the union of their
     communes (level 'commune' only: Paris 75056 and its arrondissements overlap).
     """
 
@@ -70,6 +70,8 @@ class Territory(Base):
     departement: Mapped[str | None] = mapped_column(String(3), index=True)
     region: Mapped[str | None] = mapped_column(String(2), index=True)
     epci: Mapped[str | None] = mapped_column(String(9), index=True)
+    # Établissement public territorial (Grand Paris only): SIREN, like an EPCI's.
+    ept: Mapped[str | None] = mapped_column(String(9), index=True)
     population: Mapped[int | None] = mapped_column(Integer)
     population_source: Mapped[str | None] = mapped_column(String(200))
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
@@ -84,7 +86,7 @@ class Territory(Base):
 
 
 class TerritoryGroup(Base):
-    """Names of départements, régions and EPCI (their shapes are unions of communes)."""
+    """Names of départements, régions, EPCI and EPT (their shapes are unions of communes)."""
 
     __tablename__ = "territory_group"
     __table_args__ = (UniqueConstraint("level", "code", name="uq_territory_group_level_code"),)

@@ -1,7 +1,8 @@
 """Typed territory codes and the territory reference (communes, arrondissements, IRIS, groups).
 
 A code that crosses a boundary (API, file, database) is always typed: `commune:93010`,
-`arrondissement:75113`, `iris:930100101`, `departement:93`, `region:11`, `epci:200057875`.
+`arrondissement:75113`, `iris:930100101`, `departement:93`, `region:11`, `epci:200054781`, `ept:200057875` (établissement public territorial
+of the Métropole du Grand Paris).
 A bare `53` is ambiguous (région Bretagne or département Mayenne) and is refused.
 """
 
@@ -31,6 +32,7 @@ PATTERNS = {
     "departement": re.compile(r"^(?:0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$"),
     "region": re.compile(r"^\d{2}$"),
     "epci": re.compile(r"^\d{9}$"),
+    "ept": re.compile(r"^\d{9}$"),
 }
 EXAMPLES = {
     "commune": "commune:93010",
@@ -39,6 +41,7 @@ EXAMPLES = {
     "departement": "departement:93",
     "region": "region:11",
     "epci": "epci:200057875",
+    "ept": "ept:200057875",
 }
 ALIASES = {
     "commune": "commune", "com": "commune",
@@ -48,9 +51,12 @@ ALIASES = {
     "dept": "departement",
     "region": "region", "région": "region", "reg": "region",
     "epci": "epci",
+    "ept": "ept",
 }
 UNIT_LEVELS = ("commune", "arrondissement", "iris")
-GROUP_COLUMNS = {"departement": Territory.departement, "region": Territory.region, "epci": Territory.epci}
+GROUP_COLUMNS = {"departement": Territory.departement, "region": Territory.region, "epci": Territory.epci,
+                 "ept": Territory.ept}
+GROUP_LEVELS = tuple(GROUP_COLUMNS)
 
 
 @dataclass(frozen=True, order=True)
@@ -183,7 +189,7 @@ def _successor_table() -> dict[str, list[dict]]:
 
 
 def member_communes(session: Session, typed: TypedCode) -> list[Territory]:
-    """Communes (level 'commune') making up a département, région or EPCI."""
+    """Communes (level 'commune') making up a département, région, EPCI or EPT."""
     column = GROUP_COLUMNS[typed.level]
     return list(
         session.scalars(
@@ -268,6 +274,7 @@ def describe(session: Session, typed: TypedCode) -> dict:
             "departement": f"departement:{unit.departement}" if unit.departement else None,
             "region": f"region:{unit.region}" if unit.region else None,
             "epci": f"epci:{unit.epci}" if unit.epci else None,
+            "ept": f"ept:{unit.ept}" if unit.ept else None,
             "source": unit.source,
         }
         if typed.level == "commune":
@@ -303,6 +310,7 @@ class UnitAtPoint:
     departement: str | None
     region: str | None
     epci: str | None
+    ept: str | None = None
 
 
 def codes_at_point(units: list[UnitAtPoint]) -> dict[str, UnitAtPoint | None]:
@@ -312,7 +320,7 @@ def codes_at_point(units: list[UnitAtPoint]) -> dict[str, UnitAtPoint | None]:
         codes[f"{unit.level}:{unit.code}"] = unit
         if unit.level == "arrondissement" and unit.parent_code:
             codes.setdefault(f"commune:{unit.parent_code}", unit)
-        for level in ("departement", "region", "epci"):
+        for level in GROUP_LEVELS:
             value = getattr(unit, level)
             if value:
                 codes.setdefault(f"{level}:{value}", unit)
@@ -420,7 +428,7 @@ def upsert_units(session: Session, units: list[dict], *, source: str, report, pr
                 report.count("updated")
                 changed_codes.add(f"{unit['level']}:{unit['code']}")
                 # membership moves affect both the old and the new groups
-                for level in ("departement", "region", "epci"):
+                for level in ("departement", "region", "epci"):  # EPT membership: importers/ept.py
                     if old_values[level]:
                         changed_codes.add(f"{level}:{old_values[level]}")
         if progress:
@@ -432,7 +440,7 @@ def upsert_units(session: Session, units: list[dict], *, source: str, report, pr
 
 
 def upsert_groups(session: Session, groups: list[tuple[str, str, str]]) -> None:
-    """(level, code, name) for départements, régions and EPCI."""
+    """(level, code, name) for départements, régions, EPCI and EPT."""
     existing = {(g.level, g.code): g for g in session.scalars(select(TerritoryGroup))}
     for level, code, name in groups:
         group = existing.get((level, code))

@@ -97,7 +97,7 @@ def _build(session: Session, version: str | None) -> Index:
             populations[("departement", departement)] = populations.get(("departement", departement), 0) + (population or 0)
     for (level, code), name in groups.items():
         context = {"departement": f"département {code}", "region": f"région {code}", "epci": f"EPCI {code}",
-                   "ept": f"établissement public territorial {code}"}.get(level, code)
+                   "ept": "Grand Paris"}.get(level, code)
         key = normalise(name)
         entries.append(Entry(f"{level}:{code}", level, name, key, _without_article(key), context,
                              populations.get((level, code))))

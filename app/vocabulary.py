@@ -56,10 +56,11 @@ LEVEL_LABELS = {
     "departement": "Département",
     "region": "Région",
     "epci": "EPCI",
+    "ept": "Établissement public territorial",
 }
 # Reference units have a contour; groups are unions of communes.
 TERRITORY_LEVELS = ("commune", "arrondissement", "iris")
-GROUP_LEVELS = ("departement", "region", "epci")
+GROUP_LEVELS = ("departement", "region", "epci", "ept")
 
 # A coverage part adds to the area or is cut out of it.
 PART_MODES = ("include", "exclude")

@@ -3,7 +3,7 @@
 Expected columns (as in communes-france-2026.csv): code_insee, type (COM/ARM), nom, departement,
 region, population, epci_siren, epci_nom. Only units already in the reference are updated (this
 file has no contours): names (the COG's official names, each rename reported), populations, EPCI
-membership and postal codes; every difference between the file and the reference is reported.
+membership, EPT membership (optional columns ept_siren, ept_nom) and postal codes; every difference between the file and the reference is reported.
 
 `maillage import populations FILE [--year 2026]`
 """
@@ -93,6 +93,14 @@ def read(path, *, report: Report, year: str | None = None, session=None, **_) ->
                 report.reject(line, "codes_postaux", f"code postal invalide « {bad[0][:20]} » (5 chiffres attendus)")
                 continue
             extra["postcodes"] = "|".join(codes) or None
+        if "ept_siren" in row:  # optional columns: the établissement public territorial (Grand Paris)
+            ept = (row["ept_siren"] or "").strip() or None
+            if ept and not territories.PATTERNS["ept"].match(ept):
+                report.reject(line, "ept_siren", f"SIREN d'EPT invalide « {ept[:20]} »")
+                continue
+            extra["ept"] = ept
+            if ept and (row.get("ept_nom") or "").strip():
+                groups.add(("ept", ept, row["ept_nom"].strip()))
         name = reference_data.official_name(level, code, (row["nom"] or "").strip())
         if not name:
             report.reject(line, "nom", "nom vide")
@@ -131,17 +139,18 @@ def load(session, batch: UnitBatch, *, report: Report, progress=None, **_) -> No
         values = {"name": row["name"], "population": row["population"], "epci": row["epci"],
                   "departement": row["departement"], "region": row["region"],
                   "population_source": batch.source if row["population"] is not None else None}
-        if "postcodes" in row:
-            values["postcodes"] = row["postcodes"]
+        for optional in ("postcodes", "ept"):
+            if optional in row:
+                values[optional] = row[optional]
         current = {k: getattr(unit, k) for k in values}
         if current == values:
             report.count("unchanged")
         else:
-            if (current["epci"], current["departement"], current["region"]) != (
-                values["epci"], values["departement"], values["region"]):
+            if (current["epci"], current["departement"], current["region"], current.get("ept")) != (
+                values["epci"], values["departement"], values["region"], values.get("ept", current.get("ept"))):
                 affected |= coverage.affected_codes([unit])
-                for level in ("epci", "departement", "region"):
-                    if values[level]:
+                for level in ("epci", "departement", "region", "ept"):
+                    if values.get(level):
                         affected.add(f"{level}:{values[level]}")
             if current["name"] != values["name"]:
                 report.rename(f"{row['level']}:{row['code']}", current["name"], values["name"])

@@ -224,7 +224,7 @@ def test_open_a_coverage_map(browser, live_url, artifacts, backend):
     page.get_by_label("Type de partenaire").select_option("clsm")
     page.get_by_label(re.compile("^Territoire")).fill("departement:93")
     page.get_by_role("button", name="Afficher").click()
-    expect(page.locator(".legend-list")).to_contain_text("Couvert plusieurs fois : 1 commune(s)")
+    expect(page.locator(".legend-list")).to_contain_text("Couvert plusieurs fois : 1 commune, ")
     frame = page.frame_locator("iframe.coverage-frame")
     # drawn by a job: at once when the machine is idle, after its progress frame when it is busy
     expect(frame.locator(".leaflet-interactive").first).to_be_visible(timeout=60_000)
@@ -291,6 +291,62 @@ def test_gap_analysis_page_and_download(browser, live_url, artifacts, backend):
     page.close()
 
 
+def test_planners_journey_by_ept_from_the_gaps_to_the_proximity_map(browser, live_url, artifacts, backend):
+    """A planner types "Est Ensemble", groups by EPT, reads the communes lacking a CLSM on the
+    screen and the map of the territory, then opens the CMP's map: sites, their radius, the
+    communes within reach."""
+    page = watched_page(browser)
+    page.goto(live_url + "/ecarts")
+    page.get_by_label(re.compile("^Territoire")).fill("Est Ensemble")
+    page.get_by_label("Conseil local de santé mentale (CLSM)").check()
+    page.get_by_label("Centre médico-psychologique (CMP)").check()
+    page.get_by_label("Unités et regroupement").select_option("ept")
+    page.get_by_role("button", name="Analyser").click()
+    expect(page.get_by_role("heading", level=2, name=re.compile("Est Ensemble"))).to_be_visible()
+    expect(page.get_by_text("Territoire retenu : Est Ensemble (ept:200057875)")).to_be_visible()
+    expect(page.locator("#sans-clsm")).to_contain_text("6 communes sans offre")
+    expect(page.locator("#sans-clsm")).to_contain_text("Bagnolet")
+    expect(page.locator("#carte path.leaflet-interactive")).to_have_count(9)
+    page.screenshot(path=artifacts / f"journey-gaps-ept-{backend}.png", full_page=True)
+    page.locator("#sans-cmp summary").click()
+    page.locator("#sans-cmp").get_by_role("link", name=re.compile("Voir la carte de couverture")).click()
+    expect(page).to_have_url(re.compile(r"/carte\?type=cmp&territoire=ept(:|%3A)200057875"))
+    expect(page.get_by_text(re.compile(r"Centre médico-psychologique \(CMP\) : \d+ sites? autour du territoire, "
+                                       r"rayon de 5,0 km"))).to_be_visible()
+    # the communes, then each site as a circle of its radius and a marker
+    circles = page.locator("#carte path[stroke-dasharray]")
+    expect(circles.first).to_be_attached()
+    assert circles.count() >= 2  # the CMP of Bondy nord and sud at least
+    expect(page.locator("#carte path.leaflet-interactive")).to_have_count(9 + circles.count())
+    page.screenshot(path=artifacts / f"journey-proximity-map-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("width", ["1280px", "360px"])
+def test_a_region_s_gap_analysis_goes_through_its_job_page(browser, live_url, artifacts, backend, width):
+    """Île-de-France is analysed apart from the request: the job's page shows the progress, then
+    « Voir le résultat » opens the same page as a département's, which passes axe-core."""
+    page = watched_page(browser, viewport=WIDTHS[width], bypass_csp=True)
+    page.goto(live_url + "/ecarts")
+    page.get_by_label(re.compile("^Territoire")).fill("Île-de-France")
+    page.get_by_label("Conseil local de santé mentale (CLSM)").check()
+    page.get_by_label("Groupe d'entraide mutuelle (GEM)").check()
+    page.get_by_role("button", name="Analyser").click()
+    expect(page).to_have_url(re.compile(r"/travaux/[^/]+$"))
+    result = page.get_by_role("link", name="Voir le résultat")
+    expect(result).to_be_visible(timeout=60_000)
+    result.click()
+    expect(page).to_have_url(re.compile(r"/ecarts/resultat/[^/]+$"))
+    expect(page.get_by_role("heading", level=2, name=re.compile("Île-de-France"))).to_be_visible()
+    expect(page.locator("#sans-gem")).to_contain_text("communes sans site à moins de 5,0 km")
+    expect(page.locator("#carte path.leaflet-interactive").first).to_be_attached()
+    assert_accessible_and_fits(page, "the result", width)
+    page.screenshot(path=artifacts / f"journey-gaps-region-{width}-{backend}.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
 def test_the_api_explorer_runs_offline(browser, live_url, artifacts, backend):
     """Swagger UI, served by the app: every operation listed from the published document, allowed
     values shown, an operation tried — with no request leaving the app and no CSP violation."""
@@ -324,6 +380,8 @@ PAGES = {
     "partner": None,  # the first partner of the directory
     "coverage-map": "/carte?type=clsm&territoire=departement%3A93",
     "gaps": "/ecarts?territoire=departement%3A93&types=clsm&types=residence_accueil",
+    "gaps-ept": "/ecarts?territoire=Est+Ensemble&types=clsm&types=cmp&types=residence_accueil&niveau=ept",
+    "coverage-map-proximity": "/carte?type=cmp&territoire=departement%3A93",
     "api-docs": "/api/docs",
     "not-found": "/nulle-part",
 }
@@ -344,6 +402,15 @@ def axe_violations(page) -> list[str]:
     return found
 
 
+def assert_accessible_and_fits(page, name: str, width: str) -> None:
+    """Once the page has settled: no axe-core violation, and no sideways scrolling at that width."""
+    page.wait_for_load_state("networkidle")
+    violations = axe_violations(page)
+    assert violations == [], "\n".join(violations)
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{name} is {overflow}px wider than the {width} screen"
+
+
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_passes_axe_core_and_fits_the_screen(browser, live_url, artifacts, backend, name, width):
@@ -354,11 +421,7 @@ def test_every_page_passes_axe_core_and_fits_the_screen(browser, live_url, artif
         url = page.locator("table.directory a").first.get_attribute("href")
     response = page.goto(live_url + url)
     assert response.status in (200, 400, 404)
-    page.wait_for_load_state("networkidle")
-    violations = axe_violations(page)
-    assert violations == [], "\n".join(violations)
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"{name} is {overflow}px wider than the {width} screen"
+    assert_accessible_and_fits(page, name, width)
     page.screenshot(path=artifacts / f"axe-{name}-{width}-{backend}.png", full_page=True)
     assert [e for e in page.errors if "404" not in e] == []
     page.close()

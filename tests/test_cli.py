@@ -168,16 +168,38 @@ def test_gaps_writes_every_format_and_inventory_commands(cli_url, tmp_path):
     result = run(cli_url, "gaps", "--territory", "departement:93", "--kinds", "clsm,cmp", "--as-of", "2026-12-01",
                  "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert "Conseil local de santé mentale (CLSM) : 36 commune(s) sans offre" in result.output
+    # the département's population as the database holds it now (a test above imports the 2026 one)
+    from sqlalchemy import text
+
+    from tests.conftest import make_engine
+
+    engine = make_engine(cli_url)
+    with engine.connect() as conn:
+        population = conn.execute(text("SELECT sum(population) FROM territory WHERE level = 'commune' "
+                                       "AND departement = '93'")).scalar()
+    engine.dispose()
+    said = f"{population:,}".replace(",", "\u202f")
+    assert f"Seine-Saint-Denis : 39 communes, {said} habitants, situation au 01/12/2026" in result.output
+    assert "Conseil local de santé mentale (CLSM) : 36 communes sans offre, 0 partagée entre" in result.output
     assert "type de proximité (pas de zone de compétence à compter)" in result.output
     stem = "ecarts-departement-93-2026-12-01"
     assert sorted(p.name for p in out.iterdir()) == [f"{stem}-types.csv", f"{stem}.csv", f"{stem}.geojson",
                                                      f"{stem}.gpkg", f"{stem}.html", f"{stem}.pdf", f"{stem}.xlsx"]
 
 
+def test_gaps_by_ept_gives_every_indicator_per_ept(cli_url, tmp_path):
+    result = run(cli_url, "gaps", "--territory", "departement:93", "--kinds", "clsm", "--as-of", "2026-12-01",
+                 "--level", "ept", "--formats", "csv", "--out", str(tmp_path / "ecarts"))
+    assert result.exit_code == 0, result.output
+    assert "  Par établissement public territorial :" in result.output
+    assert "    Est Ensemble (ept:200057875) : 9 communes, " in result.output
+    assert "      Conseil local de santé mentale (CLSM) : 6 communes sans offre" in result.output
+    assert "commune(s)" not in result.output
+
+
 @pytest.mark.parametrize("args,message", [
     (["--territory", "departement:01"], "absent du référentiel"),
-    (["--territory", "departement:93", "--kinds", "clsn"], "Type(s) inconnu(s)"),
+    (["--territory", "departement:93", "--kinds", "clsn"], "Type inconnu : clsn"),
     (["--territory", "departement:93", "--formats", "docx"], "format inconnu : docx"),
     (["--territory", "departement:93", "--as-of", "demain"], "AAAA-MM-JJ"),
 ])

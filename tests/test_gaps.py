@@ -139,7 +139,7 @@ def test_every_output_is_written_and_readable(session, tmp_path):
 @pytest.mark.parametrize("territory,kinds,message", [
     ("departement:01", "clsm", "absent du référentiel"),
     ("93", "clsm", "sans type, donc ambigu"),
-    ("departement:93", "clsn", "Type(s) inconnu(s) : clsn"),
+    ("departement:93", "clsn", "Type inconnu : clsn"),
     ("departement:93", ",", "Aucun type de partenaire choisi"),
 ])
 def test_bad_choices_are_refused(session, territory, kinds, message):
@@ -439,3 +439,153 @@ def test_report_keeps_labels_and_names_whole(session, tmp_path):
     names = [u.name for u in matrix.units]
     for name in ("Bondy", "Aulnay-sous-Bois", "Les Pavillons-sous-Bois", "Tremblay-en-France"):
         assert name in names and flat.count(name) >= len(matrix.kinds), name
+
+# --------------------------------------------------------------------------------------------- EPT, lists per kind
+
+
+def shared_ept_members(departement="93") -> dict[str, set[str]]:
+    """EPT → its communes, read from the shared commune table itself (independent of the importer)."""
+    from tests.conftest import shared
+
+    members: dict[str, set[str]] = {}
+    with shared("communes-france-2026.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["type"] == "COM" and row["departement"] == departement and row["ept_siren"]:
+                members.setdefault(row["ept_siren"], set()).add(f"commune:{row['code_insee']}")
+    return members
+
+
+def test_every_indicator_is_also_given_per_ept(session):
+    """Seine-Saint-Denis by EPT: the groups are the shared table's EPT (the commune absorbed by
+    Saint-Denis in 2025 aside, the demo's contours being older), and the CLSM counted by hand from
+    the demo file (Bondy, Montreuil, Pantin: all three in Est Ensemble)."""
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF, level="ept")
+    assert matrix.group_level == "ept"
+    groups = {g["code"]: g for g in gaps.group_summaries(matrix)}
+    members = shared_ept_members()
+    assert set(groups) == {f"ept:{siren}" for siren in members}
+    by_ept = {code: {u.code for u in matrix.units if f"ept:{u.ept}" == code} for code in groups}
+    for siren, communes in members.items():
+        assert by_ept[f"ept:{siren}"] == communes & {u.code for u in matrix.units}
+    est = groups["ept:200057875"]
+    assert est["name"] == "Est Ensemble" and est["units"] == 9
+    pops = populations(session)
+    assert est["population"] == sum(pops[c.split(":")[1]] for c in members["200057875"])
+    clsm = {g["code"]: next(i for i in g["items"] if i["kind"] == "clsm") for g in groups.values()}
+    assert (clsm["ept:200057875"]["communes_couvertes"], clsm["ept:200057875"]["communes_sans_offre"]) == (3, 6)
+    assert clsm["ept:200057875"]["population_couverte"] == pops["93010"] + pops["93048"] + pops["93055"]
+    assert all(clsm[c]["communes_couvertes"] == 0 for c in groups if c != "ept:200057875")
+    # the résidence accueil of Bondy (22 places) counts in Est Ensemble only
+    ra = {g["code"]: next(i for i in g["items"] if i["kind"] == "residence_accueil") for g in groups.values()}
+    assert ra["ept:200057875"]["places"] == 22 and sum(r["places"] for r in ra.values()) == 22
+    assert sum(g["units"] for g in groups.values()) == len(matrix.units)
+    # the same analysis by département: one group, the whole territory's summaries
+    by_dep = gaps.compute(session, "departement:93", "clsm", AS_OF, level="departement")
+    [dep] = gaps.group_summaries(by_dep)
+    assert dep["name"] == "Seine-Saint-Denis" and dep["items"] == [gaps.kind_summary(by_dep, by_dep.kinds[0])]
+
+
+def test_an_ept_is_a_territory_of_its_own(session):
+    from app import territories
+
+    matrix = gaps.compute(session, "ept:200057875", "clsm", AS_OF)
+    assert matrix.territory_name == "Est Ensemble"
+    assert {u.code for u in matrix.units} == shared_ept_members()["200057875"]
+    described = territories.describe(session, territories.parse_code("ept:200057875"))
+    assert described["name"] == "Est Ensemble" and described["level_label"] == "Établissement public territorial"
+    assert territories.describe(session, territories.parse_code("commune:93010"))["ept"] == "ept:200057875"
+    with pytest.raises(InvalidInput, match="n'est pas un code établissement public territorial valide"):
+        territories.parse_code("ept:12")
+    with pytest.raises(InvalidInput, match="niveau|Niveau"):
+        gaps.compute(session, "departement:93", "clsm", AS_OF, level="canton")
+
+
+def test_the_communes_without_each_kind(session):
+    """Territorial: the communes no CLSM covers. Proximity: the communes whose representative point
+    lies farther than the kind's radius (10 km for a résidence accueil) from every site in service,
+    measured here with pyproj's geodesic from the demo file's sites."""
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF)
+    clsm, ra = matrix.kinds
+    assert {u.code for u in gaps.units_without(matrix, clsm)} == (
+        {u.code for u in matrix.units} - {"commune:93010", "commune:93048", "commune:93055"})
+    sites = [p["sites"][0] for p in demo_partners() if p["kind"] == "residence_accueil" and p.get("status") != "planned"]
+    geod = Geod(ellps="WGS84")
+    far = {u.code for u in matrix.units
+           if min(geod.inv(u.x, u.y, s["lon"], s["lat"])[2] for s in sites) > 10_000}
+    assert far and "commune:93010" not in far
+    assert {u.code for u in gaps.units_without(matrix, ra)} == far
+
+
+def test_the_workbook_gives_every_indicator_per_ept_and_places_by_ept(session, tmp_path):
+    from openpyxl import load_workbook
+
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF, level="ept")
+    context = gap_exports.context(session, matrix, ["xlsx"])
+    [path] = gap_exports.write(matrix, tmp_path, ["xlsx"], context=context)
+    wb = load_workbook(path)
+    sheet = wb["Par établissement public territ"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    assert header[:4] == ("Code", "Nom", "Communes", "Population")
+    assert sheet.freeze_panes == "C2" and sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}{len(rows)}"
+    clsm, ra = "Conseil local de santé mentale (CLSM)", "Résidence accueil"
+    est = {r[header.index("Type")]: r for r in rows[1:] if r[0] == "200057875"}
+    assert est[clsm][1] == "Est Ensemble" and est[clsm][2] == 9
+    assert est[clsm][header.index("Communes sans offre")] == 6
+    assert est[ra][header.index("Places")] == 22
+    assert len(rows) - 1 == 4 * 2  # four EPT in the 93, two kinds
+    housing = [r for r in wb["Logement accompagné"].iter_rows(values_only=True) if r[1] == "EPT"]
+    assert {r[2]: r[4] for r in housing} == {"200057867": 0, "200057875": 22, "200058097": 0, "200058790": 0}
+    assert {r[2]: r[3] for r in housing}["200057875"] == "Est Ensemble" and all(r[3] for r in housing)
+    # every commune's EPT beside its EPCI, code and name
+    units = [[c.value for c in r] for r in wb["Communes"].iter_rows()]
+    assert units[0][7:9] == ["Code EPT", "EPT"]
+    assert next(r for r in units if r[0] == "93010")[7:9] == ["200057875", "Est Ensemble"]
+    html = gap_exports.report_html(matrix, context)
+    assert "<td>Est Ensemble (EPT)</td><td>200057875</td><td>22</td>" in html
+
+
+def test_the_screen_lists_at_most_a_few_hundred_communes_per_kind_and_says_how_many_more(session, monkeypatch):
+    from app.gaps import screen
+
+    matrix = gaps.compute(session, "departement:93", "clsm", AS_OF)
+    lacking = gaps.units_without(matrix, matrix.kinds[0])
+    monkeypatch.setattr(screen, "LIST_LIMIT", 10)
+    [kind] = screen.view(matrix)["kinds"]
+    assert kind["without_count"] == len(lacking) == 36 and kind["without_more"] == 26
+    assert [u["code"] for u in kind["without"]] == [u.code for u in lacking[:10]]
+    assert kind["without_population"] == sum(u.population for u in lacking)
+
+
+@pytest.mark.parametrize("territory,large", [("france", True), ("region:11", True), ("région:11", True),
+                                             ("departement:93|region:11", True), ("departement:93", False),
+                                             ("ept:200057875", False), ("commune:93010|commune:93048", False),
+                                             ("departement:XX", False)])
+def test_which_territories_the_page_hands_to_a_job(territory, large):
+    from app.gaps import tasks
+
+    assert tasks.is_large(territory) is large
+
+
+def test_the_map_of_a_large_territory_is_points_then_one_point_a_departement(session, monkeypatch):
+    """Outlines up to OUTLINE_LIMIT units, points up to POINT_LIMIT, then one point a département
+    coloured by the mean number of kinds its communes lack (France would weigh 5 MB otherwise)."""
+    from app.gaps import screen
+
+    matrix = gaps.compute(session, "region:11", "clsm,cmp", AS_OF)
+    lacking = {u.code: 0 for u in matrix.units}
+    for kind in matrix.kinds:
+        for unit in gaps.units_without(matrix, kind):
+            lacking[unit.code] += 1
+    monkeypatch.setattr(screen, "OUTLINE_LIMIT", 100)
+    features = screen.view(matrix)["map"]["features"]
+    assert len(features) == len(matrix.units) and {f["geometry"]["type"] for f in features} == {"Point"}
+    monkeypatch.setattr(screen, "POINT_LIMIT", 100)
+    view = screen.view(matrix)
+    assert view["map_departements"]
+    by_dep = {f["properties"]["name"].split(" :")[0]: f for f in view["map"]["features"]}
+    assert sorted(by_dep) == ["Département 75", "Département 78", "Département 92", "Département 93", "Département 94"]  # 78: Rambouillet Territoires
+    dep93 = [lacking[u.code] for u in matrix.units if u.departement == "93"]
+    mean = sum(dep93) / len(dep93)
+    assert f"39 communes, en moyenne {mean:.1f}".replace(".", ",") in by_dep["Département 93"]["properties"]["name"]
+    assert by_dep["Département 93"]["properties"]["fill"] == screen.bucket(round(mean))[0]

@@ -559,3 +559,113 @@ def test_every_importer_follows_the_protocol_and_reads_every_option_it_declares(
         parameters = set(inspect.signature(importer.read).parameters) | set(inspect.signature(importer.load).parameters)
         for option in importer.OPTIONS:
             assert option.name in parameters, (name, option.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# EPT membership (importers/ept.py)
+
+def ept_of(conn, code: str) -> str | None:
+    return conn.execute(text("SELECT ept FROM territory WHERE level = 'commune' AND code = :c"), {"c": code}).scalar()
+
+
+def shared_93_rows() -> list[dict]:
+    with shared("communes-france-2026.csv").open(encoding="utf-8", newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["type"] == "COM" and r["departement"] == "93"]
+
+
+def insee_ept_workbook(path, rows):
+    """A workbook laid out as INSEE publishes the EPT composition: title lines, then the header
+    CODGEO, LIBGEO, EPT, LIBEPT, DEP, REG on the sheet Composition_communale."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "EPT"
+    wb.active.append(["EPT", "LIBEPT", "NB_COM"])
+    ws = wb.create_sheet("Composition_communale")
+    ws.append(["Composition communale des établissements publics territoriaux au 1er janvier 2026"])
+    ws.append(["Source : Insee, Code officiel géographique"])
+    ws.append([])
+    ws.append(["CODGEO", "LIBGEO", "EPT", "LIBEPT", "DEP", "REG"])
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return path
+
+
+def test_the_demo_knows_each_commune_s_ept_and_a_rerun_changes_nothing(demo_conn):
+    assert ept_of(demo_conn, "93010") == "200057875"  # Bondy, Est Ensemble
+    assert ept_of(demo_conn, "93066") == "200057867"  # Saint-Denis, Plaine Commune
+    assert ept_of(demo_conn, "75056") is None  # Paris is no EPT
+    from importers import ept
+
+    report = import_file(demo_conn, ept, shared("communes-france-2026.csv"))
+    assert report.ok and report.updated == 0 and report.unchanged == DEMO_UNITS - 20  # every commune, not Paris's arrondissements
+
+
+def test_the_insee_composition_file_moves_a_commune_and_recompiles_what_names_the_ept(demo_conn, tmp_path):
+    """Bondy moved (fictitiously) from Est Ensemble to Plaine Commune in INSEE's layout: a partner
+    whose coverage is `ept:200057875` no longer covers Bondy, and one covering Plaine Commune does."""
+    from sqlalchemy.orm import Session
+
+    from app.partners.registry import upsert_partner
+    from importers import ept
+
+    with Session(bind=demo_conn, join_transaction_mode="create_savepoint") as session:
+        for ref, code in (("test:clsm-est-ensemble", "ept:200057875"), ("test:clsm-plaine", "ept:200057867")):
+            upsert_partner(session, {"ref": ref, "kind": "clsm", "name": ref, "coverage": {"include": [code]}})
+        session.commit()
+
+    def covers_bondy(ref):
+        return bool(demo_conn.execute(text(
+            "SELECT ST_Contains(a.geom, ST_GeomFromText('POINT(2.483 48.902)', 4326)) FROM coverage_area a "
+            "JOIN partner p ON p.id = a.partner_id WHERE p.ref = :r"), {"r": ref}).scalar())
+
+    assert covers_bondy("test:clsm-est-ensemble") and not covers_bondy("test:clsm-plaine")
+    rows = [[r["code_insee"], r["nom"], "200057867" if r["code_insee"] == "93010" else r["ept_siren"],
+             "Plaine Commune" if r["code_insee"] == "93010" else r["ept_nom"], "93", "11"] for r in shared_93_rows()]
+    report = import_file(demo_conn, ept, insee_ept_workbook(tmp_path / "ept_au_01-01-2026.xlsx", rows))
+    assert report.ok and report.updated == 1 and report.recompiled == 2
+    assert ept_of(demo_conn, "93010") == "200057867"
+    assert not covers_bondy("test:clsm-est-ensemble") and covers_bondy("test:clsm-plaine")
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda rows: rows[0].__setitem__(2, "20005787"), "SIREN d'EPT invalide « 20005787 » (9 chiffres attendus)"),
+    (lambda rows: rows.append(list(rows[0])), "en double (ligne 5)"),
+    (lambda rows: rows[0].__setitem__(3, "Est-Ensemble"), "nommé « Est Ensemble » et « Est-Ensemble »"),
+    (lambda rows: rows[0].__setitem__(0, "9301"), "code commune invalide « 9301 »"),
+])
+def test_a_broken_ept_file_is_refused_with_its_line_and_changes_nothing(demo_conn, tmp_path, change, expected):
+    from importers import ept
+
+    rows = [[r["code_insee"], r["nom"], r["ept_siren"], r["ept_nom"], "93", "11"] for r in shared_93_rows()
+            if r["ept_siren"] == "200057875"]
+    change(rows)
+    before = demo_conn.execute(text("SELECT code, ept FROM territory ORDER BY code")).all()
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, ept, insee_ept_workbook(tmp_path / "ept.xlsx", rows))
+    assert any(expected in str(p) for p in info.value.report.rejected), info.value.report.rejected
+    assert demo_conn.execute(text("SELECT code, ept FROM territory ORDER BY code")).all() == before
+
+
+def test_an_ept_file_without_its_columns_says_what_it_expects(demo_conn, tmp_path):
+    from importers import ept
+
+    path = tmp_path / "ept.csv"
+    path.write_text("code;nom\n93010;Bondy\n", encoding="utf-8")
+    with pytest.raises(ImportRejected) as info:
+        import_file(demo_conn, ept, path)
+    assert any("attendu le fichier INSEE des EPT (CODGEO, EPT, LIBEPT)" in str(p) for p in info.value.report.rejected)
+
+
+def test_a_commune_merged_away_takes_its_successor_s_ept(demo_conn, tmp_path):
+    """Pierrefitte-sur-Seine (93059), absorbed by Saint-Denis in 2025, still in an older reference:
+    the 2026 table does not list it, so it belongs to Saint-Denis's EPT (Plaine Commune), said so."""
+    from importers import ept
+
+    old = write_geojson(tmp_path / "old.geojson", [feature("93059", "Pierrefitte-sur-Seine", box(2.35, 48.95, 2.37, 48.97))])
+    import_file(demo_conn, communes, old)
+    report = import_file(demo_conn, ept, shared("communes-france-2026.csv"))
+    assert ept_of(demo_conn, "93059") == "200057867"
+    assert ("commune:93059 (Pierrefitte-sur-Seine) absente du fichier (fusion le 01/01/2025 dans commune:93066, "
+            "Saint-Denis) : rattachée à l'EPT de Saint-Denis") in [w.message for w in report.warnings]

@@ -53,3 +53,28 @@ def test_the_api_answers_pickers(client):
     assert "arrondissement" in body["results"][0]["label"].lower()
     assert client.get("/api/v1/territories", query_string={"q": "a\x00b"}).status_code == 400
     assert client.get("/api/v1/territories", query_string={"q": "Bondy", "x": "1"}).status_code == 400
+
+
+def test_an_ept_is_found_by_its_name_and_its_typed_code(demo_session):
+    """Est Ensemble, an établissement public territorial of the Grand Paris (loaded by the demo from
+    the shared commune table), beside its typed code."""
+    found = territory_search.search(demo_session, "Est Ensemble")
+    assert found[0]["code"] == "ept:200057875" and found[0]["level_label"] == "Établissement public territorial"
+    assert found[0]["label"] == "Est Ensemble — établissement public territorial, Grand Paris"
+    resolved = territory_search.resolve(demo_session, "est ensemble")
+    assert resolved.code == "ept:200057875" and resolved.note == "Territoire retenu : Est Ensemble (ept:200057875)."
+    assert codes(demo_session, "Plaine Commune")[0] == "ept:200057867"
+    assert codes(demo_session, "ept:200058097")[0] == "ept:200058097"  # Paris Terres d'Envol
+    assert codes(demo_session, "200057875")[0] == "ept:200057875"
+
+
+def test_the_api_and_the_pages_take_an_ept(client):
+    body = client.get("/api/v1/territories", query_string={"q": "Est Ensemble"}).get_json()
+    assert body["results"][0]["code"] == "ept:200057875"
+    described = client.get("/api/v1/territories/ept:200057875").get_json()
+    assert described["name"] == "Est Ensemble" and len(described["communes"]) == 9
+    assert "commune:93010" in described["communes"]
+    page = client.get("/annuaire", query_string={"territoire": "Est Ensemble", "type": "clsm"}).get_data(as_text=True)
+    assert "Territoire retenu : Est Ensemble (ept:200057875)" in page and "CLSM de Bondy (démo)" in page
+    page = client.get("/carte", query_string={"territoire": "Est Ensemble", "type": "clsm"}).get_data(as_text=True)
+    assert "9 communes" in page

@@ -1,6 +1,7 @@
 """Web pages through Flask's client, both backends: coverage card, fiche (PDF), directory, partner
 pages, planners' coverage map, security headers. Browser journeys are in test_browser.py."""
 
+import html
 import io
 import json
 import re
@@ -183,7 +184,7 @@ def test_planners_coverage_map_by_hand(client):
     assert status["commune:93008"] == "none"  # Bobigny's CLSM closed in 2025
     assert {code for code, s in status.items() if s != "none"} == set(expected)
     population = sum(f["properties"]["population"] or 0 for f in features)
-    assert f"{len(features)} commune(s), " + f"{population:,} habitants".replace(",", " ") in page
+    assert f"{len(features)} communes, " + f"{population:,} habitants".replace(",", "\u202f") in page
     assert "attachment" in response.headers["Content-Disposition"]
 
 
@@ -231,7 +232,6 @@ def test_a_large_coverage_map_is_drawn_by_a_job_whose_progress_the_frame_shows(d
 
 
 @pytest.mark.parametrize("query,message", [
-    ("type=cmp&territoire=departement:93", "trouvé par proximité"),
     ("type=clsm&territoire=Atlantide", "Territoire « Atlantide » introuvable"),
     ("type=inconnu&territoire=departement:93", "Type de partenaire inconnu"),
 ])
@@ -332,7 +332,7 @@ def test_gaps_downloads_of_a_territory_typed_by_name(client):
 @pytest.mark.parametrize("query,message", [
     ("territoire=Atlantide", "Territoire « Atlantide » introuvable"),
     ("territoire=departement:01", "absent du référentiel"),
-    ("territoire=departement:93&types=inconnu", "Type(s) inconnu(s)"),
+    ("territoire=departement:93&types=inconnu", "Type inconnu : inconnu"),
     ("territoire=departement:93&date=2026-01-01&comparer=2026-06-01", "doit précéder"),
 ])
 def test_gaps_page_bad_choices(client, query, message):
@@ -368,7 +368,124 @@ def test_coverage_map_shows_a_commune_split_between_two_sectors(client):
     row = re.search(r"<tr><td>Bondy</td>.*?</tr>", page).group(0)
     assert "Partagée entre 2 partenaires" in row and f"({round(north * 100)} %)" in row
     assert f"({round((1 - north) * 100)} %)" in row
-    assert "Partagée entre plusieurs partenaires : 1 commune(s)" in page
+    assert "Partagée entre plusieurs partenaires : 1 commune," in page
     _, frame = map_frame(client, f"/carte/couverture.html?{query}")
     tooltip = re.search(r"let fields = \[([^\]]*)\]", frame).group(1)  # folium escapes non-ASCII in its data
     assert '"partenaires_libelle"' in tooltip and r'"statut_libelle": "Partag\u00e9e entre 2 partenaires"' in frame
+
+
+def test_commune_outlines_for_the_home_maps_view_and_not_for_half_of_france(client):
+    """The home map of the demo (Paris and its three départements, and Rambouillet Territoires) opens
+    at zoom 8: its background outlines come for that view; a view of half of France is refused."""
+    view = "0.5713,48.3489,3.6420,49.0990"  # what Chromium asked for the demo's home map
+    body = client.get(f"/carte/communes.geojson?bbox={view}").get_json()
+    names = {f["properties"]["nom"] for f in body["features"]}
+    assert {"Bondy", "Rambouillet", "Montreuil"} <= names and len(names) > 150
+    response = client.get("/carte/communes.geojson?bbox=-2,44,5,50")
+    assert response.status_code == 400 and "trop grande" in response.get_data(as_text=True)
+
+
+# --------------------------------------------------------------------------------------------- /ecarts on screen, /carte for proximity kinds
+
+
+def map_data(page) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="carte-donnees">(.*?)</script>', page, re.S).group(1))
+
+
+def test_gaps_page_lists_the_communes_without_each_kind_with_a_map_and_links(client):
+    query = "territoire=Est+Ensemble&types=clsm&types=residence_accueil&date=2026-12-01"
+    _, page = get(client, f"/ecarts?{query}")
+    assert "Territoire retenu : Est Ensemble (ept:200057875)" in page
+    assert "Est Ensemble — situation au 01/12/2026" in page and "9 communes, " in page
+    # CLSM: Bondy, Montreuil and Pantin are covered (demo file); the six others are listed by name and code
+    clsm = re.search(r'<details class="gap-kind" id="sans-clsm".*?</details>', page, re.S).group(0)
+    assert "6 communes sans offre" in clsm
+    for name, code in (("Bagnolet", "93006"), ("Bobigny", "93008"), ("Les Lilas", "93045"), ("Romainville", "93063")):
+        assert f"<li>{name} <span class=\"hint\">({code}, " in clsm
+    assert "Bondy" not in clsm and "Montreuil" not in clsm
+    assert 'href="/carte?type=clsm&amp;territoire=ept:200057875&amp;date=2026-12-01"' in clsm
+    ra = re.search(r'<details class="gap-kind" id="sans-residence_accueil".*?</details>', page, re.S).group(0)
+    assert "sans site à moins de 10,0 km" in ra or "aucune commune sans site à portée" in ra
+    assert 'href="/carte?type=residence_accueil&amp;territoire=ept:200057875' in ra
+    # the map: one outline a commune, coloured by how many of the two kinds it lacks
+    features = {f["properties"]["name"].split(" (")[0]: f for f in map_data(page)["features"]}
+    assert len(features) == 9 and features["Bondy"]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert features["Bondy"]["properties"]["fill"] == "#18753c"  # its CLSM and its résidence accueil
+    assert "1 type manquant — Conseil local de santé mentale (CLSM)" in features["Bagnolet"]["properties"]["name"]
+    assert "commune(s)" not in page
+
+
+def test_gaps_page_groups_every_indicator_by_ept(client):
+    _, page = get(client, "/ecarts?territoire=departement:93&types=clsm&niveau=ept&date=2026-12-01")
+    assert '<option value="ept" selected>' in page and "<h3>Par établissement public territorial</h3>" in page
+    groups = re.findall(r'<details class="gap-group"><summary>(.*?)</summary>', page)
+    assert [html.unescape(g).split(" (")[0] for g in groups] == ["Est Ensemble", "Grand Paris Grand Est",
+                                                                "Paris Terres d'Envol", "Plaine Commune"]
+    assert groups[0].startswith("Est Ensemble (ept:200057875) — 9 communes, ")
+    est = re.search(r"Synthèse par type : Est Ensemble.*?</table>", page, re.S).group(0)
+    assert re.search(r"Conseil local de santé mentale \(CLSM\)</th>\s*<td>6</td>", est)
+    _, bad = get(client, "/ecarts?territoire=departement:93&niveau=canton", status=400)
+    assert "Niveau « canton » inconnu" in bad
+
+
+def test_a_region_is_analysed_by_a_job_then_shown(client):
+    query = "territoire=region:11&types=clsm&types=cmp&date=2026-12-01"
+    response = client.get(f"/ecarts?{query}")
+    assert response.status_code == 303 and "/travaux/" in response.headers["Location"]
+    page_url = response.headers["Location"]
+    import time
+
+    deadline = time.monotonic() + 120
+    while (job := client.get(page_url + ".json").get_json())["finished"] is False and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job["status"] == "done" and job["result_label"] == "Voir le résultat"
+    assert job["result_url"].startswith("/ecarts/resultat/")
+    _, page = get(client, job["result_url"])
+    assert "Île-de-France — situation au 01/12/2026" in page
+    assert '<details class="gap-kind" id="sans-clsm"' in page and '<details class="gap-kind" id="sans-cmp"' in page
+    assert len(map_data(page)["features"]) > 100  # every commune and arrondissement of 75, 92, 93, 94
+    # the same request on the same data: the job already done, not a second computation
+    again = client.get(f"/ecarts?{query}")
+    assert again.headers["Location"] == page_url
+    assert client.get("/ecarts/resultat/inconnu").status_code == 404
+    _, refused = get(client, f"/ecarts?{query}&comparer=2025-03-01", status=400)
+    assert "la comparaison de deux dates se lit dans le classeur" in refused
+
+
+@pytest.mark.parametrize("kind,radius,housing", [("cmp", 5000, False), ("residence_accueil", 10000, True),
+                                                 ("pension_de_famille", 10000, True), ("gem", 5000, False)])
+def test_coverage_map_of_a_proximity_kind_shows_sites_their_radius_and_the_communes_within_reach(
+        client, kind, radius, housing):
+    """Sites in service (planned ones aside) from the demo file, each with the kind's radius; a
+    commune is within reach when its representative point is within the radius of a site
+    (pyproj's geodesic here)."""
+    from pyproj import Geod
+
+    _, page = get(client, f"/carte?type={kind}&territoire=departement:93&date=2026-12-01")
+    features = map_data(page)["features"]
+    sites = [f for f in features if f["geometry"]["type"] == "Point"]
+    communes = [f for f in features if f["geometry"]["type"] != "Point"]
+    demo = json.loads((PROJECT_ROOT / "geodata" / "demo" / "partners.json").read_text())["partners"]
+    active = [p for p in demo if p["kind"] == kind and p.get("status") != "planned"]
+    shown = {tuple(s["geometry"]["coordinates"]) for s in sites}
+    _, dep = get(client, "/api/v1/territories/departement:93?geometry=1")
+    dep93 = shapely.geometry.shape(json.loads(dep)["geometry"])
+    inside = {(p["sites"][0]["lon"], p["sites"][0]["lat"]) for p in active
+              if dep93.contains(shapely.geometry.Point(p["sites"][0]["lon"], p["sites"][0]["lat"]))}
+    assert inside and inside <= shown <= {(p["sites"][0]["lon"], p["sites"][0]["lat"]) for p in active}
+    assert all(s["properties"]["role"] == ("logement" if housing else "site") for s in sites)
+    assert {s["properties"]["radius_m"] for s in sites} == {radius}  # geodata/kinds.csv
+    assert len(communes) == 39
+    _, geojson = get(client, "/api/v1/territories/commune:93010?geometry=1")
+    table = page[page.index("<caption>Détail par commune</caption>"):]
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td>.*?<td>(à portée|hors de portée)</td></tr>", table, re.S))
+    assert len(rows) == 39
+    geod = Geod(ellps="WGS84")
+    in_reach = sum(1 for v in rows.values() if v == "à portée")
+    assert f"À portée d'un site (son point représentatif à moins de {radius / 1000:.1f} km)".replace(".", ",") in page
+    assert f"{in_reach} commune" in page
+    # Bondy: the distance to its nearest site, by hand
+    bondy = shapely.geometry.shape(json.loads(geojson)["geometry"]).representative_point()
+    nearest = min(geod.inv(bondy.x, bondy.y, p["sites"][0]["lon"], p["sites"][0]["lat"])[2] for p in active)
+    assert rows["Bondy"] == ("à portée" if nearest <= radius else "hors de portée")
+    assert "commune(s)" not in page

@@ -365,15 +365,17 @@ def geocode(ctx, query, limit, as_json):
 
 
 @main.command()
-@click.option("--territory", required=True, help="Territoire typé (departement:93, region:11, epci:…) ou liste séparée par |.")
+@click.option("--territory", required=True, help="Territoire typé (departement:93, region:11, epci:…, ept:…) ou liste "
+                                                "séparée par |.")
 @click.option("--kinds", help="Types séparés par des virgules (défaut : tous).")
 @click.option("--as-of", help="Date AAAA-MM-JJ (défaut : aujourd'hui).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Dossier des fichiers produits.")
 @click.option("--formats", default=",".join(("csv", "xlsx", "geojson", "gpkg", "html", "pdf")), show_default=True,
               help="Formats produits.")
 @click.option("--compare-to", help="Date antérieure AAAA-MM-JJ : ce qui a changé entre elle et --as-of.")
-@click.option("--level", type=click.Choice(["commune", "iris"]), default="commune", show_default=True,
-              help="Unités d'analyse (iris : les IRIS chargés).")
+@click.option("--level", type=click.Choice(["commune", "iris", "ept", "epci", "departement"]), default="commune",
+              show_default=True, help="Unités d'analyse (iris : les IRIS chargés) ; ept, epci, departement : les "
+                                      "communes, et chaque indicateur aussi par regroupement (feuille du classeur).")
 @click.option("--age", type=click.Choice(PERSON_AGES),
               help="Public : seules les structures dont le public propre le sert (ou tous âges) comptent.")
 @click.pass_context

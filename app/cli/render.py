@@ -103,27 +103,47 @@ def candidates(result: dict) -> None:
 
 
 def gaps(matrix, comparison, written) -> None:
-    """The gap analysis in a few lines per kind, and the files written."""
+    """The gap analysis in a few lines per kind (and per EPT, EPCI or département with
+    `--level ept|epci|departement`), and the files written."""
+    from app import french
+    from app.gaps import GROUPING_LABELS, group_summaries
     from app.gaps import exports as gap_exports
 
-    population = f"{matrix.population:,}".replace(",", " ")
-    what = "commune(s)" if all(u.code.startswith("commune:") for u in matrix.units) else "unité(s)"
-    click.echo(f"{matrix.territory_name} : {len(matrix.units)} {what}, {population} habitants, "
-               f"situation au {matrix.as_of.isoformat()}")
-    for item in gap_exports.summaries(matrix):
-        if item["mode"] == "territorial":
-            click.echo(f"  {item['label']} : {item['communes_sans_offre']} commune(s) sans offre, "
-                       f"{item['communes_partagees']} partagée(s) entre plusieurs partenaires, "
-                       f"{item['communes_chevauchement']} avec plusieurs partenaires (chevauchement), "
-                       f"{item['communes_non_inventoriees']} non inventoriée(s)")
-        elif "distance_mediane_m" in item:
-            click.echo(f"  {item['label']} : type de proximité (pas de zone de compétence à compter) — distance "
-                       f"médiane au site le plus proche {item['distance_mediane_m'] / 1000:.1f} km"
-                       + (f", {item['places_pour_100k']} places pour 100 000 hab." if "places_pour_100k" in item else ""))
-        else:
-            click.echo(f"  {item['label']} : type de proximité, aucun site en service : pas de distance calculable")
+    communes = all(u.code.startswith(("commune:", "arrondissement:")) for u in matrix.units)
+    what = french.plural(len(matrix.units), "commune", "communes") if communes else \
+        french.plural(len(matrix.units), "unité", "unités")
+    click.echo(f"{matrix.territory_name} : {what}, {french.number(matrix.population)} habitants, "
+               f"situation au {french.date(matrix.as_of)}")
+    _gap_items(gap_exports.summaries(matrix), "  ")
+    if matrix.group_level:
+        click.echo(f"  Par {GROUPING_LABELS[matrix.group_level]} :")
+        for group in group_summaries(matrix):
+            click.echo(f"    {group['name']}{' (' + group['code'] + ')' if group['code'] else ''} : "
+                       f"{french.plural(group['units'], 'commune', 'communes')}, "
+                       f"{french.number(group['population'])} habitants")
+            _gap_items(group["items"], "      ")
     if comparison is not None:
-        click.echo(f"  Évolution depuis le {comparison.date_a.isoformat()} : {len(comparison.partners)} partenaire(s) "
-                   f"changent d'état, {len(comparison.units)} couverture(s) de commune changent")
+        click.echo(f"  Évolution depuis le {french.date(comparison.date_a)} : "
+                   f"{french.plural(len(comparison.partners), 'partenaire change', 'partenaires changent')} d'état, "
+                   f"{french.plural(len(comparison.units), 'couverture de commune change', 'couvertures de commune changent')}")
     for path in written:
         click.echo(f"  → {path}")
+
+
+def _gap_items(items: list[dict], indent: str) -> None:
+    from app import french
+
+    for item in items:
+        if item["mode"] == "territorial":
+            click.echo(f"{indent}{item['label']} : "
+                       f"{french.plural(item['communes_sans_offre'], 'commune', 'communes')} sans offre, "
+                       f"{french.plural(item['communes_partagees'], 'partagée', 'partagées')} entre plusieurs partenaires, "
+                       f"{french.number(item['communes_chevauchement'])} avec plusieurs partenaires (chevauchement), "
+                       f"{french.plural(item['communes_non_inventoriees'], 'non inventoriée', 'non inventoriées')}")
+        elif "distance_mediane_m" in item:
+            click.echo(f"{indent}{item['label']} : type de proximité (pas de zone de compétence à compter) — distance "
+                       f"médiane au site le plus proche {french.number(item['distance_mediane_m'] / 1000, 1)} km"
+                       + (f", {french.number(item['places_pour_100k'], 1)} places pour 100 000 hab."
+                          if item.get("places_pour_100k") is not None else ""))
+        else:
+            click.echo(f"{indent}{item['label']} : type de proximité, aucun site en service : pas de distance calculable")

@@ -77,7 +77,7 @@ COLUMNS = [
            "commune.", "ars|departement"),
     Column("fin_financement", "funding_end", "Date de fin du financement actuel AAAA-MM-JJ.", ""),
     Column("couverture", "coverage.include", "Zone couverte : codes typés séparés par | "
-           "(commune:93010, arrondissement:75113, iris:930100101, epci:200057875, departement:93, region:11). "
+           "(commune:93010, arrondissement:75113, iris:930100101, epci:200054781, ept:200057875, departement:93, region:11). "
            "Obligatoire pour les types à zone de compétence, sauf polygone fourni.", "commune:93010"),
     Column("exclusions", "coverage.exclude", "Parties exclues de la zone : codes typés séparés par |.", ""),
     Column("site_nom", "site.name", "Nom du lieu d'accueil.", "Mairie de Bondy"),

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app import dialects, territories
 from app.errors import InvalidInput
+from app.french import plural
 from app.gaps import demand
 from app.geometry import haversine_m_array
 from app.models import CoverageArea, CoveragePart, Kind, Partner, Site, Territory
@@ -76,6 +77,7 @@ class Unit:
     population: int | None
     departement: str | None
     epci: str | None
+    ept: str | None
     x: float  # representative point
     y: float
     shape: object
@@ -95,6 +97,7 @@ class KindResult:
     distance_m: np.ndarray | None = None  # proximity: nearest site per unit
     places: np.ndarray | None = None  # housing: places located in each unit
     nearest: list[str] = field(default_factory=list)
+    radius_m: int | None = None  # proximity: the kind's reach (a unit farther from every site lacks it)
 
 
 @dataclass
@@ -109,6 +112,8 @@ class GapMatrix:
     notes: list[str] = field(default_factory=list)
     age: str | None = None  # the public analysed: partners whose own band serves it (None: any)
     funding: list[dict] = field(default_factory=list)  # funders and end of funding (app/gaps/funding.py)
+    group_level: str | None = None  # ept | epci | departement: indicators also given per group
+    group_names: dict[str, str] = field(default_factory=dict)  # typed group code -> name
 
     @property
     def population(self) -> int:
@@ -124,7 +129,8 @@ def parse_kinds(session: Session, raw: str | list[str] | None) -> list[Kind]:
         raise InvalidInput("Aucun type de partenaire choisi.", field="kinds")
     unknown = [c for c in codes if c not in all_kinds]
     if unknown:
-        raise InvalidInput(f"Type(s) inconnu(s) : {', '.join(unknown)} (voir `maillage kinds`).", field="kinds")
+        raise InvalidInput(f"{'Types inconnus' if len(unknown) > 1 else 'Type inconnu'} : {', '.join(unknown)} "
+                           "(la liste des types : page Annuaire ou `maillage kinds`).", field="kinds")
     return [all_kinds[c] for c in dict.fromkeys(codes)]
 
 
@@ -168,16 +174,16 @@ def _collect(session: Session, typed_codes, level: str = "commune") -> tuple[str
 
 BIG_CITIES = {"75056", "13055", "69123"}
 UNIT_COLUMNS = (Territory.level, Territory.code, Territory.name, Territory.population, Territory.departement,
-                Territory.epci, Territory.geom.ST_AsBinary())
+                Territory.epci, Territory.ept, Territory.geom.ST_AsBinary())
 
 
 def _to_units(rows) -> list[Unit]:
     """Territory rows (UNIT_COLUMNS) as units with their representative points (vectorised)."""
     if not rows:
         return []
-    shapes = shapely.from_wkb([bytes(r[6]) for r in rows])
+    shapes = shapely.from_wkb([bytes(r[7]) for r in rows])
     points = shapely.point_on_surface(shapes)
-    return [Unit(f"{r[0]}:{r[1]}", r[2], r[3], r[4], r[5], float(shapely.get_x(p)), float(shapely.get_y(p)), s)
+    return [Unit(f"{r[0]}:{r[1]}", r[2], r[3], r[4], r[5], r[6], float(shapely.get_x(p)), float(shapely.get_y(p)), s)
             for r, s, p in zip(rows, shapes, points)]
 
 
@@ -218,9 +224,14 @@ def display_units(session: Session, typed) -> list[Unit]:
 def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | None = None,
             progress=None, level: str = "commune", age: str | None = None) -> GapMatrix:
     """The gap matrix; `level` "iris" analyses the IRIS loaded for the territory instead of its
-    communes (IRIS carry no population in the reference: counts and distances, no rates)."""
-    if level not in ("commune", "iris"):
-        raise InvalidInput(f"Niveau « {level} » inconnu (commune ou iris).", field="level")
+    communes (IRIS carry no population in the reference: counts and distances, no rates); a
+    GROUPINGS level (ept, epci, departement) analyses the communes and gives every indicator per
+    group too (`group_summaries`)."""
+    if level not in ("commune", "iris") + GROUPINGS:
+        raise InvalidInput(f"Niveau « {str(level)[:20]} » inconnu : commune, iris, ept, epci ou departement.",
+                           code="invalid-level", field="level")
+    group_level = level if level in GROUPINGS else None
+    level = "commune" if group_level else level
     as_of = as_of or dt.date.today()
     age = parse_age(age)
     kinds = parse_kinds(session, kind_codes)
@@ -241,14 +252,14 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
     inventory = unit_inventory(session, units, [k.code for k in kinds])
     results = []
     for kind in kinds:
-        result = KindResult(kind.code, kind.label, kind.mode, kind.is_housing)
+        result = KindResult(kind.code, kind.label, kind.mode, kind.is_housing, radius_m=kind.radius_m)
         if kind.mode == "territorial":
             _territorial(session, kind.code, as_of, units, point_tree, bounds, result, age)
             found = demand.counts(session, kind.code, as_of - dt.timedelta(weeks=52), as_of)
             if found:
                 result.demand = [found.get(u.code, 0) for u in units]
         else:
-            _proximity(session, kind.code, as_of, units, xs, ys, result, age)
+            proximity(session, kind.code, as_of, units, xs, ys, result, age)
         result.inventory = inventory.get(kind.code, ["inconnu"] * len(units))
         results.append(result)
         if progress:
@@ -259,16 +270,81 @@ def compute(session: Session, territory: str, kind_codes=None, as_of: dt.date | 
     if level == "iris":
         notes.append("Analyse à l'IRIS : les IRIS n'ont pas de population dans le référentiel (pas de taux).")
     elif missing:
-        notes.append(f"{len(missing)} commune(s) sans population connue (comptées 0 dans les taux) : "
+        notes.append(f"{plural(len(missing), 'commune', 'communes')} sans population connue (comptées 0 dans les taux) : "
                      + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
     if age:
         notes.append(f"Public : {AGE_PUBLIC_LABELS[age]} — seules comptent les structures dont le public propre est "
                      f"{AGE_PUBLIC_LABELS[age]} ou tous âges (le public du type n'est qu'une valeur par défaut).")
     from app.gaps import funding
 
-    return GapMatrix(territory, name, as_of, units, results, dac,
-                     dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes, age,
-                     funding.rows(session, units, results, as_of))
+    matrix = GapMatrix(territory, name, as_of, units, results, dac,
+                       dt.datetime.now(dt.timezone.utc).replace(microsecond=0), notes, age,
+                       funding.rows(session, units, results, as_of), group_level)
+    if group_level:
+        codes = sorted({f"{group_level}:{getattr(u, group_level)}" for u in units if getattr(u, group_level)})
+        matrix.group_names = territories.unit_names(session, codes)
+    return matrix
+
+
+# Levels the indicators can be grouped by, beside the communes themselves.
+GROUPINGS = ("ept", "epci", "departement")
+GROUPING_LABELS = {"ept": "établissement public territorial", "epci": "EPCI", "departement": "département"}
+OUTSIDE_GROUP = {"ept": "Hors établissement public territorial", "epci": "Hors EPCI",
+                 "departement": "Sans département"}
+
+
+def group_summaries(matrix: GapMatrix, level: str | None = None) -> list[dict]:
+    """Every indicator of `kind_summary` per group of the territory's units (EPT, EPCI or
+    département, by default the matrix's own grouping): code, name, units, population, and the
+    summaries of each kind, in the order of the groups' names; units outside any group (Paris has
+    no EPT) last."""
+    level = level or matrix.group_level
+    if level not in GROUPINGS:
+        return []
+    members: dict[str | None, list[int]] = {}
+    for i, unit in enumerate(matrix.units):
+        members.setdefault(getattr(unit, level), []).append(i)
+    out = []
+    for key, indices in members.items():
+        sub = _subset(matrix, indices)
+        code = f"{level}:{key}" if key else None
+        out.append({"code": code, "name": matrix.group_names.get(code) or code or OUTSIDE_GROUP[level],
+                    "units": len(indices), "population": sub.population,
+                    "items": [kind_summary(sub, kind) for kind in sub.kinds]})
+    return sorted(out, key=lambda g: (g["code"] is None, g["name"]))
+
+
+def _subset(matrix: GapMatrix, indices: list[int]) -> GapMatrix:
+    """The matrix restricted to some of its units (the same kinds, each of its per-unit values)."""
+    at = np.asarray(indices, dtype=int)
+
+    def pick(values):
+        if values is None:
+            return None
+        if isinstance(values, np.ndarray):
+            return values[at]
+        return [values[i] for i in indices] if values else values
+
+    kinds = [KindResult(k.code, k.label, k.mode, k.is_housing, counts=pick(k.counts), partners=pick(k.partners),
+                        shares=pick(k.shares), inventory=pick(k.inventory), demand=pick(k.demand),
+                        distance_m=pick(k.distance_m), places=pick(k.places), nearest=pick(k.nearest),
+                        radius_m=k.radius_m) for k in matrix.kinds]
+    return GapMatrix(matrix.territory, matrix.territory_name, matrix.as_of, [matrix.units[i] for i in indices],
+                     kinds, [], matrix.generated_at, age=matrix.age)
+
+
+def units_without(matrix: GapMatrix, kind: KindResult) -> list[Unit]:
+    """The units lacking a kind: for a territorial kind, those no partner's area holds (and that
+    were not left out of the inventory); for a proximity kind, those farther from every site than
+    the kind's reach (all of them when no site exists)."""
+    if kind.counts is not None:
+        return [u for i, u in enumerate(matrix.units)
+                if kind.counts[i] == 0 and (not kind.inventory or kind.inventory[i] != "non_inventorie")]
+    if kind.distance_m is None:
+        return []
+    reach = kind.radius_m
+    return [u for i, u in enumerate(matrix.units)
+            if np.isnan(kind.distance_m[i]) or (reach is not None and kind.distance_m[i] > reach)]
 
 
 def active_rows(session: Session, statement, as_of: dt.date):
@@ -286,7 +362,7 @@ def parse_age(age: str | None) -> str | None:
     return age
 
 
-def _age_filter(age: str | None) -> tuple:
+def age_filter(age: str | None) -> tuple:
     """The condition on the partner for a public: the partner's own band, never its kind's
     (docs/eligibility.md)."""
     return (Partner.age_band.in_((age, ALL_AGES)),) if age else ()
@@ -301,7 +377,7 @@ def active_areas(session: Session, kind_code: str, bounds, as_of: dt.date,
 
 # Coverage parts an area can be made of and still hold each commune (arrondissement) wholly or
 # not at all: the reference's own contours, unions of them
-WHOLE_UNIT_LEVELS = ("commune", "arrondissement", "epci", "departement", "region")
+WHOLE_UNIT_LEVELS = ("commune", "arrondissement", "epci", "ept", "departement", "region")
 
 
 def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date,
@@ -317,7 +393,7 @@ def coverage_areas(session: Session, kind_code: str, bounds, as_of: dt.date,
                ~exists().where(cp.partner_id == Partner.id, not_whole).label("whole"))
         .select_from(CoverageArea).join(Partner, Partner.id == CoverageArea.partner_id)
         .where(Partner.kind_code == kind_code, CoverageArea.geom.is_not(None),
-               dialects.box_meets(CoverageArea.geom, *bounds), *_age_filter(age)))
+               dialects.box_meets(CoverageArea.geom, *bounds), *age_filter(age)))
     return [(row.name, wkb.loads(bytes(row.geom)), bool(row.whole)) for row in active_rows(session, statement, as_of)]
 
 
@@ -452,12 +528,15 @@ def state(kind: KindResult, index: int) -> str:
     return classify(kind.shares[index])
 
 
-def _proximity(session, kind_code, as_of, units, xs, ys, result: KindResult, age=None) -> None:
+def proximity(session, kind_code, as_of, units, xs, ys, result: KindResult, age=None) -> None:
+    """Fill `result` for a proximity kind: per unit (representative point xs, ys) the distance to the
+    nearest site in service at the date and its name, and the places of a housing kind (also the
+    planners' proximity map, app.maps.proximity_map)."""
     rows = list(active_rows(session, (
         select(Partner.id, Partner.name, Partner.status, Partner.valid_from, Partner.valid_to, Partner.capacity,
                Site.capacity.label("site_capacity"), func.ST_X(Site.geom).label("x"), func.ST_Y(Site.geom).label("y"))
         .select_from(Site).join(Partner, Partner.id == Site.partner_id)
-        .where(Partner.kind_code == kind_code, Site.geom.is_not(None), *_age_filter(age))
+        .where(Partner.kind_code == kind_code, Site.geom.is_not(None), *age_filter(age))
         .order_by(Partner.id, Site.position)), as_of))
     if not rows:
         result.distance_m = np.full(len(units), np.nan)
@@ -511,7 +590,7 @@ def _dac_populations(session, as_of, bounds, point_tree) -> list[dict]:
 
 def unit_inventory(session: Session, units: list[Unit], kind_codes: list[str]) -> dict[str, list[str]]:
     """Per kind and unit: inventorie / non_inventorie / inconnu, the most specific record winning
-    (commune, then EPCI, then département, then région)."""
+    (commune, then EPT, then EPCI, then département, then région)."""
     from app.models import Inventory
 
     rows = session.execute(select(Inventory.code, Inventory.kind_code, Inventory.status).where(
@@ -528,7 +607,8 @@ def unit_inventory(session: Session, units: list[Unit], kind_codes: list[str]) -
         statuses = []
         for u in units:
             code = u.code.split(":")[1]
-            candidates = [u.code, f"commune:{code[:5]}", f"epci:{u.epci}" if u.epci else None,
+            candidates = [u.code, f"commune:{code[:5]}", f"ept:{u.ept}" if u.ept else None,
+                          f"epci:{u.epci}" if u.epci else None,
                           f"departement:{u.departement}" if u.departement else None,
                           f"region:{regions.get(code)}" if regions.get(code) else None]
             statuses.append(next((records[c] for c in candidates if c and c in records), "inconnu"))

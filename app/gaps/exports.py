@@ -18,7 +18,8 @@ import numpy as np
 import shapely
 
 from app import french
-from app.gaps import METHOD, GapMatrix, KindResult, kind_summary, places_by_group, share_label, shares_list, state
+from app.gaps import (GROUPING_LABELS, METHOD, GapMatrix, KindResult, group_summaries, kind_summary, places_by_group,
+                      share_label, shares_list, state)
 from app.gaps.demand import shown as demand_shown
 from app.maps import DISPLAY_TOLERANCE, rounded
 from app.vocabulary import INVENTORY_LABELS
@@ -71,7 +72,7 @@ def context(session, matrix: GapMatrix, formats=FORMATS) -> ExportContext:
     from app import gaps, territories
     from app.models import Kind
 
-    codes = sorted({f"{level}:{getattr(u, level)}" for u in matrix.units for level in ("departement", "epci")
+    codes = sorted({f"{level}:{getattr(u, level)}" for u in matrix.units for level in ("departement", "epci", "ept")
                     if getattr(u, level)})
     ctx = ExportContext(gaps.sources(session), territories.unit_names(session, codes) if codes else {},
                         dict(session.execute(select(Kind.code, Kind.short_label)).all()))
@@ -109,7 +110,7 @@ def _layers(session, matrix: GapMatrix, ctx: ExportContext) -> tuple[list[dict],
                Site.capacity.label("site_capacity"), Site.geom.ST_AsBinary().label("geom"))
         .select_from(Site).join(Partner, Partner.id == Site.partner_id)
         .where(Partner.kind_code.in_(list(labels)), Site.geom.is_not(None), dialects.box_meets(Site.geom, *bounds),
-               *gaps._age_filter(matrix.age))
+               *gaps.age_filter(matrix.age))
         .order_by(Partner.kind_code, Partner.name, Site.position)), matrix.as_of))
     sites = []
     if rows:
@@ -160,6 +161,9 @@ def unit_table(matrix: GapMatrix, ctx: ExportContext | None = None) -> tuple[lis
     columns = [Column("Code IRIS" if iris else "Code commune"), Column("IRIS" if iris else "Commune"),
                Column("Population", "int"), Column("Code département"), Column("Département"),
                Column("Code EPCI"), Column("EPCI")]
+    ept = any(u.ept for u in matrix.units)  # the établissements publics territoriaux of the Grand Paris
+    if ept:
+        columns += [Column("Code EPT"), Column("EPT")]
     for kind in matrix.kinds:
         short = ctx.short(kind)
         if kind.counts is not None:
@@ -176,6 +180,8 @@ def unit_table(matrix: GapMatrix, ctx: ExportContext | None = None) -> tuple[lis
     for i, unit in enumerate(matrix.units):
         row = [_bare(unit.code), unit.name, unit.population, unit.departement, ctx.name("departement", unit.departement),
                unit.epci, ctx.name("epci", unit.epci)]
+        if ept:
+            row += [unit.ept, ctx.name("ept", unit.ept)]
         for kind in matrix.kinds:
             if kind.counts is not None:
                 row += [int(kind.counts[i]), state_label(kind, i), partners_label(kind, i) or None,
@@ -217,9 +223,14 @@ SUMMARY_COLUMNS = (
 )
 
 
-def summary_table(items: list[dict]) -> tuple[list[Column], list[list]]:
-    """The kinds' summaries with French headers; a column only when some kind has a value in it."""
-    used = [(key, header, kind) for key, header, kind in SUMMARY_COLUMNS if any(key in item for item in items)]
+def summary_table(items: list[dict], columns: list[Column] | None = None) -> tuple[list[Column], list[list]]:
+    """The kinds' summaries with French headers; a column only when some kind has a value in it
+    (or the `columns` of an earlier call, to line up several tables)."""
+    if columns is None:
+        used = [(key, header, kind) for key, header, kind in SUMMARY_COLUMNS if any(key in item for item in items)]
+    else:
+        headers = {c.header for c in columns}
+        used = [(key, header, kind) for key, header, kind in SUMMARY_COLUMNS if header in headers]
     rows = [[MODE_LABELS.get(item[key], item[key]) if key == "mode" else item.get(key) for key, _, _ in used]
             for item in items]
     return [Column(header, kind) for _, header, kind in used], rows
@@ -448,6 +459,15 @@ def _xlsx(path: Path, matrix: GapMatrix, columns, rows, ctx: ExportContext, comp
     _table(ws, *summary_table(summaries(matrix)), freeze="B")
     units = wb.create_sheet("Communes" if not _iris(matrix) else "IRIS")
     _table(units, columns, rows, freeze="C")
+    if matrix.group_level:
+        # every indicator per EPT, EPCI or département (the page's « Unités et regroupement »)
+        groups = group_summaries(matrix)
+        g_columns, _ = summary_table([item for g in groups for item in g["items"]])
+        g_rows = [[_bare(g["code"]) if g["code"] else None, g["name"], g["units"], g["population"]] + row
+                  for g in groups for row in summary_table(g["items"], g_columns)[1]]
+        _table(wb.create_sheet(f"Par {GROUPING_LABELS[matrix.group_level]}"[:31]),
+               [Column("Code"), Column("Nom"), Column("Communes", "int"), Column("Population", "int")] + g_columns,
+               g_rows, freeze="C")
     per_kind = wb.create_sheet("Par type")
     per_columns = [Column("Type"), Column(columns[0].header), Column(columns[1].header), Column("Population", "int"),
                    Column("État"), Column("Partenaires et part de la surface")]
@@ -466,7 +486,7 @@ def _xlsx(path: Path, matrix: GapMatrix, columns, rows, ctx: ExportContext, comp
                 pop = unit.population or 0
                 h_rows.append([kind.label, "commune", _bare(unit.code), unit.name, int(kind.places[i]), pop,
                                round(kind.places[i] / pop * 100_000, 1) if pop else None])
-            for level in ("epci", "departement"):
+            for level in ("ept", "epci", "departement"):
                 for g in places_by_group(matrix, kind, level):
                     code = _bare(g["code"])
                     h_rows.append([kind.label, LEVEL_NAMES[level], code, ctx.name(level, code), g["places"],
@@ -636,7 +656,7 @@ def report_html(matrix: GapMatrix, ctx: ExportContext | None = None, *, for_pdf:
         if k.places is None:
             continue
         groups = [dict(g, level=level, name=ctx.name(level, _bare(g["code"])) or _bare(g["code"]))
-                  for level in ("departement", "epci") for g in places_by_group(matrix, k, level)]
+                  for level in ("departement", "ept", "epci") for g in places_by_group(matrix, k, level)]
         housing.append((k, groups))
     css = (PROJECT_ROOT / "app" / "static" / "report.css").read_text(encoding="utf-8")
     return env.get_template("gaps/report.html").render(

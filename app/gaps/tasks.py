@@ -40,3 +40,51 @@ def export(ctx: jobs.Context, *, territory: str, fmt: str, types: list[str] | No
     ctx.progress(steps, steps, "Terminé")
     code = territory.replace(":", "-").replace("|", "_")[:60]
     return jobs.FileResult(path, MIMETYPES[fmt], f"ecarts-{code}-{as_of.isoformat()}.{path.suffix.lstrip('.')}")
+
+
+# Territories analysed apart from the request on /ecarts: the whole reference and the régions (up
+# to some 5,000 communes, tens of seconds); a département or an EPT is answered at once.
+LARGE_LEVELS = ("region",)
+
+
+def is_large(territory: str) -> bool:
+    """Whether /ecarts hands the territory (a typed code, a `|` list or `france`) to a job; a
+    malformed code is not large: the page itself says what is wrong with it."""
+    from app import territories
+    from app.errors import MaillageError
+
+    value = (territory or "").strip()
+    if value.lower() == "france":
+        return True
+    try:
+        return any(typed.level in LARGE_LEVELS for typed in territories.parse_codes(value))
+    except MaillageError:
+        return False
+
+
+@jobs.task(label="Analyse des écarts", cached=True)
+def page(ctx: jobs.Context, *, territory: str, types: list[str] | None = None, date: str, level: str = "commune",
+         age: str | None = None) -> dict:
+    """What the /ecarts page shows for a large territory (app.gaps.screen.view), as JSON."""
+    import json
+
+    from app import gaps
+    from app.gaps import screen
+
+    kinds_count = len(types or []) or None
+    with ctx.session() as session:
+        total = (kinds_count or len(gaps.parse_kinds(session, None))) + 2
+        ctx.progress(0, total, "Lecture des communes du territoire")
+
+        done = [1]
+
+        def step(_n: int = 1) -> None:  # compute() calls it once a kind
+            ctx.progress(done[0], total, "Calcul de la couverture, type par type")
+            done[0] += 1
+
+        matrix = gaps.compute(session, territory, types or None, dt.date.fromisoformat(date), progress=step,
+                              level=level, age=age)
+    ctx.progress(total - 1, total, "Mise en forme du résultat")
+    data = json.loads(json.dumps(screen.view(matrix), default=str))
+    ctx.progress(total, total, "Terminé")
+    return data

@@ -89,7 +89,7 @@ def assemble(lon: float, lat: float, cand: Candidates, kinds: list[KindInfo], pa
     first = next((u for u in cand.units if u.level in ("commune", "arrondissement")), None)
     groups = {}
     if first:
-        for level in ("departement", "region", "epci"):
+        for level in ("departement", "region", "epci", "ept"):
             value = getattr(first, level)
             if value:
                 code = f"{level}:{value}"

@@ -39,9 +39,9 @@ _SITES_NEAR = (dialects.box_meets(Site.geom, MINX, MINY, MAXX, MAXY),
 # The columns of the single lookup's one statement: four kinds of rows told apart by `tag`, each
 # filling its own columns (`_row`).
 POINT_COLUMNS = ("tag", "version", "id", "partner_id", "x", "y",
-                 "level", "code", "name", "parent_code", "departement", "region", "epci")
+                 "level", "code", "name", "parent_code", "departement", "region", "epci", "ept")
 _AT = {name: position for position, name in enumerate(POINT_COLUMNS)}
-_UNIT = slice(_AT["level"], _AT["epci"] + 1)  # UnitAtPoint's fields, in its order
+_UNIT = slice(_AT["level"], _AT["ept"] + 1)  # UnitAtPoint's fields, in its order
 # typed NULLs: PostgreSQL resolves each UNION column's type from the first row kind
 _NULLS = {"id": Integer, "partner_id": Integer, "x": Float, "y": Float}
 
@@ -62,7 +62,7 @@ def _point_statement(with_sites: bool):
     parts = [
         select(*_row("v", version=Meta.value)).where(Meta.key == db.DATA_VERSION_KEY),
         select(*_row("t", id=t.id, level=t.level, code=t.code, name=t.name, parent_code=t.parent_code,
-                     departement=t.departement, region=t.region, epci=t.epci))
+                     departement=t.departement, region=t.region, epci=t.epci, ept=t.ept))
         .where(dialects.box_holds_point(t.geom, LON, LAT), dialects.meets_point(t.geom, LON, LAT)),
         select(*_row("c", id=CoverageArea.id, partner_id=CoverageArea.partner_id))
         .where(dialects.box_holds_point(CoverageArea.geom, LON, LAT)),
@@ -143,13 +143,13 @@ def for_points(session: Session, points: np.ndarray, kinds: list[KindInfo], opti
 
     t = Territory
     unit_rows = session.execute(
-        select(t.level, t.code, t.name, t.parent_code, t.departement, t.region, t.epci, func.ST_AsBinary(t.geom))
+        select(t.level, t.code, t.name, t.parent_code, t.departement, t.region, t.epci, t.ept, func.ST_AsBinary(t.geom))
         .where(dialects.box_meets(t.geom, *box)).order_by(t.level, t.code)
     ).all()
-    unit_objs = [UnitAtPoint(*row[:7]) for row in unit_rows]
+    unit_objs = [UnitAtPoint(*row[:8]) for row in unit_rows]
     per_point_units: list[list[UnitAtPoint]] = [[] for _ in range(len(points))]
     if unit_rows:
-        tree = shapely.STRtree(shapely.from_wkb([bytes(r[7]) for r in unit_rows]))
+        tree = shapely.STRtree(shapely.from_wkb([bytes(r[8]) for r in unit_rows]))
         pi, ui = tree.query(geoms, predicate="intersects")
         for p_idx, u_idx in sorted(zip(pi.tolist(), ui.tolist()), key=lambda x: (x[0], x[1])):
             per_point_units[p_idx].append(unit_objs[u_idx])

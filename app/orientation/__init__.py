@@ -165,7 +165,7 @@ def territory_codes(answer: dict) -> set[str]:
     """The typed codes of the address in a lookup answer: its units and their groups."""
     territory = answer.get("territory") or {}
     codes = {u["code"] for u in territory.get("units", [])}
-    for level in ("departement", "region", "epci"):
+    for level in ("departement", "region", "epci", "ept"):
         if territory.get(level):
             codes.add(territory[level]["code"])
     return codes

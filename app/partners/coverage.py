@@ -77,14 +77,14 @@ def compile_partner(session: Session, partner: Partner, cache: dict | None = Non
 
 def affected_codes(units: Iterable) -> set[str]:
     """Typed codes whose shape depends on the given territory units (rows or UnitAtPoint).
-    Départements, régions and EPCI are unions of communes only: an IRIS or an arrondissement
+    Départements, régions, EPCI and EPT are unions of communes only: an IRIS or an arrondissement
     changes its own code's shape and nothing else."""
     codes: set[str] = set()
     for unit in units:
         codes.add(f"{unit.level}:{unit.code}")
         if unit.level != "commune":
             continue
-        for level in ("departement", "region", "epci"):
+        for level in ("departement", "region", "epci", "ept"):
             value = getattr(unit, level, None)
             if value:
                 codes.add(f"{level}:{value}")

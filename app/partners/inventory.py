@@ -63,7 +63,7 @@ def listing(session: Session) -> list[Inventory]:
 
 
 # Most specific first: an IRIS record wins over its commune's, a commune's over its EPCI's, and so on.
-_SPECIFICITY = ("iris", "arrondissement", "commune", "epci", "departement", "region")
+_SPECIFICITY = ("iris", "arrondissement", "commune", "ept", "epci", "departement", "region")
 
 UNKNOWN = {"status": INVENTORY_UNKNOWN, "label": INVENTORY_LABELS[INVENTORY_UNKNOWN], "territory": None, "territory_name": None,
            "date": None, "source": None}

@@ -92,7 +92,7 @@
   var ZONE_COLOURS = ["#000091", "#a94645", "#18753c", "#716043", "#6a6af4", "#b34000"];
 
   function baseMap(element) {
-    var map = L.map(element, { scrollWheelZoom: false, keyboard: true });
+    var map = L.map(element, { scrollWheelZoom: false, keyboard: true, zoomSnap: 0.25 });
     var tiles = element.getAttribute("data-tile-url");
     if (tiles) {
       L.tileLayer(tiles, { attribution: element.getAttribute("data-tile-attribution") || "", maxZoom: 19 }).addTo(map);
@@ -108,13 +108,25 @@
 
   function drawFeatures(map, collection) {
     var zoneIndex = 0;
+    var reaches = [];  // proximity sites' radius: drawn once the map has a view (a circle needs one)
     var layer = L.geoJSON(collection, {
       style: function (feature) {
+        // a colour given by the page (the gap analysis' communes, those within a site's reach)
+        if (feature.geometry.type === "Point") {
+          // GeoJSON's style reaches the point markers too: keep theirs
+          return feature.properties.fill ? { color: "#333", weight: 0.5, fillColor: feature.properties.fill, fillOpacity: 0.9 }
+            : STYLES[feature.properties.role] || STYLES.site;
+        }
+        if (feature.properties.fill) return { color: "#333", weight: 0.6, fillColor: feature.properties.fill, fillOpacity: 0.6 };
         var colour = ZONE_COLOURS[zoneIndex++ % ZONE_COLOURS.length];
         return { color: colour, weight: 2, fillColor: colour, fillOpacity: 0.12 };
       },
       pointToLayer: function (feature, latlng) {
-        return L.circleMarker(latlng, STYLES[feature.properties.role] || STYLES.site);
+        var p = feature.properties;
+        var marker = p.fill ? L.circleMarker(latlng, { radius: 4, color: "#333", weight: 0.5, fillColor: p.fill, fillOpacity: 0.9 })
+          : L.circleMarker(latlng, STYLES[p.role] || STYLES.site);
+        if (p.radius_m) reaches.push([latlng, p.radius_m]);
+        return marker;
       },
       onEachFeature: function (feature, l) {
         var p = feature.properties;
@@ -122,7 +134,15 @@
         l.bindTooltip(escapeText(text));
       }
     }).addTo(map);
+    layer.reaches = reaches;
     return layer;
+  }
+
+  function drawReaches(map, layer) {
+    (layer.reaches || []).forEach(function (r) {
+      L.circle(r[0], { radius: r[1], color: "#3558a2", weight: 1, dashArray: "4 4", fillOpacity: 0.05, interactive: false })
+        .addTo(map).bringToBack();
+    });
   }
 
   /* Commune outlines with their names, fetched for the view (a plain-background map still shows
@@ -134,8 +154,10 @@
         else l.bindTooltip(escapeText(f.properties.nom));
       } }).addTo(map);
     communes.bringToBack();
+    // outlines alone from zoom 8 (a few départements: the home map of a regional base), names from 10
+    var minZoom = withNames ? 10 : 8;
     var refresh = function () {
-      if (!url || map.getZoom() < 10) { communes.clearLayers(); return; }
+      if (!url || map.getZoom() < minZoom) { communes.clearLayers(); return; }
       var b = map.getBounds();
       fetch(url + "?bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(4); }).join(","))
         .then(function (r) { return r.ok ? r.json() : null; })
@@ -166,6 +188,7 @@
         }
       }
       if (bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 14 });
+      drawReaches(map, layer);
       if (refreshCommunes) refreshCommunes();
     }
     var pick = element.getAttribute("data-pick");

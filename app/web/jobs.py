@@ -34,10 +34,16 @@ def _paris_time(ts: float | None) -> str | None:
     return moment.strftime("%d/%m/%Y à %H:%M")
 
 
+# Tasks whose result is a page to read rather than a file to download: task path → endpoint.
+RESULT_PAGES = {"app.gaps.tasks:page": "web.gaps_result"}
+
+
 def job_json(info) -> dict:
     body = info.as_dict()
     body["page_url"] = url_for("jobs.job_page", job_id=info.id)
-    body["result_url"] = url_for("jobs.job_result", job_id=info.id) if info.status == "done" else None
+    endpoint = RESULT_PAGES.get(info.task, "jobs.job_result")
+    body["result_url"] = url_for(endpoint, job_id=info.id) if info.status == "done" else None
+    body["result_label"] = "Voir le résultat" if info.task in RESULT_PAGES else "Télécharger le résultat"
     return body
 
 
@@ -45,7 +51,8 @@ def job_json(info) -> dict:
 def job_page(job_id: str):
     info = _info(job_id)
     response = Response(render_template("travail.html", job=info, state_url=url_for("jobs.job_state", job_id=job_id),
-                                        result_url=job_json(info)["result_url"], status_label=STATUS_LABELS[info.status],
+                                        result_url=job_json(info)["result_url"],
+                                        result_label=job_json(info)["result_label"], status_label=STATUS_LABELS[info.status],
                                         expires=_paris_time(info.expires_at)))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -122,7 +122,8 @@ def communes_in_view():
         minx, miny, maxx, maxy = (float(v) for v in raw)
     except ValueError:
         abort(Response("bbox=ouest,sud,est,nord attendu (degrés WGS84).", status=400, mimetype="text/plain"))
-    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90) or (maxx - minx) * (maxy - miny) > 1.0:
+    # at most a few départements' view (the home map at zoom 8); the answer is also capped in communes
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90) or (maxx - minx) * (maxy - miny) > 4.0:
         abort(Response("Emprise invalide ou trop grande (zoomer).", status=400, mimetype="text/plain"))
     return maps.communes_geojson(get_session(), (minx, miny, maxx, maxy))
 
@@ -287,18 +288,26 @@ def partner_page(partner_id: int):
 def coverage_map_page():
     session = get_session()
     args = {k: (request.args.get(k) or "").strip()[:60] for k in ("type", "territoire", "date", "age")}
-    territorial = [k for k in kinds_module.all_kinds(session) if k.mode == "territorial"]
-    context = {"args": {k: v for k, v in args.items() if v}, "kinds": territorial, "error": None, "summary": None,
-               "units": None, "form": args, "territory_note": None, "ages": _filter_choices(session)["ages"]}
+    all_kinds = kinds_module.all_kinds(session)
+    context = {"args": {k: v for k, v in args.items() if v}, "error": None, "summary": None, "units": None,
+               "proximity": None, "form": args, "territory_note": None, "ages": _filter_choices(session)["ages"],
+               "kinds": [k for k in all_kinds if k.mode == "territorial"],
+               "proximity_kinds": [k for k in all_kinds if k.mode == "proximity"], "tile": _tile()}
     status = 200
     if args["type"] and args["territoire"]:
         try:
             code, context["territory_note"] = _territory(session, args["territoire"])
             context["args"]["territoire"] = code
-            units = maps.coverage_units(session, args["type"], code, _date(args["date"]),
-                                        age=args["age"] or None)
-            context.update(units=units, summary=maps.summary(units), labels=maps.STATUS_LABELS,
-                           colours=maps.STATUS_COLOURS)
+            chosen = next((k for k in all_kinds if k.code == args["type"]), None)
+            if chosen is not None and chosen.mode == "proximity":
+                # sites and their radius, the communes within reach (app.maps.proximity_map)
+                context["proximity"] = maps.proximity_map(session, args["type"], code, _date(args["date"]),
+                                                          age=args["age"] or None)
+            else:
+                units = maps.coverage_units(session, args["type"], code, _date(args["date"]),
+                                            age=args["age"] or None)
+                context.update(units=units, summary=maps.summary(units), labels=maps.STATUS_LABELS,
+                               colours=maps.STATUS_COLOURS)
         except MaillageError as exc:
             context["error"], status = exc.message, 400
     return render_template("carte.html", **context), status
@@ -397,7 +406,7 @@ def _gaps_request(session):
             "date": (request.args.get("date") or "").strip()[:10],
             "comparer": (request.args.get("comparer") or "").strip()[:10],
             "types": [t for t in request.args.getlist("types") if t][:40],
-            "niveau": request.args.get("niveau") or "commune",
+            "niveau": _gaps_level(),
             "age": (request.args.get("age") or "").strip()[:20]}
     if not form["territoire"]:
         return form, None, None
@@ -417,23 +426,81 @@ def _gaps_request(session):
 
 @bp.get("/ecarts")
 def gaps_page():
-    from app.gaps import exports as gap_exports
+    from flask import redirect
+
+    from app.gaps import screen
+    from app.gaps import tasks as gap_tasks
 
     session = get_session()
-    error, matrix, comparison = None, None, None
+    error, view, comparison = None, None, None
     form = {"territoire": "", "date": "", "comparer": "", "types": [], "niveau": "commune", "age": ""}
     try:
+        territory = (request.args.get("territoire") or "").strip()[:2000]
+        if territory:
+            code, note = _territory(session, territory)
+            if gap_tasks.is_large(code):
+                # a région or the whole reference: computed apart from the request (app/jobs)
+                date = _date((request.args.get("date") or "").strip()[:10]) or dt.date.today()
+                from app import gaps
+
+                gaps.parse_kinds(session, [t for t in request.args.getlist("types") if t][:40] or None)
+                if (request.args.get("comparer") or "").strip():
+                    raise InvalidInput("Pour une région ou la France entière, la comparaison de deux dates se lit dans "
+                                       "le classeur : choisir un département ou un établissement public territorial "
+                                       "pour la voir à l'écran.", field="comparer")
+                params = {"territory": code, "types": [t for t in request.args.getlist("types") if t][:40],
+                          "date": date.isoformat(), "level": _gaps_level(), "age": gaps.parse_age(
+                              (request.args.get("age") or "").strip()[:20] or None)}
+                info = state().jobs.submit(gap_tasks.page, params)
+                return redirect(url_for("jobs.job_page", job_id=info.id), code=303)
         form, matrix, comparison = _gaps_request(session)
+        view = screen.view(matrix) if matrix else None
     except MaillageError as exc:
         error = exc.message
         form = {"territoire": request.args.get("territoire", "")[:2000], "date": request.args.get("date", "")[:10],
                 "comparer": request.args.get("comparer", "")[:10], "types": request.args.getlist("types"),
                 "niveau": request.args.get("niveau", "commune")[:10], "age": request.args.get("age", "")[:20]}
-    query = request.query_string.decode()
-    return render_template("ecarts.html", form=form, matrix=matrix, comparison=comparison, error=error,
+    return _gaps_render(session, form, view, comparison, error, request.query_string.decode())
+
+
+def _gaps_level() -> str:
+    return (request.args.get("niveau") or "commune").strip()[:20]
+
+
+def _gaps_render(session, form, view, comparison, error, query):
+    from app.gaps import exports as gap_exports
+    from app.gaps import screen
+
+    return render_template("ecarts.html", form=form, view=view, comparison=comparison, error=error,
                            kinds=kinds_module.all_kinds(session), ages=_filter_choices(session)["ages"],
-                           items=gap_exports.summaries(matrix) if matrix else [], query=query,
-                           formats=gap_exports.FORMATS), (400 if error else 200)
+                           query=query, formats=gap_exports.FORMATS, tile=_tile(), units_label=screen.units_label,
+                           levels=GAP_LEVELS), (400 if error else 200)
+
+
+# The /ecarts form's "Unités" choice: the units analysed, or the group every indicator is also given by.
+GAP_LEVELS = (("commune", "Communes"), ("ept", "Communes et par EPT"), ("epci", "Communes et par EPCI"),
+              ("departement", "Communes et par département"), ("iris", "IRIS (si chargés)"))
+
+
+@bp.get("/ecarts/resultat/<job_id>")
+def gaps_result(job_id: str):
+    """The gap analysis of a large territory, computed by a job (app/gaps/tasks.py:page), shown as
+    the page shows a small one."""
+    from app.gaps import tasks as gap_tasks
+
+    session = get_session()
+    info = state().jobs.status(job_id) if job_id.isalnum() and len(job_id) <= 64 else None
+    result = state().jobs.result(job_id) if info is not None and info.task == gap_tasks.page.job_task.path else None
+    if result is None or result.data is None:
+        abort(404, "Cette analyse n'existe pas ou son résultat a expiré : la relancer depuis la page Analyse des écarts.")
+    view = result.data
+    form = {"territoire": view["territory"], "date": view["as_of"], "comparer": "", "types": [k["code"] for k in view["kinds"]],
+            "niveau": view["level"] or "commune", "age": "", "note": None}
+    from urllib.parse import urlencode
+
+    query = urlencode([("territoire", view["territory"]), ("date", view["as_of"])]
+                      + [("types", k["code"]) for k in view["kinds"]] + ([("niveau", view["level"])] if view["level"] else []))
+    return _gaps_render(session, form, view, None, None, query)
 
 
 def _gaps_job(fmt: str):
@@ -457,7 +524,7 @@ def _gaps_job(fmt: str):
         abort(Response(exc.message, status=400, mimetype="text/plain"))
     params = {"territory": territory, "fmt": fmt, "types": [t for t in request.args.getlist("types") if t][:40],
               "date": date.isoformat(), "compare": compare.isoformat() if compare else None,
-              "level": (request.args.get("niveau") or "commune")[:10], "age": (request.args.get("age") or "")[:20] or None}
+              "level": _gaps_level(), "age": (request.args.get("age") or "")[:20] or None}
     info = state().jobs.submit(gap_tasks.export, params)
     return redirect(url_for("jobs.job_page", job_id=info.id), code=303)
 
