@@ -43,3 +43,8 @@ def plural(count: int, one: str, many: str, zero: str | None = None) -> str:
     if count == 0 and zero is not None:
         return zero
     return f"{number(count)} {one if abs(count) < 2 else many}"
+
+
+def agree(count: int, one: str, many: str) -> str:
+    """The word alone, agreeing with a count: agree(3, "Type inconnu", "Types inconnus")."""
+    return one if abs(count) < 2 else many

@@ -158,7 +158,10 @@ def absent_hint(session: Session, typed: TypedCode) -> str:
     if typed.level == "iris":
         return (f" Sa commune {first['old_name']} a disparu ({first['event']} du {first['date']}) : "
                 f"utiliser les IRIS en vigueur de {proposals} ({first['name']}), ou {proposals} entière.")
-    return (f" {first['old_name']} : {first['event']} le {first['date']} ; code(s) successeur(s) proposé(s) : "
+    from app import french
+
+    proposed = french.agree(len(found), "code successeur proposé", "codes successeurs proposés")
+    return (f" {first['old_name']} : {first['event']} le {french.date(first['date'])} ; {proposed} : "
             f"{proposals} ({', '.join(s['name'] for s in found)}).")
 
 

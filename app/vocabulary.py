@@ -64,7 +64,17 @@ GROUP_LEVELS = ("departement", "region", "epci", "ept")
 
 # A coverage part adds to the area or is cut out of it.
 PART_MODES = ("include", "exclude")
-CUSTOM_POLYGON_LABEL = "polygone personnalisé"
+CUSTOM_POLYGON_LABEL = "zone délimitée"
+# Where a partner's record comes from (Partner.source: an importer's name, or "manuel"), as a
+# person reads it on the partner's page.
+SOURCE_LABELS = {
+    "partners-json": "fichier de partenaires",
+    "partners-sheet": "tableau de partenaires",
+    "finess": "répertoire FINESS",
+    "data-inclusion": "données data·inclusion",
+    "sectors": "fichier des secteurs de psychiatrie",
+    "manuel": "saisie dans Maillage",
+}
 
 # Whether a territory was surveyed for a kind (app/partners/inventory.py): stored values, and "inconnu"
 # where nothing is recorded.
@@ -77,6 +87,9 @@ KIND_ANSWER_STATUSES = ("none", "outside", "restricted", "covered", "found")
 
 # Precision of a geocoding match (app.geocoding).
 GEOCODING_LEVEL_LABELS = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
+# How closely an address was found, as the pages say it: "(trouvée au numéro près)".
+GEOCODING_PRECISION_LABELS = {"housenumber": "trouvée au numéro près", "street": "trouvée à la rue près, sans le numéro",
+                              "municipality": "seule la commune est trouvée"}
 
 # Structured referral (app/partners/referral.py): who may refer to a partner, and how. Finer than
 # data·inclusion's `mobilisable_par` (usagers, professionnels) and `modes_mobilisation`, onto which
@@ -101,7 +114,7 @@ FUNDER_LABELS = {
     "fnavdl": "FNAVDL",
     "ars": "ARS",
     "departement": "Département",
-    "bailleur": "Bailleur(s)",
+    "bailleur": "Bailleur social",
     "mecenat": "Mécénat",
     "etat": "État (DDETS)",
     "commune": "Commune",

@@ -24,6 +24,7 @@ from sqlalchemy import delete, insert, select
 from app import dialects
 from app.db import set_meta
 from app.errors import InvalidInput
+from app.french import agree, plural
 from app.exchange.text_files import read_text
 from app.geocoding.local import ADDRESS_VERSION_KEY
 from app.models import Address
@@ -61,7 +62,7 @@ def _check_header(name: str, header_line: str) -> None:
     columns = [c.strip() for c in header_line.split(";")]
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise InvalidInput(f"{name} : colonne(s) manquante(s) {', '.join(missing)} "
+        raise InvalidInput(f"{name} : {agree(len(missing), 'colonne manquante', 'colonnes manquantes')} {', '.join(missing)} "
                            f"(colonnes attendues : {', '.join(REQUIRED)}).")
 
 
@@ -128,7 +129,8 @@ def read(path, *, report: Report, session=None, **_) -> AddressBatch:
             line = reader.line_num
             report.rows_read += 1
             if None in row:
-                reject(line, None, f"{len(row[None])} valeur(s) en trop (séparateur « ; » dans une valeur ?)")
+                reject(line, None, f"{plural(len(row[None]), 'valeur', 'valeurs')} en trop "
+                                   "(séparateur « ; » dans une valeur ?)")
                 continue
             if any(row[c] is None for c in REQUIRED):
                 reject(line, None, "ligne incomplète (colonnes manquantes)")

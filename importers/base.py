@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.db import session_factory, session_wrote
 from app.errors import MaillageError
+from app.french import number, plural
 
 
 @dataclass(frozen=True)
@@ -129,19 +130,21 @@ class Report:
     def summary(self) -> str:
         files = ", ".join(Path(f).name for f in self.file.split(", ")) if self.file else ""
         name = f"{self.source}" + (f" ({files})" if files else "")
+        lines = plural(self.rows_read, "ligne lue", "lignes lues")
         if not self.ok:
-            return (f"Import {name} refusé : {len(self.rejected)} problème(s) sur {self.rows_read} "
-                    "ligne(s) lue(s). Rien n'a été modifié.")
+            return (f"Import {name} refusé : {plural(len(self.rejected), 'problème', 'problèmes')} sur {lines}. "
+                    "Rien n'a été modifié.")
         verb = "simulé (--dry-run, rien n'est écrit)" if self.dry_run else "terminé"
         if not self.changed:
-            return f"Import {name} {verb} : {self.rows_read} ligne(s), aucun changement (déjà à jour)."
-        return (f"Import {name} {verb} : {self.rows_read} ligne(s) — {self.created} créé(s), "
-                f"{self.updated} mis à jour, {self.unchanged} inchangé(s)"
-                + (f", {self.merged} rattaché(s) à un partenaire existant" if self.merged else "")
-                + (f", {self.deleted} supprimé(s)" if self.deleted else "")
-                + (f", {self.closed} fermé(s) (absents du fichier)" if self.closed else "")
-                + (f", {len(self.renamed)} renommé(s)" if self.renamed else "")
-                + (f", {self.recompiled} zone(s) de couverture recompilée(s)" if self.recompiled else "") + ".")
+            return f"Import {name} {verb} : {lines}, aucun changement (déjà à jour)."
+        return (f"Import {name} {verb} : {lines} — {plural(self.created, 'créé', 'créés')}, "
+                f"{number(self.updated)} mis à jour, {plural(self.unchanged, 'inchangé', 'inchangés')}"
+                + (f", {plural(self.merged, 'rattaché', 'rattachés')} à un partenaire existant" if self.merged else "")
+                + (f", {plural(self.deleted, 'supprimé', 'supprimés')}" if self.deleted else "")
+                + (f", {plural(self.closed, 'fermé', 'fermés')} (absents du fichier)" if self.closed else "")
+                + (f", {plural(len(self.renamed), 'renommé', 'renommés')}" if self.renamed else "")
+                + (f", {plural(self.recompiled, 'zone de couverture recompilée', 'zones de couverture recompilées')}"
+                   if self.recompiled else "") + ".")
 
     def as_dict(self) -> dict:
         return {

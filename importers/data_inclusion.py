@@ -18,6 +18,7 @@ from pathlib import Path
 
 from app import territories
 from app.errors import InvalidInput
+from app.french import agree, plural
 from app.exchange import data_inclusion
 from app.exchange.text_files import read_bytes
 from app.partners import referral as referral_module
@@ -114,14 +115,17 @@ def read(path, *, report: Report, session, services: str | Path | None = None, d
         records.append((number, record))
     unknown = sorted(set(by_structure) - {s.get("id") for s in structures if isinstance(s, dict)})
     if unknown:
-        report.warn(None, "services · structure_id", f"{sum(len(by_structure[u]) for u in unknown)} service(s) de "
-                    f"structures absentes du fichier des structures ignoré(s) (ex. {unknown[0]})")
+        ignored = sum(len(by_structure[u]) for u in unknown)
+        report.warn(None, "services · structure_id", f"{plural(ignored, 'service', 'services')} de structures absentes "
+                    f"du fichier des structures {agree(ignored, 'ignoré', 'ignorés')} (ex. {unknown[0]})")
     if skipped:
-        report.warn(None, "reseaux_porteurs", f"{sum(skipped.values())} structure(s) de réseaux non suivis "
-                    "(geodata/data-inclusion-kinds.csv) non importée(s) : "
+        total = sum(skipped.values())
+        report.warn(None, "reseaux_porteurs", f"{plural(total, 'structure', 'structures')} de réseaux non suivis "
+                    f"(geodata/data-inclusion-kinds.csv) {agree(total, 'non importée', 'non importées')} : "
                     + ", ".join(f"{k} ×{v}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1])[:10]))
     if out_of_scope:
-        report.warn(None, "code_insee", f"{out_of_scope} structure(s) hors des départements demandés non importée(s)")
+        report.warn(None, "code_insee", f"{plural(out_of_scope, 'structure', 'structures')} hors des départements "
+                    f"demandés {agree(out_of_scope, 'non importée', 'non importées')}")
     return PartnerBatch(records, file=path.name)
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from app import dialects, territories
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
+from app.french import agree, plural
 from app.exchange.text_files import read_bytes
 from app.models import Kind, Partner, Territory
 from app.partners import cards, registry
@@ -113,7 +114,8 @@ def read_mapping(session: Session, path: Path = MAPPING) -> list[Rule]:
         reader = csv.DictReader(fh)
         missing = {"categetab", "kind"} - set(reader.fieldnames or [])
         if missing:
-            raise InvalidInput(f"{path.name} : colonne(s) manquante(s) {', '.join(sorted(missing))}.")
+            raise InvalidInput(f"{path.name} : {agree(len(missing), 'colonne manquante', 'colonnes manquantes')} "
+                               f"{', '.join(sorted(missing))}.")
         for line, row in enumerate(reader, start=2):
             kind = session.get(Kind, (row.get("kind") or "").strip())
             if kind is None:
@@ -259,7 +261,8 @@ def parse(text: str, name: str, report: Report) -> tuple[str, dict[str, Establis
         else:
             other[section] = other.get(section, 0) + 1
     for section, count in sorted(other.items()):
-        report.warn(None, "section", f"{count} ligne(s) de section « {section[:40]} » ignorée(s) (seules structureet et geolocalisation sont lues)")
+        report.warn(None, "section", f"{plural(count, 'ligne', 'lignes')} de section « {section[:40]} » "
+                                     f"{agree(count, 'ignorée', 'ignorées')} (seules structureet et geolocalisation sont lues)")
     if not establishments and report.ok:
         raise InvalidInput(f"{name} : aucune ligne structureet.")
     return file_date, establishments, geos
@@ -328,11 +331,14 @@ def read(path, *, report: Report, session: Session, departements: str | None = N
         rows.append((est, clean))
     if skipped:
         detail = ", ".join(f"{k} ×{v}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1])[:12])
-        report.warn(None, "categetab", f"{sum(skipped.values())} établissement(s) de catégories non suivies "
-                    f"(geodata/finess-categories.csv) non importé(s) : {detail}" + (" …" if len(skipped) > 12 else ""))
+        total = sum(skipped.values())
+        report.warn(None, "categetab", f"{plural(total, 'établissement', 'établissements')} de catégories non suivies "
+                    f"(geodata/finess-categories.csv) {agree(total, 'non importé', 'non importés')} : {detail}"
+                    + (" …" if len(skipped) > 12 else ""))
     if out_of_scope:
-        report.warn(None, "departement", f"{out_of_scope} établissement(s) suivi(s) hors des départements "
-                    f"demandés ({', '.join(sorted(scope))}) non importé(s)")
+        report.warn(None, "departement", f"{plural(out_of_scope, 'établissement suivi', 'établissements suivis')} "
+                    f"hors des départements demandés ({', '.join(sorted(scope))}) "
+                    f"{agree(out_of_scope, 'non importé', 'non importés')}")
     return FinessBatch(rows, file=path.name, date=file_date, scope=sorted(scope) if scope else None,
                        kinds={r.kind for r in rules}, in_file={f"{REF_PREFIX}{n}" for n in establishments})
 
@@ -343,7 +349,8 @@ def _scope(departements: str | None) -> set[str] | None:
     codes = {d.strip().upper() for d in departements.split(",") if d.strip()}
     bad = [c for c in codes if not territories.PATTERNS["departement"].match(c)]
     if bad:
-        raise InvalidInput(f"Département(s) invalide(s) : {', '.join(sorted(bad))} (ex. 75,92,93,94).")
+        raise InvalidInput(f"{agree(len(bad), 'Département invalide', 'Départements invalides')} : "
+                           f"{', '.join(sorted(bad))} (ex. 75,92,93,94).")
     return codes
 
 

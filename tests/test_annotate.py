@@ -231,13 +231,13 @@ def test_the_workbook_rows_check_sheet_and_summary(geo, tmp_path):
     first = main_rows[0]
     assert first["Ligne"] == 2 and first["Identifiant"] == "L0000" and first["Agence"] == "Agence Sud"
     assert first["Résultat"] in ("trouvée", "à confirmer") and first["Précision"] == "numéro" and first["Score"] == 1
-    assert first["CLSM : structure(s)"] == "CLSM de Bondy (démo)" and first["CLSM : téléphone"]
+    assert first["CLSM : structures"] == "CLSM de Bondy (démo)" and first["CLSM : téléphone"]
     assert first["CLSM : partie couvrante"] == "Commune : Bondy"
-    assert first["Secteur adulte : structure(s)"].startswith("Secteur de psychiatrie adulte 93G1")
+    assert first["Secteur adulte : structures"].startswith("Secteur de psychiatrie adulte 93G1")
     assert first["Secteur adulte : CMP du secteur"]
     assert first["CMP : distance"].startswith("à ")
     north = [r for r in main_rows if r["Latitude"] and r["Latitude"] > 48.9035 + 0.001]
-    assert north and all("93G10" in r["Secteur adulte : structure(s)"] for r in north)
+    assert north and all("93G10" in r["Secteur adulte : structures"] for r in north)
     near = [r for r in main_rows if r["Latitude"] and abs(r["Latitude"] - 48.9035) < 0.0002]
     assert all(r["À confirmer"].startswith("oui") for r in near)
     # nothing of the tenant's column anywhere in the workbook

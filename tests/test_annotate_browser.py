@@ -70,7 +70,7 @@ def test_annotate_a_file_in_the_browser(browser, annotate_server, tmp_path, arti
     assert download.value.suggested_filename.startswith("annotation-patrimoine-")
     wb = openpyxl.load_workbook(path, read_only=True)
     header = next(wb["Logements"].iter_rows(values_only=True))
-    assert "CLSM : structure(s)" in header and "Agence" in header and "Bâtiment" not in header
+    assert "CLSM : structures" in header and "Agence" in header and "Bâtiment" not in header
     assert sum(1 for _ in wb["Logements"].iter_rows()) == 404
     wb.close()
     assert TENANT.encode() not in path.read_bytes()

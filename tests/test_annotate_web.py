@@ -104,7 +104,7 @@ def test_upload_preview_job_download_then_nothing_is_left(web, tmp_path, caplog)
     wb = openpyxl.load_workbook(io.BytesIO(download.data), read_only=True)
     assert wb.sheetnames == ["Synthèse", "Logements", "À vérifier"]
     header = next(wb["Logements"].iter_rows(values_only=True))
-    assert "CLSM : structure(s)" in header and "Secteur adulte : CMP du secteur" in header and "DAC : structure(s)" not in header
+    assert "CLSM : structures" in header and "Secteur adulte : CMP du secteur" in header and "DAC : structures" not in header
     assert "Agence" in header and "Nom du locataire" not in header
     wb.close()
     assert TENANT.encode() not in download.data
@@ -216,7 +216,7 @@ def test_the_annotation_runs_on_rq_workers_and_leaves_nothing_in_redis(geo_url, 
         download = client.post(f"/annoter/{token}/telecharger", data={"csrf_token": _csrf(page)})
         assert download.status_code == 200
         wb = openpyxl.load_workbook(io.BytesIO(download.data), read_only=True)
-        assert "CLSM : structure(s)" in next(wb["Logements"].iter_rows(values_only=True))
+        assert "CLSM : structures" in next(wb["Logements"].iter_rows(values_only=True))
         wb.close()
         assert TENANT.encode() not in download.data
         assert not any(job.encode() in key for key in store.scan_iter(f"{runner.prefix}*"))

@@ -155,7 +155,7 @@ def test_sub_commune_and_no_coverage_cases_and_the_age_filter(browser, live_url,
     page.goto(live_url + "/couverture?lon=2.4850&lat=48.9100")
     sector = kind_region(page, "secteur_psy_adulte")
     expect(sector).to_contain_text("93G10")
-    expect(sector).to_contain_text("polygone personnalisé : Bondy nord")
+    expect(sector).to_contain_text("zone délimitée : Bondy nord")
     expect(kind_region(page, "savs")).to_contain_text("Aucun SAVS connu pour cette adresse — inventaire inconnu pour ce territoire.")
     page.get_by_role("radio", name="Enfant ou adolescent").check()
     page.get_by_role("button", name="Qui contacter ?").click()

@@ -34,7 +34,7 @@ def test_lookup_prints_partners_and_why(cli_url):
     result = run(cli_url, "lookup", "--lon", "2.4850", "--lat", "48.9100", "--as-of", "2026-12-01")
     assert result.exit_code == 0, result.output
     assert "Base de démonstration" in result.output
-    assert "Secteur de psychiatrie adulte 93G10 — Bondy nord (démo) — polygone personnalisé" in result.output
+    assert "Secteur de psychiatrie adulte 93G10 — Bondy nord (démo) — zone délimitée" in result.output
     assert "Aucun SAVS connu pour cette adresse — inventaire inconnu pour ce territoire." in result.output
 
 
@@ -88,7 +88,7 @@ def test_territory_and_kinds_and_sources(cli_url):
 
 
 def test_coverage_recompile_and_db_current(cli_url):
-    assert "partenaire(s) recompilé(s)" in run(cli_url, "coverage", "recompile").output
+    assert "partenaires recompilés" in run(cli_url, "coverage", "recompile").output
     from app.db import head_revision
 
     assert f"révision : {head_revision()}" in run(cli_url, "db", "current").output
@@ -120,7 +120,7 @@ def test_export_partners_then_reimport_changes_nothing(cli_url, tmp_path):
     out = tmp_path / "partenaires.xlsx"
     result = run(cli_url, "export", "partners", str(out))
     assert result.exit_code == 0, result.output
-    assert "partenaire(s)" in result.output and out.exists() and (tmp_path / "partenaires-polygones.geojson").exists()
+    assert "partenaires, " in result.output and out.exists() and (tmp_path / "partenaires-polygones.geojson").exists()
     result = run(cli_url, "import", "partners-sheet", str(out), "--polygons", str(tmp_path / "partenaires-polygones.geojson"))
     assert result.exit_code == 0, result.output
     assert "aucun changement" in result.output
@@ -146,7 +146,7 @@ def test_finess_dry_run_and_options(cli_url):
     result = run(cli_url, "import", "finess", str(shared("finess/finess-etalab-cs1100502-stock-20260512-sample15.csv")),
                  "--departements", "93", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "simulé (--dry-run, rien n'est écrit) : 14 ligne(s), aucun changement" in result.output
+    assert "simulé (--dry-run, rien n'est écrit) : 14 lignes lues, aucun changement" in result.output
     result = run(cli_url, "import", "partners-sheet", "x.csv", "--mapping", "m.csv")
     assert result.exit_code == 2 and "--mapping ne s'applique pas à la source partners-sheet" in result.output
 
@@ -157,12 +157,12 @@ def test_export_data_inclusion(cli_url, tmp_path):
     structures = json.loads((tmp_path / "di" / "structures.json").read_text())
     services = json.loads((tmp_path / "di" / "services.json").read_text())
     assert len(structures) == len(services) > 20
-    assert f"{len(structures)} structure(s)" in result.output
+    assert f"{len(structures)} structures, " in result.output
 
 
 def test_gaps_writes_every_format_and_inventory_commands(cli_url, tmp_path):
     result = run(cli_url, "inventory", "set", "departement:93", "clsm", "inventorie", "--note", "recensement ARS 2026")
-    assert result.exit_code == 0 and "1 état(s)" in result.output
+    assert result.exit_code == 0 and "1 état d'inventaire enregistré." in result.output
     assert "departement:93" in run(cli_url, "inventory", "list").output
     out = tmp_path / "ecarts"
     result = run(cli_url, "gaps", "--territory", "departement:93", "--kinds", "clsm,cmp", "--as-of", "2026-12-01",
@@ -182,8 +182,9 @@ def test_gaps_writes_every_format_and_inventory_commands(cli_url, tmp_path):
     assert f"Seine-Saint-Denis : 39 communes, {said} habitants, situation au 01/12/2026" in result.output
     assert "Conseil local de santé mentale (CLSM) : 36 communes sans offre, 0 partagée entre" in result.output
     assert "type de proximité (pas de zone de compétence à compter)" in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["communes.csv", "communes.geojson", "ecarts.gpkg", "ecarts.xlsx",
-                                                     "rapport.html", "rapport.pdf", "types.csv"]
+    stem = "ecarts-departement-93-2026-12-01"
+    assert sorted(p.name for p in out.iterdir()) == [f"{stem}-types.csv", f"{stem}.csv", f"{stem}.geojson",
+                                                     f"{stem}.gpkg", f"{stem}.html", f"{stem}.pdf", f"{stem}.xlsx"]
 
 
 def test_gaps_by_ept_gives_every_indicator_per_ept(cli_url, tmp_path):
@@ -199,7 +200,7 @@ def test_gaps_by_ept_gives_every_indicator_per_ept(cli_url, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--territory", "departement:01"], "absent du référentiel"),
     (["--territory", "departement:93", "--kinds", "clsn"], "Type inconnu : clsn"),
-    (["--territory", "departement:93", "--formats", "docx"], "format(s) inconnu(s) : docx"),
+    (["--territory", "departement:93", "--formats", "docx"], "format inconnu : docx"),
     (["--territory", "departement:93", "--as-of", "demain"], "AAAA-MM-JJ"),
 ])
 def test_gaps_bad_input_writes_nothing(cli_url, tmp_path, args, message):
@@ -225,7 +226,7 @@ def test_data_inclusion_dump_of_loaded_partners_makes_no_second_card(cli_url, tm
     assert "↔ partenaire existant demo:mdph-93" in refused.output and "--merge-probable" in refused.output
     merged = run(cli_url, "import", "data-inclusion", *files, "--merge-probable")
     assert merged.exit_code == 0, merged.output
-    assert " 0 créé(s)" in merged.output and "rattaché(s) à un partenaire existant" in merged.output
+    assert " 0 créé," in merged.output and "rattachés à un partenaire existant" in merged.output
     answer = json.loads(run(cli_url, "lookup", "--lon", "2.4823", "--lat", "48.8990", "--json").output)
     refs = {k["kind"]: [e["partner"]["ref"] for e in k["partners"]] for k in answer["kinds"]}
     assert refs["ccas"] == ["demo:ccas-bondy"] and refs["mdph"] == ["demo:mdph-93"]

@@ -178,7 +178,7 @@ def test_every_operation_refuses_an_unknown_parameter(client, op):
     url = "/api/v1" + op.openapi_path.format(partner_id=1, typed_code="commune:93010") + "?inconnu=1"
     response = client.open(url, method=op.method, json={"points": [[2.48, 48.91]]} if op.body else None)
     body = problem(response, 400, "invalid-input")
-    assert body["invalid_params"][0]["name"] == "inconnu" and body["detail"] == "Paramètre(s) inconnu(s) : inconnu."
+    assert body["invalid_params"][0]["name"] == "inconnu" and body["detail"] == "Paramètre inconnu : inconnu."
 
 
 def test_an_unknown_field_of_the_batch_body_is_refused(client):

@@ -68,12 +68,14 @@ def test_gap_exports_show_small_counts_as_less_than_five(counting_app):
     client.get("/api/v1/lookup?lon={}&lat={}".format(*BONDY_SUD))  # Bondy too, once more
     with Session(counting_app.extensions["maillage"].engine) as session:
         matrix = gaps.compute(session, "departement:93", "savs,clsm", dt.date.today())
-    header, table = gap_exports.unit_table(matrix)
-    bondy = dict(zip(header, next(r for r in table if r[0] == "commune:93010")))
-    assert bondy["savs_demandes_non_couvertes_52_sem"] == 7
-    montreuil = dict(zip(header, next(r for r in table if r[0] == "commune:93048")))
-    assert montreuil["savs_demandes_non_couvertes_52_sem"] == 0
-    assert "clsm_demandes_non_couvertes_52_sem" not in header or bondy["clsm_demandes_non_couvertes_52_sem"] == 0
+        columns, table = gap_exports.unit_table(matrix, gap_exports.context(session, matrix, []))
+    header = [c.header for c in columns]
+    bondy = dict(zip(header, next(r for r in table if r[0] == "93010")))
+    assert bondy["SAVS : demandes non couvertes (52 semaines)"] == 7
+    montreuil = dict(zip(header, next(r for r in table if r[0] == "93048")))
+    assert montreuil["SAVS : demandes non couvertes (52 semaines)"] == 0
+    assert "CLSM : demandes non couvertes (52 semaines)" not in header or \
+        bondy["CLSM : demandes non couvertes (52 semaines)"] == 0
 
 
 def test_small_counts_are_hidden():

@@ -53,9 +53,9 @@ def test_the_real_sample_is_read_and_every_row_accounted_for(demo_conn):
     assert report.ok and report.rows_read == 14 and report.created == 0
     warnings = [str(w) for w in report.warnings]
     # 13 lines of categories the mapping does not follow, the CMPP (189) of Martinique out of scope
-    assert any("13 établissement(s) de catégories non suivies" in w and "355 Centre Hospitalier (C.H.) ×4" in w
+    assert any("13 établissements de catégories non suivies" in w and "355 Centre Hospitalier (C.H.) ×4" in w
                for w in warnings), warnings
-    assert any("1 établissement(s) suivi(s) hors des départements demandés (93)" in w for w in warnings)
+    assert any("1 établissement suivi hors des départements demandés (93)" in w for w in warnings)
 
 
 def test_an_establishment_without_position_or_commune_is_refused(demo_conn):
@@ -147,7 +147,7 @@ def test_upsert_by_finess_number_keeps_what_people_added_closes_and_reopens(demo
     v2 = write(tmp_path / "v2.csv", [moved, MAISON, PHARMACIE], POSITIONS, date="2026-05-12")
     report = import_file(demo_conn, finess, v2)
     assert (report.updated, report.unchanged, report.closed, report.created) == (1, 1, 1, 0)
-    assert "1 fermé(s) (absents du fichier)" in report.summary()
+    assert "1 fermé (absents du fichier)" in report.summary()
     with session_of(demo_conn) as session:
         a = partner(session, "930000011")
         assert a.sites[0].phone == "01 48 00 00 02"

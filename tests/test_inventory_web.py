@@ -99,7 +99,7 @@ def test_the_page_lists_only_the_territories_in_scope(accounts_app):
     ({"territoire": "", "kinds": ["clsm"], "status": "inventorie"}, "Indiquez le territoire"),
     ({"territoire": "commune:99999", "kinds": ["clsm"], "status": "inventorie"}, "absent du référentiel chargé"),
     ({"territoire": "Bondy", "kinds": [], "status": "inventorie"}, "Cochez au moins un type"),
-    ({"territoire": "Bondy", "kinds": ["licorne"], "status": "inventorie"}, "Type(s) inconnu(s) : licorne"),
+    ({"territoire": "Bondy", "kinds": ["licorne"], "status": "inventorie"}, "Type inconnu : licorne"),
     ({"territoire": "Bondy", "kinds": ["clsm"], "status": "peut-être"}, "État « peut-être » inconnu"),
 ])
 def test_bad_input_is_refused_in_french_and_changes_nothing(accounts_app, data, message):

@@ -18,7 +18,7 @@ def test_bondy_is_split_between_two_adult_sectors_by_a_custom_polygon(demo_sessi
     south = kind(answer(demo_session, BONDY_SUD), "secteur_psy_adulte")
     assert refs(north) == ["demo:secteur-93g10"]
     assert north["partners"][0]["matched_part"]["type"] == "polygone"
-    assert north["partners"][0]["matched_part"]["label"].startswith("polygone personnalisé : Bondy nord")
+    assert north["partners"][0]["matched_part"]["label"].startswith("zone délimitée : Bondy nord")
     # 93G11 = commune:93010 + commune:93057 minus the northern polygon (an exclusion)
     assert refs(south) == ["demo:secteur-93g11"]
     assert south["partners"][0]["matched_part"] == {
@@ -223,7 +223,7 @@ def test_batch_compact_form(demo_session):
     first = result["results"][0]
     sector = first["kinds"]["secteur_psy_adulte"]["partners"][0]
     assert result["partners"][sector["id"]]["ref"] == "demo:secteur-93g10"
-    assert sector["matched_part"].startswith("polygone personnalisé")
+    assert sector["matched_part"].startswith("zone délimitée")
     assert result["results"][1]["kinds"]["clsm"]["partners"][0]["matched_part"] == "arrondissement:75113"
     assert result["results"][1]["territory"]["units"] == ["arrondissement:75113", "commune:75056"]
 

@@ -64,7 +64,7 @@ def test_migration_0007_restores_the_articles_and_reports_each_rename(backend, d
         version = conn.execute(text("SELECT value FROM meta WHERE key = 'data_version'")).scalar()
     result = CliRunner().invoke(main, ["--database-url", url, "db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "7 nom(s) de commune rétabli(s) avec leur article (COG)" in result.output
+    assert "7 noms de commune rétablis avec leur article (COG)" in result.output
     assert "renommé — commune:93045 : Lilas → Les Lilas" in result.output
     assert "renommé — commune:93039 : Île-Saint-Denis → L'Île-Saint-Denis" in result.output
     with engine.connect() as conn:

@@ -90,5 +90,7 @@ def test_the_gap_analysis_lists_funders_and_flags_funding_ending_within_a_year(d
     # partners outside the territory are not listed
     assert "Cellule santé mentale Habitat Exemple 93 (démo)" not in by_name
     written = exports.write(matrix, tmp_path, formats=("csv",))
-    assert tmp_path / "financements.csv" in written
-    assert "FNAVDL" in (tmp_path / "financements.csv").read_text(encoding="utf-8-sig")
+    [funding] = [p for p in written if p.name.endswith("-financements.csv")]
+    text = funding.read_text(encoding="utf-8-sig")
+    assert text.startswith("Partenaire;Type;Financeurs;Fin du financement;Fin dans l'année")
+    assert "AVDL santé mentale Val-de-Marne (démo);AVDL santé mentale;FNAVDL;31/12/2026;oui" in text

@@ -52,7 +52,7 @@ def test_a_guide_request_without_sign_or_with_an_unknown_one_is_refused_plainly(
     r = client.post(f"/que-faire?{WHERE}", data={"signe": ["impayes", "Mme Martin"]})
     assert r.status_code == 400
     html = r.get_data(as_text=True)
-    assert "signe(s) non reconnu(s)" in html and "Martin" not in html
+    assert "1 signe non reconnu" in html and "Martin" not in html
 
 
 def test_the_guide_sets_no_cookie_and_needs_none(client):

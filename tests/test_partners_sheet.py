@@ -160,8 +160,8 @@ def test_rows_create_partners_with_provenance_and_continuation_sites(demo_conn, 
 
 @pytest.mark.parametrize("case,expected", [
     ("latin1", "n'est pas en UTF-8 (octet invalide ligne 2)"),
-    ("pipe_delimiter", "colonne(s) obligatoire(s) manquante(s) : identifiant, type, nom"),
-    ("missing_column", "colonne(s) obligatoire(s) manquante(s) : nom"),
+    ("pipe_delimiter", "colonnes obligatoires manquantes : identifiant, type, nom"),
+    ("missing_column", "colonne obligatoire manquante : nom"),
     ("extra_column", "colonne inconnue « nom_partenaire » (vouliez-vous dire « nom » ?)"),
     ("duplicate_column", "colonne « nom » en double"),
     ("empty", "vide"),
@@ -338,7 +338,7 @@ def test_merged_commune_gets_its_successor_proposed(demo_conn, tmp_path):
     [problem] = info.value.report.rejected
     assert problem.line == 2 and problem.field == "couverture"
     assert "commune:93059 absent du référentiel" in problem.message
-    assert "Pierrefitte-sur-Seine : fusion le 2025-01-01 ; code(s) successeur(s) proposé(s) : commune:93066 (Saint-Denis)" in problem.message
+    assert "Pierrefitte-sur-Seine : fusion le 01/01/2025 ; code successeur proposé : commune:93066 (Saint-Denis)" in problem.message
 
 
 def test_dry_run_reports_and_writes_nothing(demo_conn, tmp_path):

@@ -62,7 +62,7 @@ def test_the_referral_is_stored_in_the_vocabulary_order_and_shown_on_the_card(de
     ({"channels": ["formulaire"]}, "referral.form_url", "le mode « formulaire en ligne » demande le lien"),
     ({"form_url": "exemple.org"}, "referral.form_url", "adresse web invalide « exemple.org »"),
     ({"consent": "peut-être"}, "referral.consent", "« peut-être » (oui ou non)"),
-    ({"delai": "2 jours"}, "referral", "champ(s) inconnu(s) : delai"),
+    ({"delai": "2 jours"}, "referral", "champ inconnu : delai"),
 ])
 def test_a_bad_referral_is_refused_with_its_field_and_nothing_is_written(demo_session, referral, field, message):
     with pytest.raises(registry.InvalidRecord) as info:

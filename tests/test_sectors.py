@@ -100,7 +100,7 @@ def test_sector_polygons_keyed_by_sector_code(demo_conn, tmp_path):
     with session_of(demo_conn) as session:
         entry = [e for e in kind(answer(session, BONDY_SUD), "secteur_psy_adulte")["partners"]
                  if e["partner"]["ref"] == "secteur:93G40"]
-        assert entry and entry[0]["matched_part"]["label"] == "polygone personnalisé : Bondy sud"
+        assert entry and entry[0]["matched_part"]["label"] == "zone délimitée : Bondy sud"
 
 
 @pytest.mark.parametrize("rows,expected", [

@@ -49,7 +49,7 @@ def test_coverage_card_by_point_says_who_why_and_how(client):
     assert "Qui contacter pour cette adresse ?" in page
     assert "CLSM de Bondy (démo)" in page and "Pourquoi :</strong> Commune Bondy" in page
     # the sub-commune case: the north of Bondy is a drawn polygon of sector 93G10
-    assert "Secteur de psychiatrie adulte 93G10" in page and "polygone personnalisé : Bondy nord" in page
+    assert "Secteur de psychiatrie adulte 93G10" in page and "zone délimitée : Bondy nord" in page
     assert "Comment saisir :" in page and 'href="tel:0100000001"' in page
     assert "Aucun SAVS connu pour cette adresse — inventaire inconnu pour ce territoire." in page and "Que faire :" in page
     data = re.search(r'<script type="application/json" id="carte-donnees">(.*?)</script>', page, re.S).group(1)
@@ -79,6 +79,13 @@ def test_outside_the_reference_and_bad_input_are_said_plainly(client):
     assert "Coordonnées illisibles" in page
     _, page = get(client, "/couverture", status=400)
     assert "Saisir une adresse" in page
+
+
+def test_the_retained_address_says_how_closely_it_was_found(client):
+    # this app has no address file loaded: the commune is all the geocoder finds, and the page says so
+    _, page = get(client, "/couverture?adresse=12+avenue+Jean+Jaur%C3%A8s+Bondy")
+    assert "Adresse retenue :</strong> 93140 Bondy" in page and "(seule la commune est trouvée)" in page
+    assert "précision :" not in page
 
 
 def test_unknown_address_offers_no_guess(client):
@@ -125,7 +132,14 @@ def test_directory_filters_and_partner_page(client):
     assert "CMP adultes Bondy sud (démo)" in page and "CLSM de Bondy" not in page
     match = re.search(r'href="/partenaires/(\d+)">CMP adultes Bondy sud', page)
     _, partner = get(client, f"/partenaires/{match.group(1)}")
-    assert "Provenance" in partner and "dernière vérification : 2026-10-15" in partner
+    assert "Provenance" in partner and "dernière vérification : 15/10/2026" in partner
+    # where the record comes from, in plain words: no importer's name, the file and its line
+    assert re.search(r"Source : fichier de partenaires « partners\.json », ligne \d+ —\s+importé le \d\d/\d\d/\d{4}",
+                     partner)
+    assert "partners-json" not in partner
+    _, page = get(client, "/annuaire?type=clsm&territoire=commune:93048")
+    est_ensemble = re.search(r'href="/partenaires/(\d+)">CLSM intercommunal Est Ensemble', page).group(1)
+    assert "depuis le 01/01/2026" in get(client, f"/partenaires/{est_ensemble}")[1]  # opened 2026-01-01 (demo file)
     report = re.search(r'href="([^"]+)">Signaler une erreur', partner).group(1)
     assert report == f"/partenaires/{match.group(1)}/signaler"  # a stored report (tests/test_editing.py)
     assert "aucune donnée sur une personne" in partner
@@ -257,7 +271,7 @@ def follow_job(client, response, timeout=120):
     return client.get(job["result_url"])
 
 
-def test_gaps_page_with_downloads(client):
+def test_gaps_page_with_downloads(client, tmp_path):
     _, page = get(client, "/ecarts")
     assert "Analyse des écarts" in page and 'name="types" value="clsm"' in page
     query = "territoire=departement:93&types=clsm&types=residence_accueil&date=2026-12-01&comparer=2025-03-01"
@@ -273,10 +287,46 @@ def test_gaps_page_with_downloads(client):
         assert response.status_code == 200 and kind in response.mimetype, fmt
         # named by territory and date: two analyses downloaded side by side never overwrite each other
         assert response.headers["Content-Disposition"] == f'attachment; filename="ecarts-departement-93-2026-12-01.{fmt}"'
+        (tmp_path / f"export.{fmt}").write_bytes(response.data)
+    # reopened as a planner would: French headers and names beside codes, layers, the report's text
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    from app.exchange.gis_files import layers
+
+    wb = load_workbook(tmp_path / "export.xlsx")
+    assert wb.sheetnames[:4] == ["Résumé", "Communes", "Par type", "Logement accompagné"]
+    assert wb.sheetnames[-3:] == ["Évolution", "Évolution par commune", "Méthode"]
+    communes = wb["Communes"]
+    assert [c.value for c in communes[1]][:2] == ["Code commune", "Commune"] and communes.freeze_panes == "C2"
+    assert {(r[0], r[1]) for r in communes.iter_rows(min_row=2, max_col=2, values_only=True)} >= {("93010", "Bondy")}
+    changed = [r for r in wb["Évolution"].iter_rows(min_row=3, values_only=True) if r[0] == "CLSM de Bobigny (démo)"]
+    assert changed == [("CLSM de Bobigny (démo)", "Conseil local de santé mentale (CLSM)", "En fonctionnement", "Fermé",
+                        "fermeture ou fin de financement", dt.datetime(2025, 6, 30))]
+    assert list(layers(tmp_path / "export.gpkg")) == ["communes", "zones_partenaires", "sites"]
+    pdf_text = " ".join(p.extract_text() for p in PdfReader(tmp_path / "export.pdf").pages)
+    assert "Évolution du 01/03/2025 au 01/12/2026" in pdf_text and "30/06/2025" in pdf_text
     csv_text = client.get(f"/ecarts/export.csv?{query}").data.decode("utf-8-sig")
-    assert csv_text.count("\n") == 40 and "commune:93010;Bondy" in csv_text
+    assert csv_text.count("\n") == 40 and "\n93010;Bondy;" in csv_text
+    assert csv_text.startswith("Code commune;Commune;Population;Code département;Département;Code EPCI;EPCI;")
     again = client.get(f"/ecarts/export.gpkg?{query}")  # same request, same data: the job already done
     assert again.status_code == 303 and client.get(again.headers["Location"] + ".json").get_json()["status"] == "done"
+
+
+def test_gaps_downloads_of_a_territory_typed_by_name(client):
+    """The page reads « Seine-Saint-Denis » as departement:93: so do its downloads, the background
+    ones too, each named by the typed code and the date."""
+    query = "territoire=Seine-Saint-Denis&types=clsm&date=2026-12-01"
+    assert "Seine-Saint-Denis — situation au 01/12/2026" in get(client, f"/ecarts?{query}")[1]
+    for fmt in ("csv", "xlsx"):
+        response = client.get(f"/ecarts/export.{fmt}?{query}")
+        if fmt == "xlsx":
+            response = follow_job(client, response)
+        assert response.status_code == 200, fmt
+        assert response.headers["Content-Disposition"] == f'attachment; filename="ecarts-departement-93-2026-12-01.{fmt}"'
+    refused = client.get("/ecarts/export.xlsx?territoire=Atlantide&types=clsm")
+    assert refused.status_code == 400 and "Territoire « Atlantide » introuvable" in refused.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("query,message", [

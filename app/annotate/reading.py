@@ -438,7 +438,9 @@ def _short(value, limit: int = 40) -> str:
 
 def _list(header: list[str]) -> str:
     shown = ", ".join(f"« {_short(h)} »" for h in header[:20])
-    return shown + (f" et {len(header) - 20} autre(s)" if len(header) > 20 else "")
+    from app.french import plural
+
+    return shown + (f" et {plural(len(header) - 20, 'autre', 'autres')}" if len(header) > 20 else "")
 
 
 def with_columns(columns: Columns, **changes) -> Columns:

@@ -115,7 +115,7 @@ def kind_cells(answer: dict | None, kind) -> list[str]:
 
 def kind_headers(kind) -> list[str]:
     label = kind.short_label
-    out = [f"{label} : structure(s)", f"{label} : téléphone", f"{label} : courriel", f"{label} : partie couvrante"
+    out = [f"{label} : structures", f"{label} : téléphone", f"{label} : courriel", f"{label} : partie couvrante"
            if kind.mode == "territorial" else f"{label} : distance"]
     if kind.code in SECTOR_KINDS:
         out.append(f"{label} : CMP du secteur")

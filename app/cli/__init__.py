@@ -10,6 +10,7 @@ import click
 from app.cli import render
 from app.config import load_settings
 from app.errors import MaillageError
+from app.french import agree, plural
 from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES, PERSON_AGES
 
 
@@ -63,9 +64,10 @@ def db_upgrade(ctx):
     renamed = db.upgrade(engine)
     with db.transaction(engine) as session:
         changed = kinds.load_catalogue(session)
-    click.echo(f"Schéma à jour (révision {db.current_revision(engine)}) ; catalogue des types : {changed} changement(s).")
+    click.echo(f"Schéma à jour (révision {db.current_revision(engine)}) ; catalogue des types : "
+               f"{plural(changed, 'changement', 'changements', zero='aucun changement')}.")
     if renamed:
-        click.echo(f"{len(renamed)} nom(s) de commune rétabli(s) avec leur article (COG) :")
+        click.echo(f"{plural(len(renamed), 'nom de commune rétabli', 'noms de commune rétablis')} avec leur article (COG) :")
     for rename in renamed:
         render.rename(rename)
 
@@ -234,7 +236,8 @@ def export_partners(ctx, file, polygons, kinds):
                                            kinds=wanted)
     except MaillageError as exc:
         _fail(exc)
-    click.echo(f"{result['partners']} partenaire(s), {result['rows']} ligne(s), {result['polygons']} polygone(s) : "
+    click.echo(f"{plural(result['partners'], 'partenaire', 'partenaires')}, {plural(result['rows'], 'ligne', 'lignes')}, "
+               f"{plural(result['polygons'], 'polygone', 'polygones')} : "
                + ", ".join(str(f) for f in result["files"]))
     if result["landlords_in_csv"]:
         click.secho("! Le CSV ne contient pas la liste des bailleurs : exporter en .xlsx pour la transmettre.", fg="yellow")
@@ -260,7 +263,8 @@ def export_data_inclusion(ctx, directory):
     out.mkdir(parents=True, exist_ok=True)
     for name, objects in (("structures.json", structures), ("services.json", services)):
         (out / name).write_text(json.dumps(objects, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    click.echo(f"{len(structures)} structure(s), {len(services)} service(s) conformes au schéma data·inclusion : "
+    click.echo(f"{plural(len(structures), 'structure', 'structures')}, {plural(len(services), 'service', 'services')} "
+               "conformes au schéma data·inclusion : "
                f"{out / 'structures.json'}, {out / 'services.json'}")
     for note in notes:
         click.echo(f"  note — {note}", err=True)
@@ -386,7 +390,8 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     unknown = [f for f in wanted if f not in gap_exports.FORMATS]
     if unknown or not wanted:
-        raise click.BadParameter(f"format(s) inconnu(s) : {', '.join(unknown) or '(aucun)'} "
+        raise click.BadParameter((f"{agree(len(unknown), 'format inconnu', 'formats inconnus')} : {', '.join(unknown)}"
+                                  if unknown else "aucun format choisi") + " "
                                  f"(formats : {', '.join(gap_exports.FORMATS)})", param_hint="--formats")
     dates = {}
     for name, raw in (("--as-of", as_of), ("--compare-to", compare_to)):
@@ -407,8 +412,8 @@ def gaps(ctx, territory, kinds, as_of, out_dir, formats, compare_to, level, age)
             if dates["--compare-to"]:
                 earlier = gaps_module.compute(session, territory, kinds, dates["--compare-to"], level=level, age=age)
                 comparison = gaps_module.compare(session, earlier, matrix)
-            sources = gaps_module.sources(session)
-        written = gap_exports.write(matrix, Path(out_dir), wanted, sources=sources, progress=progress,
+            context = gap_exports.context(session, matrix, wanted)
+        written = gap_exports.write(matrix, Path(out_dir), wanted, context=context, progress=progress,
                                     comparison=comparison)
     except MaillageError as exc:
         _fail(exc)
@@ -455,7 +460,8 @@ def inventory_set(ctx, territory, kinds, status, note):
                                            status, note=note, actor_label="ligne de commande")
     except MaillageError as exc:
         _fail(exc)
-    click.echo(f"{changed} état(s) d'inventaire enregistré(s).")
+    recorded = plural(changed, "état d'inventaire enregistré", "états d'inventaire enregistrés")
+    click.echo(f"{recorded}.")
 
 
 @inventory_group.command("list")
@@ -524,7 +530,7 @@ def coverage_recompile(ctx):
         progress = render.Progress("Recompilation", total)
         count = coverage.recompile(session, progress=progress)
         progress.close()
-    click.echo(f"{count} partenaire(s) recompilé(s).")
+    click.echo(f"{plural(count, 'partenaire recompilé', 'partenaires recompilés')}.")
 
 
 # --------------------------------------------------------------------------------------------- serve

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from app import dialects
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
+from app.french import agree, plural
 from app.models import Kind, Partner, Territory
 from app.partners import cards, registry
 from app.partners import referral as referral_module
@@ -60,8 +61,9 @@ def mapping(path: Path = MAPPING) -> dict[str, KindMapping]:
                 items = tuple(v.strip() for v in (row.get(name) or "").split("|") if v.strip())
                 unknown = [v for v in items if v not in known[name]]
                 if unknown:
-                    raise InvalidInput(f"{path.name} ligne {line} : {name} inconnu(s) du schéma data·inclusion : "
-                                       f"{', '.join(unknown)}")
+                    raise InvalidInput(f"{path.name} ligne {line} : "
+                                       f"{agree(len(unknown), 'valeur inconnue', 'valeurs inconnues')} du schéma "
+                                       f"data·inclusion dans {name} : {', '.join(unknown)}")
                 values[name] = items
             out[row["kind"]] = KindMapping(row["kind"], values["reseaux_porteurs"], values["thematiques"],
                                            values["publics"], (row.get("import") or "").strip() == "oui",
@@ -233,7 +235,7 @@ def zone_eligibilite(session: Session, partner: Partner) -> tuple[list[str] | No
                 codes.append(code)
         return sorted(set(codes)), note
     communes = communes_in_area(session, partner)
-    note = (f"{partner.ref} : zone avec exclusions ou polygones exprimée par {len(communes)} commune(s) "
+    note = (f"{partner.ref} : zone avec exclusions ou polygones exprimée par {plural(len(communes), 'commune', 'communes')} "
             "(celles dont le point représentatif est dans la zone, à défaut celles où elle se trouve)")
     return (communes or None), note
 

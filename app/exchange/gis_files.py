@@ -7,7 +7,7 @@ pyogrio 0.13: two SQLite libraries in one process, as in docs/decisions/0001). G
 are therefore converted in a child Python process that never loads SpatiaLite, through a
 temporary GeoJSON file. The other formats are read in-process.
 
-Run as `python -m app.exchange.gis_files to-geojson IN OUT [LAYER]` or `from-geojson IN OUT LAYER` (the
+Run as `python -m app.exchange.gis_files to-geojson IN OUT [LAYER]` or `from-geojson IN OUT LAYER EPSG [append]` (the
 child side; not a user command).
 """
 
@@ -47,19 +47,29 @@ def read_file(path: Path, *, layer: str | None = None):
     return gdf
 
 
-def write_gpkg(gdf, path: Path, *, layer: str) -> None:
-    """Write a GeoDataFrame as a GeoPackage layer (replacing the file), via the child process."""
+def layers(path: Path) -> dict[str, dict]:
+    """The layers of a GeoPackage (or any file pyogrio reads): name -> {"fields": [...],
+    "geometry": type, "count": features}, read in the child process."""
+    with tempfile.TemporaryDirectory(prefix="maillage-gpkg-") as tmp:
+        out = Path(tmp) / "layers.json"
+        _child("layers", str(path), str(out), "")
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def write_gpkg(gdf, path: Path, *, layer: str, append: bool = False) -> None:
+    """Write a GeoDataFrame as a GeoPackage layer, via the child process: replacing the file, or
+    with `append` as one more layer of an existing file."""
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="maillage-gpkg-") as tmp:
         src = Path(tmp) / "layer.geojson"
         src.write_text(gdf.to_json(drop_id=True), encoding="utf-8")
-        geojson_to_gpkg(src, path, layer=layer, epsg=gdf.crs.to_epsg() if gdf.crs else 4326)
+        geojson_to_gpkg(src, path, layer=layer, epsg=gdf.crs.to_epsg() if gdf.crs else 4326, append=append)
 
 
-def geojson_to_gpkg(src: Path, path: Path, *, layer: str, epsg: int = 4326) -> None:
-    """Convert a GeoJSON file (written by the caller, possibly streamed) into a GeoPackage layer,
-    via the child process."""
-    _child("from-geojson", str(src), str(path), layer, str(epsg))
+def geojson_to_gpkg(src: Path, path: Path, *, layer: str, epsg: int = 4326, append: bool = False) -> None:
+    """Convert a GeoJSON file (written by the caller, possibly streamed) into a GeoPackage layer
+    (replacing the file, or beside its other layers with `append`), via the child process."""
+    _child("from-geojson", str(src), str(path), layer, str(epsg), *(["append"] if append else []))
 
 
 def _child(*args: str) -> subprocess.CompletedProcess:
@@ -88,8 +98,16 @@ def _main(argv: list[str]) -> int:
         elif command == "from-geojson":
             gdf = gpd.read_file(src, engine="pyogrio")
             gdf = gdf.set_crs(int(rest[0]), allow_override=True)
-            Path(dst).unlink(missing_ok=True)
+            if rest[1:] != ["append"]:
+                Path(dst).unlink(missing_ok=True)
             gdf.to_file(dst, layer=layer, driver="GPKG", engine="pyogrio")
+        elif command == "layers":
+            found = {}
+            for name, geometry in pyogrio.list_layers(src):
+                info = pyogrio.read_info(src, layer=name)
+                found[str(name)] = {"fields": [str(f) for f in info["fields"]], "geometry": geometry,
+                                    "count": int(info["features"])}
+            Path(dst).write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
         else:
             print(f"commande inconnue {command}", file=sys.stderr)
             return 2

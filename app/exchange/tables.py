@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.errors import InvalidInput, MaillageError
+from app.french import agree
 
 class ProblemLog(Protocol):
     """Where readers say what they could not read or had to repair, line by line (an import's
@@ -104,7 +105,8 @@ def _check_header(name: str, header: list[str], columns: list[str], required: li
         problems.append(f"colonne inconnue « {col} »" + (f" (vouliez-vous dire « {guess[0]} » ?)" if guess else ""))
     missing = [c for c in required if c not in seen]
     if missing:
-        problems.append("colonne(s) obligatoire(s) manquante(s) : " + ", ".join(missing))
+        problems.append(agree(len(missing), "colonne obligatoire manquante", "colonnes obligatoires manquantes")
+                        + " : " + ", ".join(missing))
     if problems:
         raise InvalidInput(f"{name} : " + " ; ".join(problems) + ". Colonnes attendues : " + ", ".join(columns) + ".")
 

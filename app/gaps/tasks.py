@@ -35,8 +35,8 @@ def export(ctx: jobs.Context, *, territory: str, fmt: str, types: list[str] | No
                                    age=age)
             comparison = gaps.compare(session, earlier, matrix)
         ctx.progress(steps - 1, steps, "Écriture du fichier")
-        sources = gaps.sources(session)
-    [path] = exports.write(matrix, ctx.workdir, [fmt], sources=sources, comparison=comparison)
+        context = exports.context(session, matrix, [fmt])
+    [path] = exports.write(matrix, ctx.workdir, [fmt], context=context, comparison=comparison)
     ctx.progress(steps, steps, "Terminé")
     code = territory.replace(":", "-").replace("|", "_")[:60]
     return jobs.FileResult(path, MIMETYPES[fmt], f"ecarts-{code}-{as_of.isoformat()}.{path.suffix.lstrip('.')}")

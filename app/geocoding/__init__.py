@@ -17,6 +17,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
+from app.french import agree, plural
 from app.geocoding import communes, local
 from app.geocoding.ban_api import BanApiClient
 from app.geocoding.base import Candidate, GeocodeResult, GeocoderUnavailable, decide
@@ -41,7 +42,8 @@ class GeocoderSettings:
         names = tuple(n.strip() for n in settings.GEOCODERS.split(",") if n.strip())
         unknown = [n for n in names if n not in BACKENDS]
         if unknown:
-            raise ValueError(f"MAILLAGE_GEOCODERS : géocodeur(s) inconnu(s) {', '.join(unknown)} "
+            raise ValueError(f"MAILLAGE_GEOCODERS : {agree(len(unknown), 'géocodeur inconnu', 'géocodeurs inconnus')} "
+                             f"{', '.join(unknown)} "
                              f"(possibles : {', '.join(BACKENDS)})")
         return cls(backends=names, ban_api_url=settings.BAN_API_URL, ban_api_timeout_s=settings.BAN_API_TIMEOUT_S,
                    ban_api_retries=settings.BAN_API_RETRIES, min_score=settings.GEOCODER_MIN_SCORE)
@@ -169,7 +171,8 @@ def outside_commune(pq, index: communes.CommuneIndex) -> tuple[list[str], str] |
         if known and not any(c.code in index.by_code for c in known) and not _near_reference_name(words, index):
             first = known[0]
             more = len({c.departement for c in known}) - 1
-            where = f"{first.name}, {first.departement_name}" + (f" et {more} autre(s) département(s)" if more else "")
+            where = f"{first.name}, {first.departement_name}" + (
+                f" et {plural(more, 'autre département', 'autres départements')}" if more else "")
             return tail, where
     return None
 

@@ -3,7 +3,7 @@
 For a WGS84 point, an optional date and filters (age band, landlord, housing type), it answers per
 kind of partner:
 - territorial kinds: the partners whose compiled coverage contains the point, each with the part
-  that matched ("arrondissement:75113", "polygone personnalisé …"), or an explicit
+  that matched ("arrondissement:75113", "zone délimitée …"), or an explicit
   "aucune couverture" entry with what to do instead;
 - proximity kinds: sites within a radius, nearest first.
 

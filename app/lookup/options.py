@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput, reject_nul
+from app.french import agree
 from app.models import Landlord
 from app.partners.kinds import unknown_codes
 from app.vocabulary import HOUSING_TYPE_LABELS, PERSON_AGES
@@ -100,7 +101,8 @@ def parse_options(session: Session, *, as_of=None, age=None, landlord=None, hous
         reject_nul({"kinds": ",".join(kinds)})
         unknown = unknown_codes(session, kinds)
         if unknown:
-            raise InvalidInput(f"Type(s) de partenaire inconnu(s) : {_short(', '.join(unknown))}.",
+            raise InvalidInput(f"{agree(len(unknown), 'Type de partenaire inconnu', 'Types de partenaire inconnus')} : "
+                               f"{_short(', '.join(unknown))}.",
                                code="unknown-kind", field="kinds")
         kind_codes = tuple(dict.fromkeys(kinds))
     radius_m = None

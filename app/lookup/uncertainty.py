@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import dialects
+from app.french import plural
 from app.lookup.answer import restriction
 from app.lookup.cache import Reference, cached_shapes, load_partners
 from app.lookup.facts import Candidates, KindInfo
@@ -136,4 +137,5 @@ def _flag(session: Session, ref: Reference, kinds: list[KindInfo], cand: Candida
                             "message": uncertainty.message if flagged else None, "kinds_to_confirm": flagged}
     if flagged:
         answer["warnings"].append({"code": uncertainty.code,
-                                   "message": f"{flagged} réponse(s) à confirmer : {uncertainty.message}"})
+                                   "message": f"{plural(flagged, 'réponse', 'réponses')} à confirmer : "
+                                              f"{uncertainty.message}"})

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from app.config import PROJECT_ROOT
 from app.errors import InvalidInput
+from app.french import plural
 from app.territories import parse_code
 
 SIGNALS_FILE = PROJECT_ROOT / "geodata" / "orientation-signals.csv"
@@ -142,7 +143,8 @@ def check_signals(raw: list[str], cat: Catalogue | None = None) -> list[str]:
     known = [s.code for s in cat.signals]
     unknown = [code for code in raw if code not in known]
     if unknown:
-        raise InvalidInput(f"{len(unknown)} signe(s) non reconnu(s) : cocher les signes dans la liste proposée.")
+        raise InvalidInput(f"{plural(len(unknown), 'signe non reconnu', 'signes non reconnus')} : cocher les signes "
+                           "dans la liste proposée.")
     return [code for code in known if code in set(raw)]
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app import audit, territories
 from app.errors import InvalidInput
+from app.french import agree
 from app.models import Account, Inventory, Kind, _now
 from app.partners.kinds import unknown_codes
 from app.vocabulary import INVENTORY_LABELS, INVENTORY_STATUSES, INVENTORY_UNKNOWN
@@ -28,7 +29,10 @@ def set_status(session: Session, code: str, kind_codes: list[str], status: str, 
                            field="territory")
     unknown = unknown_codes(session, kind_codes)
     if unknown or not kind_codes:
-        raise InvalidInput(f"Type(s) inconnu(s) : {', '.join(unknown) or '(aucun)'}.", field="kinds")
+        if not unknown:
+            raise InvalidInput("Aucun type de partenaire choisi.", field="kinds")
+        raise InvalidInput(f"{agree(len(unknown), 'Type inconnu', 'Types inconnus')} : {', '.join(unknown)}.",
+                           field="kinds")
     changes: dict[str, list] = {}
     current = {r.kind_code: r for r in session.scalars(select(Inventory).where(
         Inventory.code == str(typed), Inventory.kind_code.in_(kind_codes)))}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from app.french import agree
 from app.vocabulary import CHANNEL_LABELS, FUNDER_LABELS, REFERRER_LABELS
 
 URL_RE = re.compile(r"^https?://[^\s<>\"]+$")
@@ -106,7 +107,7 @@ def normalise(data, errors) -> dict:
         errors.add("referral.form_url", "le mode « formulaire en ligne » demande le lien du formulaire")
     unknown = set(data) - set(EMPTY)
     if unknown:
-        errors.add("referral", f"champ(s) inconnu(s) : {', '.join(sorted(unknown))}")
+        errors.add("referral", f"{agree(len(unknown), 'champ inconnu', 'champs inconnus')} : {', '.join(sorted(unknown))}")
     return out
 
 

@@ -412,6 +412,20 @@ def upsert_partner(
     return UpsertResult(partner, action)
 
 
+def source_label(source: str, source_file: str | None = None, source_row: int | None = None) -> str:
+    """Where a record comes from, in plain words: "fichier de partenaires « partners.json », ligne 12"."""
+    import os
+
+    from app.vocabulary import SOURCE_LABELS
+
+    label = SOURCE_LABELS.get(source, source)
+    if source_file:
+        label += f" « {os.path.basename(source_file)} »"
+    if source_row is not None:
+        label += f", ligne {source_row}"
+    return label
+
+
 def import_label(source: str, source_file: str | None, source_row: int | None) -> str:
     """Who wrote, for the audit, when an import did: "import finess (etalab.csv, ligne 12)"."""
     import os

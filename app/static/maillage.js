@@ -54,7 +54,7 @@
       var open = candidates.length > 0;
       list.hidden = !open;
       input.setAttribute("aria-expanded", open ? "true" : "false");
-      status.textContent = open ? candidates.length + " adresse(s) suggérée(s) : flèches haut et bas pour choisir, Entrée pour valider."
+      status.textContent = open ? candidates.length + (candidates.length > 1 ? " adresses suggérées" : " adresse suggérée") + " : flèches haut et bas pour choisir, Entrée pour valider."
                                 : "Aucune adresse suggérée.";
       active = -1;
     }

@@ -76,6 +76,20 @@ def _status_label(value: str) -> str:
     return STATUS_LABELS.get(value, value)
 
 
+@bp.app_template_filter("precision_label")
+def _precision_label(level: str) -> str:
+    from app.vocabulary import GEOCODING_PRECISION_LABELS
+
+    return GEOCODING_PRECISION_LABELS.get(level, level)
+
+
+@bp.app_template_filter("source_label")
+def _source_label(provenance: dict) -> str:
+    from app.partners.registry import source_label
+
+    return source_label(provenance.get("source") or "", provenance.get("file"), provenance.get("row"))
+
+
 for _name, _filter in (("fr_date", french.date), ("fr_number", french.number), ("fr_percent", french.percent),
                       ("plural", french.plural)):
     bp.add_app_template_filter(_filter, _name)
@@ -491,7 +505,8 @@ def gaps_result(job_id: str):
 
 def _gaps_job(fmt: str):
     """The workbook, GeoPackage or PDF: a background job (cached per data version), whose page
-    shows its progress and then the file. The form is checked here, the territory by the job."""
+    shows its progress and then the file. The form is checked here, the territory read as on the
+    page (a name or a bare number becomes its typed code), its content by the job."""
     from flask import redirect
 
     from app.gaps import tasks as gap_tasks
@@ -500,6 +515,7 @@ def _gaps_job(fmt: str):
     if not territory:
         abort(Response("Choisir un territoire.", status=400, mimetype="text/plain"))
     try:
+        territory, _ = _territory(get_session(), territory)
         date = _date((request.args.get("date") or "").strip()[:10]) or dt.date.today()
         compare = _date((request.args.get("comparer") or "").strip()[:10], "comparer")
         if compare and compare >= date:
@@ -515,7 +531,6 @@ def _gaps_job(fmt: str):
 
 @bp.get("/ecarts/export.<fmt>")
 def gaps_download(fmt: str):
-    from app import gaps
     from app.gaps import exports as gap_exports
     from app.gaps import tasks as gap_tasks
 
@@ -530,7 +545,7 @@ def gaps_download(fmt: str):
         abort(Response(exc.message, status=400, mimetype="text/plain"))
     if matrix is None:
         abort(Response("Choisir un territoire.", status=400, mimetype="text/plain"))
-    content, mimetype, name = gap_exports.report_bytes(matrix, fmt, gaps.sources(session))
+    content, mimetype, name = gap_exports.report_bytes(matrix, fmt, gap_exports.context(session, matrix, [fmt]))
     return Response(content, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

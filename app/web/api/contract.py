@@ -84,7 +84,10 @@ def refusal(model: type[BaseModel], exc: ValidationError) -> InvalidInput:
     errors = exc.errors(include_url=False, include_context=True)
     unknown = [str(e["loc"][0])[:40] for e in errors if e["type"] == "extra_forbidden"]
     if unknown:
-        return InvalidInput(f"Paramètre(s) inconnu(s) : {', '.join(unknown[:5])}.", field=unknown[0])
+        from app.french import agree
+
+        return InvalidInput(f"{agree(len(unknown), 'Paramètre inconnu', 'Paramètres inconnus')} : "
+                            f"{', '.join(unknown[:5])}.", field=unknown[0])
     error = errors[0]
     loc = error["loc"]
     if not loc:  # the body itself is not an object
