@@ -38,6 +38,7 @@ ERRORS: dict[str, ErrorCode] = {
     "unknown-kind": ErrorCode(400, "Type de partenaire inconnu"),
     "not-territorial": ErrorCode(400, "Type sans zone de compétence"),
     "not-proximity": ErrorCode(400, "Type sans sites à proximité"),
+    "territory-too-large": ErrorCode(400, "Territoire trop grand pour une carte"),
     "unknown-landlord": ErrorCode(400, "Bailleur inconnu"),
     # addresses (app.geocoding)
     "empty-address": ErrorCode(400, "Adresse vide"),

@@ -117,7 +117,23 @@ def check_coverage_request(session: Session, kind_code: str, territory: str, age
     if kind.mode != "territorial":
         raise InvalidInput(f"« {kind.short_label} » est trouvé par proximité : il n'a pas de zone de compétence "
                            "à cartographier.", code="not-territorial", field="kind")
-    return territories.parse_code(territory, field="territory"), gaps.parse_age(age)
+    return _mappable(territory), gaps.parse_age(age)
+
+
+# A coverage map is drawn commune by commune, in the request for its table: a département, an EPT, an
+# EPCI or a commune. A région or the whole reference is the gap analysis' (a job, one point a commune).
+TOO_LARGE = ("Une carte de couverture se dessine pour un département, un EPT, un EPCI ou une commune. Pour une "
+             "région ou la France entière, utiliser l'analyse des écarts : elle est calculée à part et montre "
+             "chaque commune sans ce type.")
+
+
+def _mappable(territory: str):
+    """The typed territory of a coverage map, refused when it is a région or `france`."""
+    from app.gaps.tasks import is_large
+
+    if is_large(territory):
+        raise InvalidInput(TOO_LARGE, code="territory-too-large", field="territory")
+    return territories.parse_code(territory, field="territory")
 
 
 def coverage_units(session: Session, kind_code: str, territory: str, as_of: dt.date | None = None,
@@ -286,7 +302,7 @@ def proximity_map(session: Session, kind_code: str, territory: str, as_of: dt.da
     if kind.mode != "proximity":
         raise InvalidInput(f"« {kind.short_label} » a une zone de compétence : utiliser la carte de couverture.",
                            code="not-proximity", field="kind")
-    typed = territories.parse_code(territory, field="territory")
+    typed = _mappable(territory)
     as_of = as_of or dt.date.today()
     age = gaps.parse_age(age)
     units = gaps.display_units(session, typed)

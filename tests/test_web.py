@@ -489,3 +489,19 @@ def test_coverage_map_of_a_proximity_kind_shows_sites_their_radius_and_the_commu
     nearest = min(geod.inv(bondy.x, bondy.y, p["sites"][0]["lon"], p["sites"][0]["lat"])[2] for p in active)
     assert rows["Bondy"] == ("à portée" if nearest <= radius else "hors de portée")
     assert "commune(s)" not in page
+
+
+@pytest.mark.parametrize("kind", ["clsm", "cmp"])
+@pytest.mark.parametrize("territory", ["region:11", "Île-de-France", "france"])
+def test_a_coverage_map_of_a_region_or_of_france_points_to_the_gap_analysis(client, kind, territory):
+    """Nothing is drawn commune by commune in the request for a région or the whole reference: the
+    page, its GeoJSON and its frame refuse it and say where that analysis is (a job)."""
+    from urllib.parse import quote
+
+    _, page = get(client, f"/carte?type={kind}&territoire={quote(territory)}", status=400)
+    assert "Pour une région ou la France entière, utiliser l'analyse des écarts" in page.replace("&#39;", "'")
+    if kind == "clsm":
+        for url in ("/carte/couverture.geojson", "/carte/couverture.html"):
+            response = client.get(f"{url}?type={kind}&territoire={quote(territory)}")
+            assert response.status_code == 400 and "utiliser l'analyse des écarts" in response.get_data(as_text=True)
+    get(client, f"/carte?type={kind}&territoire=departement:93")  # a département is drawn at once
