@@ -231,7 +231,7 @@ def test_an_import_keeps_what_a_person_edited_after_the_file_and_says_so(account
         assert partner.how_to_refer == "Texte saisi par une personne."  # kept
         assert partner.eligibility == "Nouveau public, du fichier."  # the rest of the file applies
         last = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == 7).order_by(AuditEntry.id.desc()))
-        assert last.action == "import" and last.actor.startswith("import partners-json (partners.json")
+        assert last.action == "import" and last.actor.startswith("import : fichier de partenaires « partners.json », ligne ")
         assert set(last.diff) == {"eligibility"}
 
 
@@ -328,7 +328,7 @@ def test_a_partner_created_in_bulk_by_an_import_is_reverted_from_its_history_pag
     assert _post(admin, f"/partenaires/{partner_id}/modifier", pairs, name="Nom saisi par erreur",
                  action="save").status_code == 303
     history = admin.get(f"/partenaires/{partner_id}/historique").get_data(as_text=True)
-    assert "import finess (finess.csv, ligne 2)" in history and "CMP ADULTES BONDY SUD" in history
+    assert "import : répertoire FINESS « finess.csv », ligne 2" in history and "CMP ADULTES BONDY SUD" in history
     assert f"/partenaires/{partner_id}/historique/{imported.id}/restaurer" in history  # "Revenir à cette version"
     assert admin.post(f"/partenaires/{partner_id}/historique/{imported.id}/restaurer").status_code == 303
     with accounts_app.extensions["maillage"].sessions() as session:

@@ -228,7 +228,7 @@ def test_partners_created_in_bulk_can_be_reverted_to_their_import(demo_conn, tmp
     with session_of(demo_conn) as session:
         a = partner(session, "930000011")
         imported = session.scalar(select(AuditEntry).where(AuditEntry.partner_id == a.id))
-        assert imported.action == "import" and imported.actor == "import finess (v1.csv, ligne 2)"
+        assert imported.action == "import" and imported.actor == "import : répertoire FINESS « v1.csv », ligne 2"
         assert imported.snapshot == cards.record_of(a)
         assert imported.diff["name"] == [None, "CMP ADULTES BONDY NORD"] and imported.diff["kind"] == [None, "cmp"]
         assert imported.diff["sites"][1][0]["phone"] == "01 48 00 00 01"

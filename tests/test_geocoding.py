@@ -314,7 +314,7 @@ def test_cli_lookup_and_geocode_by_address(geo_url):
     runner = CliRunner()
     result = runner.invoke(main, ["--database-url", geo_url, "lookup", "Appt 12 bât B 5 rue de l'Égalité 93140"])
     assert result.exit_code == 0, result.output
-    assert "Adresse retenue : 5 Rue de l’Egalité 93140 Bondy (précision : numéro" in result.output
+    assert "Adresse retenue : 5 Rue de l’Egalité 93140 Bondy (trouvée au numéro près, ressemblance " in result.output
     assert "Secteur de psychiatrie adulte" in result.output
     result = runner.invoke(main, ["--database-url", geo_url, "lookup", "république bondy"])
     assert result.exit_code == 3 and "ambiguë" in result.output

@@ -9,6 +9,9 @@ import sys
 
 import click
 
+from app import french
+from app.vocabulary import GEOCODING_PRECISION_LABELS
+
 
 class Progress:
     """tqdm progress bar on stderr, silent when stderr is not a terminal unless forced."""
@@ -88,7 +91,8 @@ def geocoding(geo: dict) -> None:
     shown = [geo["best"]] if geo["best"] else geo["candidates"]
     for c in shown:
         prefix = "Adresse retenue" if geo["best"] else "  ?"
-        click.echo(f"{prefix} : {c['label']} (précision : {c['level_label']}, score {c['score']:.2f})"
+        precision = GEOCODING_PRECISION_LABELS.get(c["level"], c["level_label"])
+        click.echo(f"{prefix} : {c['label']} ({precision}, ressemblance {french.percent(c['score'], 0)})"
                    + (f" — {c['note']}" if c.get("note") else ""))
 
 
@@ -99,13 +103,13 @@ def candidates(result: dict) -> None:
     for warning in result["warnings"]:
         click.secho(f"! {warning['message']}", fg="yellow")
     for c in result["candidates"]:
-        click.echo(f"{c['score']:.2f}  {c['level_label']:8}  {c['label']}  ({c['lon']}, {c['lat']}, INSEE {c['code_insee']})")
+        click.echo(f"{french.percent(c['score'], 0):>6}  {c['level_label']:8}  {c['label']}  "
+                   f"({french.number(c['lon'], 5)}, {french.number(c['lat'], 5)}, INSEE {c['code_insee']})")
 
 
 def gaps(matrix, comparison, written) -> None:
     """The gap analysis in a few lines per kind (and per EPT, EPCI or département with
     `--level ept|epci|departement`), and the files written."""
-    from app import french
     from app.gaps import GROUPING_LABELS, group_summaries
     from app.gaps import exports as gap_exports
 
@@ -131,8 +135,6 @@ def gaps(matrix, comparison, written) -> None:
 
 
 def _gap_items(items: list[dict], indent: str) -> None:
-    from app import french
-
     for item in items:
         if item["mode"] == "territorial":
             click.echo(f"{indent}{item['label']} : "

@@ -427,13 +427,9 @@ def source_label(source: str, source_file: str | None = None, source_row: int | 
 
 
 def import_label(source: str, source_file: str | None, source_row: int | None) -> str:
-    """Who wrote, for the audit, when an import did: "import finess (etalab.csv, ligne 12)"."""
-    import os
-
-    where = os.path.basename(source_file) if source_file else ""
-    if source_row is not None:
-        where += f", ligne {source_row}" if where else f"ligne {source_row}"
-    return f"import {source}" + (f" ({where})" if where else "")
+    """Who wrote, for the audit (read on the history page), when an import did: "import : répertoire
+    FINESS « etalab.csv », ligne 12"."""
+    return f"import : {source_label(source, source_file, source_row)}"
 
 
 def merge_into(session: Session, partner: Partner, clean: dict, *, matched_on: str, source: str,
