@@ -181,6 +181,16 @@ def test_every_operation_refuses_an_unknown_parameter(client, op):
     assert body["invalid_params"][0]["name"] == "inconnu" and body["detail"] == "Paramètre inconnu : inconnu."
 
 
+@pytest.mark.parametrize("query", ["lon=2.48&lon=2.49&lat=48.91", "lon=2.48&lat=48.91&kinds=clsm&kinds=dac"])
+def test_a_parameter_given_twice_is_refused_not_reduced_to_one_value(client, query):
+    from tests.test_api import problem
+
+    body = problem(client.get(f"/api/v1/lookup?{query}"), 400, "invalid-input")
+    name = "lon" if query.count("lon=") > 1 else "kinds"
+    assert body["invalid_params"][0]["name"] == name and "donné plusieurs fois" in body["detail"]
+    assert client.get("/api/v1/lookup?lon=2.48&lat=48.91&kinds=clsm,dac").status_code == 200
+
+
 def test_an_unknown_field_of_the_batch_body_is_refused(client):
     from tests.test_api import problem
 

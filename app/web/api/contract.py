@@ -56,7 +56,7 @@ def operation(bp: Blueprint, method: str, rule: str, *, summary: str, answers: d
         def checked(**path_values):
             if path is not None:
                 validate(path, path_values)
-            extra = {"query": validate(query, request.args.to_dict())}
+            extra = {"query": validate(query, single_values())}
             if body is not None:
                 from app.web import state
 
@@ -68,6 +68,17 @@ def operation(bp: Blueprint, method: str, rule: str, *, summary: str, answers: d
         return checked
 
     return register
+
+
+def single_values() -> dict[str, str]:
+    """The query string, each parameter once: a parameter given twice (`lon=1&lon=2`) is refused,
+    never reduced to one of its values without saying so."""
+    repeated = sorted(k for k in request.args if len(request.args.getlist(k)) > 1)
+    if repeated:
+        name = repeated[0][:40]
+        raise InvalidInput(f"Paramètre « {name} » donné plusieurs fois : le donner une seule fois "
+                           "(plusieurs types : les séparer par des virgules).", field=name)
+    return request.args.to_dict()
 
 
 def validate(model: type[BaseModel], data, *, context: dict | None = None) -> BaseModel:
