@@ -126,7 +126,11 @@ def test_sessions_expire_and_end_with_a_deactivation(accounts_app):
 
 def test_logout_ends_the_session(accounts_app):
     client = logged_in(accounts_app, "terr93")
-    assert client.post("/deconnexion").status_code == 302
+    response = client.post("/deconnexion")
+    assert response.status_code == 302
+    home = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Vous êtes déconnecté." in home  # said where the person lands, not on some later page
+    assert "Vous êtes déconnecté." not in client.get("/").get_data(as_text=True)  # once
     assert client.get("/espace").status_code == 302
 
 
