@@ -277,6 +277,45 @@ def test_a_geojson_polygon_is_uploaded_previewed_and_saved(accounts_app):
     assert "CLSM de Montreuil (démo)" in _names(accounts_app, LIVRY)
 
 
+def test_a_saved_polygon_left_out_before_a_preview_stays_left_out_at_the_save(accounts_app):
+    """The "Garder" boxes name the saved polygons by their index: after a preview with a new polygon
+    and a saved one unticked, the form still offers the saved ones (as ticked by the person), no box
+    for the new one, and the save keeps exactly what was chosen."""
+    import io
+    import json
+
+    from werkzeug.datastructures import FileStorage, MultiDict
+
+    admin = logged_in(accounts_app, "admin")
+
+    def square(x):
+        return json.dumps({"type": "Polygon", "coordinates": [[[x, 48.90], [x + 0.01, 48.90], [x + 0.01, 48.91],
+                                                              [x, 48.91], [x, 48.90]]]})
+
+    def send(page, action, label, payload=None, untick=()):
+        data = MultiDict([(k, v) for k, v in _form(page) if k not in ("action", "polygon_label")
+                          and k not in {f"polygon-{i}-keep" for i in untick}])
+        data.add("action", action)
+        data.add("polygon_label", label)
+        if payload:
+            data.add("polygon_file", FileStorage(io.BytesIO(payload.encode()), filename="zone.geojson"))
+        return admin.post("/partenaires/3/modifier", data=data, content_type="multipart/form-data")
+
+    page = admin.get("/partenaires/3/modifier").get_data(as_text=True)
+    assert send(page, "save", "Îlot A", square(2.50)).status_code == 303
+    page = admin.get("/partenaires/3/modifier").get_data(as_text=True)
+    stored = re.findall(r'name="polygon-(\d+)-keep" value="1" checked> Garder la zone délimitée « ([^»]+) »', page)
+    a = next(i for i, label in stored if label.strip() == "Îlot A")
+    preview = send(page, "preview", "Îlot B", square(2.52), untick=(a,)).get_data(as_text=True)
+    assert re.search(rf'name="polygon-{a}-keep" value="1" > Garder la zone délimitée « Îlot A »', preview)
+    assert "« Îlot B »" not in re.sub(r'name="polygon_label"[^>]*>', "", preview.split("Zone de compétence", 1)[1]
+                                      .split('id="polygon_file"', 1)[0])
+    assert send(preview, "save", "Îlot B").status_code == 303  # the new polygon rides in polygon_geojson
+    with accounts_app.extensions["maillage"].sessions() as session:
+        labels = [p.label for p in session.get(Partner, 3).parts if p.code is None]
+    assert "Îlot B" in labels and "Îlot A" not in labels
+
+
 def test_reminders_are_emailed_to_referents_and_territory_administrators(accounts_url, smtp):
     import datetime as dt
 

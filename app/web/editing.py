@@ -153,9 +153,22 @@ def _code_lines(db, codes: list[str]) -> str:
     return "\n".join(f"{names.get(c) or c} ({c})" for c in codes)
 
 
+def _stored_polygons(partner: Partner) -> tuple[list[dict], set[int]]:
+    """The partner's saved polygons, which the form's "Garder" boxes refer to by their index, and
+    which of them are kept: all on a first display, the person's choice once the form came back (a
+    preview, a refusal) — a polygon just uploaded is not among them (it rides in polygon_geojson)."""
+    stored = cards.record_of(partner)["coverage"]["polygons"]
+    if request.method == "POST" and "coverage_present" in request.form:
+        kept = {i for i in range(len(stored)) if request.form.get(f"polygon-{i}-keep") == "1"}
+    else:
+        kept = set(range(len(stored)))
+    return stored, kept
+
+
 def _form_context(db, partner: Partner, record: dict) -> dict:
+    stored_polygons, kept_polygons = _stored_polygons(partner)
     return {
-        "p": partner, "r": record, "kinds": kinds_module.all_kinds(db), "statuses": STATUS_LABELS,
+        "p": partner, "r": record, "stored_polygons": stored_polygons, "kept_polygons": kept_polygons, "kinds": kinds_module.all_kinds(db), "statuses": STATUS_LABELS,
         "ages": AGE_BAND_LABELS, "housing": HOUSING_TYPE_LABELS,
         "landlords": list(db.scalars(select(Landlord).order_by(Landlord.name))),
         "contacts": record["contacts"] + [{}] * BLANK_ROWS, "sites": record["sites"] + [{}] * BLANK_ROWS,
