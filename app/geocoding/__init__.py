@@ -198,10 +198,7 @@ def _names_street(candidate: Candidate | None, words: list[str]) -> bool:
 def _covers(index: communes.CommuneIndex) -> str:
     """What the reference covers, in words: "les départements 75, 92, 93 et 94, et 36 communes du
     78" — a département of which less than half the communes are loaded is counted in communes."""
-    loaded: dict[str, int] = {}
-    for code in index.by_code:
-        dep = communes.departement_of_commune(code)
-        loaded[dep] = loaded.get(dep, 0) + 1
+    loaded = index.units_per_departement
     france = communes.france_commune_counts()
     whole = sorted(d for d in loaded if 2 * loaded[d] >= france.get(d, 0))
     parts = [f"{loaded[d]} commune{'s' if loaded[d] > 1 else ''} du {d}" for d in sorted(set(loaded) - set(whole))]

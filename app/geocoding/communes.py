@@ -60,8 +60,13 @@ class CommuneIndex:
         for bare, info in aliases:
             self.by_key.setdefault(bare, []).append(info)
         self.keys = list(self.by_key)
-        # The départements the reference covers: what "hors du territoire" is measured against.
-        self.departements = {departement_of_commune(code) for code in self.by_code}
+        # The départements the reference covers, with how many of their communes: what "hors du
+        # territoire" is measured against, and how it says a département held only in part.
+        self.units_per_departement: dict[str, int] = {}
+        for code in self.by_code:
+            dep = departement_of_commune(code)
+            self.units_per_departement[dep] = self.units_per_departement.get(dep, 0) + 1
+        self.departements = set(self.units_per_departement)
         self._points: dict[str, tuple[float, float]] = {}
 
     def codes_for_postcode(self, postcode: str) -> set[str]:
